@@ -1,0 +1,53 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+  name: "Curvature",
+  products: [
+    .library(name: "Curvature", targets: ["Curvature"]),
+    .executable(name: "curv", targets: ["curv"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+  ],
+  targets: [
+    // System libraries: each one C module, wrapped by exactly one Swift file in `Curvature`.
+    .systemLibrary(
+      name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(
+      name: "CLAPACKE", path: "Sources/CLAPACKE", pkgConfig: "lapacke",
+      providers: [.apt(["liblapacke-dev"])]),
+    .systemLibrary(
+      name: "CFFTW", path: "Sources/CFFTW", pkgConfig: "fftw3",
+      providers: [.apt(["libfftw3-dev"])]),
+
+    .target(
+      name: "Curvature",
+      dependencies: [
+        "COpenBLAS", "CLAPACKE", "CFFTW",
+        .product(name: "Numerics", package: "swift-numerics"),
+      ]),
+    .target(
+      name: "CurvatureTestSupport",
+      dependencies: ["Curvature"]),
+    .executableTarget(
+      name: "curv",
+      dependencies: [
+        "Curvature",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .executableTarget(
+      name: "CurvatureBenchmarks",
+      dependencies: ["Curvature"],
+      path: "Benchmarks/CurvatureBenchmarks"),
+    .testTarget(
+      name: "CurvatureTests",
+      dependencies: [
+        "Curvature", "CurvatureTestSupport",
+        .product(name: "Numerics", package: "swift-numerics"),
+      ]),
+  ],
+  swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,2 @@
+// LAPACK's C interface (pkg-config `lapacke`).
+#include <lapacke.h>
