@@ -190,4 +190,32 @@ where RawSignificand: FixedWidthInteger {
   /// `(re, im)` pairs of `Self`; a `.complexToReal` plan overwrites its input.
   static func executeFFT(
     _ plan: FFTPlanHandle, input: UnsafeMutableRawPointer, output: UnsafeMutableRawPointer)
+
+  // MARK: Elementwise kernels
+
+  /// `y[i] = f(x[i])`; `y` may be `x` itself.
+  static func applyUnary(_ f: UnaryFunction, _ x: UnsafeBufferPointer<Self>, _ y: UnsafeMutableBufferPointer<Self>)
+
+  /// `out[i] = f(a[…], b[…])` over a row-major `shape`, each operand read with its own
+  /// stride per output axis (0 where it is broadcast).
+  static func applyBinary(
+    _ f: BinaryFunction, _ a: UnsafeBufferPointer<Self>, strides aStrides: [Int],
+    _ b: UnsafeBufferPointer<Self>, strides bStrides: [Int],
+    _ out: UnsafeMutableBufferPointer<Self>, shape: [Int])
+
+  /// Reduces `x` (row-major `shape`) over the axes flagged in `reducedAxes` into `out`,
+  /// laid out row-major over the kept axes.
+  static func reduce(
+    _ f: ReductionFunction, _ x: UnsafeBufferPointer<Self>, shape: [Int], reducedAxes: [Bool],
+    _ out: UnsafeMutableBufferPointer<Self>)
+
+  /// `destination[i] = source[indices[i]]`, or 0 where the index is negative.
+  static func gather(
+    _ source: UnsafeBufferPointer<Self>, indices: UnsafeBufferPointer<Int>,
+    _ destination: UnsafeMutableBufferPointer<Self>)
+
+  /// `destination[indices[i]] += source[i]`, skipping negative indices.
+  static func scatterAdd(
+    _ source: UnsafeBufferPointer<Self>, indices: UnsafeBufferPointer<Int>,
+    _ destination: UnsafeMutableBufferPointer<Self>)
 }

@@ -66,4 +66,19 @@ extension Double: BLASScalar {
   public static func executeFFT(_ plan: FFTPlanHandle, input: UnsafeMutableRawPointer, output: UnsafeMutableRawPointer) {
     FFTW.execute(plan, input: input, output: output, double: true)
   }
+  public static func applyUnary(_ f: UnaryFunction, _ x: UnsafeBufferPointer<Double>, _ y: UnsafeMutableBufferPointer<Double>) {
+    unaryKernel(f, x, y)
+  }
+  public static func applyBinary(_ f: BinaryFunction, _ a: UnsafeBufferPointer<Double>, strides aStrides: [Int], _ b: UnsafeBufferPointer<Double>, strides bStrides: [Int], _ out: UnsafeMutableBufferPointer<Double>, shape: [Int]) {
+    binaryKernel(f, a, aStrides, b, bStrides, out, shape)
+  }
+  public static func reduce(_ f: ReductionFunction, _ x: UnsafeBufferPointer<Double>, shape: [Int], reducedAxes: [Bool], _ out: UnsafeMutableBufferPointer<Double>) {
+    reduceKernel(f, x, shape, reducedAxes, out)
+  }
+  public static func gather(_ source: UnsafeBufferPointer<Double>, indices: UnsafeBufferPointer<Int>, _ destination: UnsafeMutableBufferPointer<Double>) {
+    gatherKernel(source, indices, destination)
+  }
+  public static func scatterAdd(_ source: UnsafeBufferPointer<Double>, indices: UnsafeBufferPointer<Int>, _ destination: UnsafeMutableBufferPointer<Double>) {
+    scatterAddKernel(source, indices, destination)
+  }
 }

@@ -66,4 +66,19 @@ extension Float: BLASScalar {
   public static func executeFFT(_ plan: FFTPlanHandle, input: UnsafeMutableRawPointer, output: UnsafeMutableRawPointer) {
     FFTW.execute(plan, input: input, output: output, double: false)
   }
+  public static func applyUnary(_ f: UnaryFunction, _ x: UnsafeBufferPointer<Float>, _ y: UnsafeMutableBufferPointer<Float>) {
+    unaryKernel(f, x, y)
+  }
+  public static func applyBinary(_ f: BinaryFunction, _ a: UnsafeBufferPointer<Float>, strides aStrides: [Int], _ b: UnsafeBufferPointer<Float>, strides bStrides: [Int], _ out: UnsafeMutableBufferPointer<Float>, shape: [Int]) {
+    binaryKernel(f, a, aStrides, b, bStrides, out, shape)
+  }
+  public static func reduce(_ f: ReductionFunction, _ x: UnsafeBufferPointer<Float>, shape: [Int], reducedAxes: [Bool], _ out: UnsafeMutableBufferPointer<Float>) {
+    reduceKernel(f, x, shape, reducedAxes, out)
+  }
+  public static func gather(_ source: UnsafeBufferPointer<Float>, indices: UnsafeBufferPointer<Int>, _ destination: UnsafeMutableBufferPointer<Float>) {
+    gatherKernel(source, indices, destination)
+  }
+  public static func scatterAdd(_ source: UnsafeBufferPointer<Float>, indices: UnsafeBufferPointer<Int>, _ destination: UnsafeMutableBufferPointer<Float>) {
+    scatterAddKernel(source, indices, destination)
+  }
 }

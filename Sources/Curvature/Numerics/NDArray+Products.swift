@@ -6,7 +6,7 @@
 /// - `a` `[m, k]` and `b` `[k, n]`: one gemm.
 /// - `a` `[..., m, k]` and `b` `[k, n]`: the leading axes of `a` fold into the rows of a
 ///   single gemm (a Linear layer on a sequence costs one BLAS call).
-/// - `a` `[..., m, k]` and `b` `[..., k, n]` with equal leading axes (or either side 2-D):
+/// - `a` `[..., m, k]` and `b` `[..., k, n]` whose leading axes broadcast (NumPy rules):
 ///   one gemm per batch entry.
 /// - `a` `[m, k]` and `b` `[k]`: a gemv, giving `[m]`.
 ///
@@ -31,10 +31,9 @@ public func matmul<T: BLASScalar>(
   let (kb, n) = transposeB ? (bc, br) : (br, bc)
   precondition(k == kb, "matmul: inner dimensions differ for \(a.shape)\(transposeA ? "ᵀ" : "") × \(b.shape)\(transposeB ? "ᵀ" : "")")
   let batchA = Array(a.shape.dropLast(2)), batchB = Array(b.shape.dropLast(2))
-  precondition(
-    batchA.isEmpty || batchB.isEmpty || batchA == batchB,
-    "matmul: batch axes \(batchA) and \(batchB) differ")
-  let batchShape = batchA.isEmpty ? batchB : batchA
+  guard let batchShape = NDArray<T>.broadcastShape(batchA, batchB) else {
+    preconditionFailure("matmul: batch axes \(batchA) and \(batchB) do not broadcast")
+  }
   let batch = batchShape.reduce(1, *)
   var c = NDArray<T>(zeros: batchShape + [m, n])
   let ta: Transpose = transposeA ? .transpose : .none
@@ -49,18 +48,35 @@ public func matmul<T: BLASScalar>(
             b: pb, ldb: bc, beta: 0, c: pc, ldc: n)
           return
         }
-        let strideA = batchA.isEmpty ? 0 : ar * ac, strideB = batchB.isEmpty ? 0 : br * bc
+        // Matrix offsets of each operand per batch entry (0 along broadcast batch axes).
+        let offsetsA = batchOffsets(T.self, batchA, batchShape, matrixSize: ar * ac)
+        let offsetsB = batchOffsets(T.self, batchB, batchShape, matrixSize: br * bc)
         for i in 0..<batch {
           T.gemm(
             transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 1,
-            a: UnsafeBufferPointer(rebasing: pa[(i * strideA)...]), lda: ac,
-            b: UnsafeBufferPointer(rebasing: pb[(i * strideB)...]), ldb: bc, beta: 0,
+            a: UnsafeBufferPointer(rebasing: pa[offsetsA[i]...]), lda: ac,
+            b: UnsafeBufferPointer(rebasing: pb[offsetsB[i]...]), ldb: bc, beta: 0,
             c: UnsafeMutableBufferPointer(rebasing: pc[(i * m * n)...]), ldc: n)
         }
       }
     }
   }
   return c
+}
+
+/// The element offset of each batch entry's matrix when `batch` is broadcast to `target`.
+func batchOffsets<T: BLASScalar>(_: T.Type, _ batch: [Int], _ target: [Int], matrixSize: Int) -> [Int] {
+  let count = target.reduce(1, *)
+  if batch.isEmpty { return [Int](repeating: 0, count: count) }
+  let strides = NDArray<T>.broadcastStrides(of: batch, to: target)
+  var offsets = [Int]()
+  offsets.reserveCapacity(count)
+  var index = [Int](repeating: 0, count: target.count)
+  for _ in 0..<count {
+    offsets.append(zip(index, strides).reduce(0) { $0 + $1.0 * $1.1 } * matrixSize)
+    NDArray<T>.increment(&index, in: target)
+  }
+  return offsets
 }
 
 /// The matrix-vector product `op(a) x` (gemv).
