@@ -1,0 +1,13 @@
+// CurvatureBenchmarks: release-mode performance benchmarks for Curvature.
+//
+//   swift run -c release CurvatureBenchmarks [--filter gemm] [--json]
+//
+// Each area registers its benchmarks from its own file (GemmBenchmarks.swift, …) through a
+// `register…Benchmarks(in:)` function; add new areas to the list below.
+
+import Foundation
+
+let registry = BenchmarkRegistry()
+registerGemmBenchmarks(in: registry)
+
+exit(BenchmarkMain.run(registry, arguments: CommandLine.arguments.dropFirst()))
