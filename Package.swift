@@ -47,7 +47,9 @@ let package = Package(
       dependencies: [
         "Curvature", "CurvatureTestSupport",
         .product(name: "Numerics", package: "swift-numerics"),
-      ]),
+      ],
+      // Reference files are read from the source tree (located through #filePath).
+      exclude: ["Fixtures"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -41,6 +41,11 @@ public struct AutodiffMode: Sendable {
   /// the derivative is being built, and inside `withoutRecording`).
   public var recordsOperations = true
 
+  /// How many transforms (`gradient`, `vjp`, …) are evaluating their function around this
+  /// point. Inside one, a nested transform records its backward pass, so the outer one can
+  /// differentiate through it (a gradient penalty, or `J v` as the derivative of `Jᵀu`).
+  public internal(set) var nestingDepth = 0
+
   /// The mode in effect for the current task or thread.
   @TaskLocal public static var current = AutodiffMode()
 
@@ -50,6 +55,21 @@ public struct AutodiffMode: Sendable {
     var mode = current
     mode.recordsOperations = false
     return try $current.withValue(mode, operation: body)
+  }
+
+  /// Runs a transform's function: recording on, one level deeper.
+  static func evaluatingTransform<R>(_ body: () throws -> R) rethrows -> R {
+    var mode = current
+    mode.recordsOperations = true
+    mode.nestingDepth += 1
+    return try $current.withValue(mode, operation: body)
+  }
+
+  /// Whether a transform called here must record its backward pass: it is nested inside
+  /// another transform's function, or its inputs are already on a recorded graph.
+  static func transformNeedsGraph<T>(inputs: [Tensor<T>]) -> Bool {
+    guard current.recordsOperations else { return false }
+    return current.nestingDepth > 0 || inputs.contains { $0.node != nil }
   }
 
   static func recording<R>(_ records: Bool, _ body: () throws -> R) rethrows -> R {

@@ -9,6 +9,7 @@ extension Tensor {
   public func sum(alongAxes axes: [Int], keepingDimensions: Bool = false) -> Tensor {
     let normalized = axes.map { $0 < 0 ? $0 + rank : $0 }
     precondition(normalized.allSatisfy { $0 >= 0 && $0 < rank }, "sum: axes \(axes) out of range for shape \(shape)")
+    precondition(Set(normalized).count == normalized.count, "sum: axes \(axes) name an axis more than once for shape \(shape)")
     let kept = shape.enumerated().map { normalized.contains($0.offset) ? 1 : $0.element }
     let value = self.value.reduced(.sum, axes: normalized, keepingDimensions: keepingDimensions)
     let original = shape, resultShape = value.shape

@@ -36,9 +36,9 @@ public func gradients<T: BLASScalar>(
 public func valueAndGradient<T: BLASScalar>(
   at inputs: [Tensor<T>], of f: ([Tensor<T>]) -> Tensor<T>
 ) -> (value: Tensor<T>, gradients: [Tensor<T>]) {
-  let nested = inputs.contains { $0.node != nil && AutodiffMode.current.recordsOperations }
+  let nested = AutodiffMode.transformNeedsGraph(inputs: inputs)
   let leaves = AutodiffMode.recording(true) { inputs.map { $0.requiringGradient() } }
-  let y = AutodiffMode.recording(true) { f(leaves) }
+  let y = AutodiffMode.evaluatingTransform { f(leaves) }
   precondition(y.count == 1, "gradient: the function returned shape \(y.shape); it must return one element")
   let seed = Tensor<T>(NDArray(repeating: 1, shape: y.shape))
   guard y.node != nil else {
@@ -80,9 +80,9 @@ public func gradient<T: BLASScalar>(at inputs: [Tensor<T>], of f: ([Tensor<T>]) 
 public func vjp<T: BLASScalar>(
   at inputs: [Tensor<T>], cotangent: Tensor<T>, of f: ([Tensor<T>]) -> Tensor<T>
 ) -> (value: Tensor<T>, cotangents: [Tensor<T>]) {
-  let nested = inputs.contains { $0.node != nil && AutodiffMode.current.recordsOperations }
+  let nested = AutodiffMode.transformNeedsGraph(inputs: inputs + [cotangent])
   let leaves = AutodiffMode.recording(true) { inputs.map { $0.requiringGradient() } }
-  let y = AutodiffMode.recording(true) { f(leaves) }
+  let y = AutodiffMode.evaluatingTransform { f(leaves) }
   precondition(y.shape == cotangent.shape, "vjp: cotangent shape \(cotangent.shape) differs from output shape \(y.shape)")
   guard y.node != nil else { return (y, inputs.map { Tensor(zeros: $0.shape) }) }
   let result = Backpropagation.cotangents(of: [y], seeds: [cotangent], wrt: leaves, createGraph: nested)

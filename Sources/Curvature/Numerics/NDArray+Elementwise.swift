@@ -5,12 +5,9 @@ extension NDArray {
   /// `f` applied to every element.
   /// - Complexity: O(count).
   public func map(_ f: UnaryFunction) -> NDArray {
-    var result = self
-    let n = count
     withUnsafeBufferPointer { x in
-      result.withUnsafeMutableBufferPointer { y in Scalar.applyUnary(f, x, UnsafeMutableBufferPointer(rebasing: y[0..<n])) }
+      NDArray(uninitializedShape: shape) { y in Scalar.applyUnary(f, x, y) }
     }
-    return result
   }
 
   /// The shape two shapes broadcast to (NumPy rules: align trailing axes; an extent of 1
@@ -58,16 +55,14 @@ extension NDArray {
     guard let shape = broadcastShape(a.shape, b.shape) else {
       preconditionFailure("\(f): shapes \(a.shape) and \(b.shape) do not broadcast")
     }
-    var result = NDArray(zeros: shape)
     let sa = a.broadcastStrides(to: shape), sb = b.broadcastStrides(to: shape)
-    a.withUnsafeBufferPointer { pa in
+    return a.withUnsafeBufferPointer { pa in
       b.withUnsafeBufferPointer { pb in
-        result.withUnsafeMutableBufferPointer { po in
+        NDArray(uninitializedShape: shape) { po in
           Scalar.applyBinary(f, pa, strides: sa, pb, strides: sb, po, shape: shape)
         }
       }
     }
-    return result
   }
 
   /// `self` repeated along stretched axes to `shape` (broadcasting rules).

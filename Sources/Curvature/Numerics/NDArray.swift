@@ -31,13 +31,40 @@ public struct NDArray<Scalar: BLASScalar>: Sendable, Equatable, Hashable, Codabl
   }
 
   /// An array of the given shape with every element equal to `value`.
+  /// - Complexity: O(count), as a fill of raw machine words.
   public init(repeating value: Scalar, shape: [Int]) {
-    self.init(shape: shape, scalars: [Scalar](repeating: value, count: NDArray.elementCount(shape)))
+    precondition(shape.allSatisfy { $0 >= 0 }, "NDArray: negative extent in shape \(shape)")
+    self.init(uninitializedShape: shape) { buffer in
+      // Filling through `[Scalar](repeating:count:)` copies element by element through
+      // value witnesses when this code runs unspecialized; words are filled directly.
+      let raw = UnsafeMutableRawBufferPointer(buffer)
+      if MemoryLayout<Scalar>.size == 4 {
+        let word = withUnsafeBytes(of: value) { $0.load(as: UInt32.self) }
+        raw.bindMemory(to: UInt32.self).initialize(repeating: word)
+      } else {
+        let word = withUnsafeBytes(of: value) { $0.load(as: UInt64.self) }
+        raw.bindMemory(to: UInt64.self).initialize(repeating: word)
+      }
+    }
   }
 
   /// An array of zeros.
+  /// - Complexity: O(count), one memory fill.
   public init(zeros shape: [Int]) {
-    self.init(repeating: 0, shape: shape)
+    precondition(shape.allSatisfy { $0 >= 0 }, "NDArray: negative extent in shape \(shape)")
+    self.init(uninitializedShape: shape) { buffer in
+      UnsafeMutableRawBufferPointer(buffer).initializeMemory(as: UInt8.self, repeating: 0)
+    }
+  }
+
+  /// An array whose elements `initializer` writes; every element must be written.
+  init(uninitializedShape shape: [Int], _ initializer: (UnsafeMutableBufferPointer<Scalar>) -> Void) {
+    let count = NDArray.elementCount(shape)
+    self.shape = shape
+    self.scalars = [Scalar](unsafeUninitializedCapacity: count) { buffer, initialized in
+      initializer(UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
+      initialized = count
+    }
   }
 
   /// A rank-0 array holding one scalar.
