@@ -46,6 +46,14 @@ public struct AutodiffMode: Sendable {
   /// differentiate through it (a gradient penalty, or `J v` as the derivative of `Jᵀu`).
   public internal(set) var nestingDepth = 0
 
+  /// Propagate forward-mode tangents. Curvature operators turn this off for a reverse pass
+  /// whose saved tensors carry tangents they do not need (the `Jᵀ` half of a GGN product).
+  var propagatesTangents = true
+
+  /// Record the operations that compute tangents on the reverse-mode graph (needed only to
+  /// differentiate a Jacobian-vector product in reverse mode).
+  var recordsTangentOperations = true
+
   /// The mode in effect for the current task or thread.
   @TaskLocal public static var current = AutodiffMode()
 
@@ -70,6 +78,14 @@ public struct AutodiffMode: Sendable {
   static func transformNeedsGraph<T>(inputs: [Tensor<T>]) -> Bool {
     guard current.recordsOperations else { return false }
     return current.nestingDepth > 0 || inputs.contains { $0.node != nil }
+  }
+
+  /// Runs `body` with the given tangent switches.
+  static func with<R>(propagatesTangents: Bool? = nil, recordsTangentOperations: Bool? = nil, _ body: () throws -> R) rethrows -> R {
+    var mode = current
+    if let propagatesTangents { mode.propagatesTangents = propagatesTangents }
+    if let recordsTangentOperations { mode.recordsTangentOperations = recordsTangentOperations }
+    return try $current.withValue(mode, operation: body)
   }
 
   static func recording<R>(_ records: Bool, _ body: () throws -> R) rethrows -> R {
@@ -100,8 +116,11 @@ extension Tensor {
       node = GraphNode(shape: value.shape, inputs: inputs.map(\.node), pullback: pullback)
     }
     var tangent: Tensor? = nil
-    if inputs.contains(where: { $0.tangentBox != nil }) {
-      tangent = differential(inputs.map(\.tangent))
+    let mode = AutodiffMode.current
+    if mode.propagatesTangents && inputs.contains(where: { $0.tangentBox != nil }) {
+      tangent = mode.recordsTangentOperations || !mode.recordsOperations
+        ? differential(inputs.map(\.tangent))
+        : AutodiffMode.recording(false) { differential(inputs.map(\.tangent)) }
     }
     return Tensor(value: value, node: node, tangent: tangent)
   }

@@ -3,13 +3,16 @@ import Foundation
 import Testing
 
 @Suite struct ZZTempScratch {
-  @Test func writeOutputs() throws {
-    let d = URL(fileURLWithPath: "/tmp/swift_outputs")
-    try? FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
-    let x = NDArray<Float>(shape: [4, 3], scalars: (0..<12).map { Float($0) })
-    try NPYArray(x).write(to: d.appendingPathComponent("a.npy"))
-    try NPZFile.write([("X", NPYArray(x)), ("y", NPYArray(integers: [1, 2, 3, 4]))], to: d.appendingPathComponent("a.npz"))
-    try NPZFile.write([("X", NPYArray(x)), ("y", NPYArray(integers: [1, 2, 3, 4]))], to: d.appendingPathComponent("a64.npz"), forceZip64: true)
-    try SafetensorsFile.write([("w", x), ("b", NDArray<Float>([1, 2]))], to: d.appendingPathComponent("a.safetensors"), metadata: ["k": "v"])
+  @Test func inflateSpeed() throws {
+    for name in ["ints", "floats"] {
+      let c = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "/tmp/big_\(name).deflate")))
+      let o = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "/tmp/big_\(name).bin")))
+      let t0 = Date()
+      let d = try Inflate.decompress(c, expectedSize: o.count)
+      let t1 = Date()
+      let crc = CRC32.checksum(d)
+      let t2 = Date()
+      print("\(name): inflate \(t1.timeIntervalSince(t0)) s, \(Double(o.count) / 1e6 / t1.timeIntervalSince(t0)) MB/s; crc \(t2.timeIntervalSince(t1)) s; equal \(d == o) \(crc)")
+    }
   }
 }

@@ -1,0 +1,85 @@
+/// The generalized Gauss-Newton matrix `G = Jᵀ H J` of a model, loss and data set:
+///
+/// ```
+/// G = (1/R) Σ_t J_tᵀ (∂²ℓ_t/∂f_t²) J_t
+/// ```
+///
+/// with `J_t` the Jacobian of term `t`'s outputs with respect to the selected parameters.
+/// A product costs, per batch and column, one forward pass carrying a tangent (`J v`), the
+/// loss Hessian in closed form, and one reverse pass (`Jᵀ u`).
+///
+/// ```swift
+/// let ggn = GGNOperator(try CurvatureProblem(model: model, loss: loss, data: data))
+/// let gv = try ggn.apply(v)
+/// let top = try lanczosEigenvalues(ggn, k: 5)     // any solver or estimator
+/// ```
+public struct GGNOperator<Scalar: BLASScalar>: LinearOperator {
+  /// The model, loss and data.
+  public let problem: CurvatureProblem<Scalar>
+
+  /// The GGN of a curvature problem.
+  public init(_ problem: CurvatureProblem<Scalar>) { self.problem = problem }
+
+  public var rowCount: Int { problem.dimension }
+  public var columnCount: Int { problem.dimension }
+  public var isSymmetric: Bool { true }
+
+  /// `G X` for `X` of shape `[P, k]`.
+  /// - Throws: `CurvatureError` for invalid data or non-finite outputs, or what reading
+  ///   the data throws.
+  /// - Complexity: `k` forward-with-tangent and reverse passes over the data.
+  public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
+    let scale = 1 / Scalar(problem.reductionFactor)
+    let columns = (0..<x.shape[1]).map { column(x, $0) }
+    return try problem.sumOverBatches(columns: columns.count) { batch, j in
+      let (parameters, output, jv) = try problem.linearizedForward(batch, tangent: problem.splitColumn(columns[j]))
+      let u = problem.loss.hessianProduct(output.value, jv) * scale
+      return problem.transposedJacobianProduct(parameters, output: output, cotangent: u)
+    }
+  }
+
+  public func applyTranspose(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> { try apply(matrix: x) }
+}
+
+/// The Hessian `∇²L(θ)` of the empirical risk over the selected parameters, by
+/// forward-over-reverse Hessian-vector products of the autodiff core.
+///
+/// - Complexity: Per batch and column, about two gradient evaluations.
+public struct HessianOperator<Scalar: BLASScalar>: LinearOperator {
+  /// The model, loss and data.
+  public let problem: CurvatureProblem<Scalar>
+
+  /// The Hessian of a curvature problem.
+  public init(_ problem: CurvatureProblem<Scalar>) { self.problem = problem }
+
+  public var rowCount: Int { problem.dimension }
+  public var columnCount: Int { problem.dimension }
+  public var isSymmetric: Bool { true }
+
+  /// `H X` for `X` of shape `[P, k]`.
+  /// - Throws: `CurvatureError` for invalid data or non-finite values.
+  public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
+    let scale = 1 / Scalar(problem.reductionFactor)
+    let constants = problem.model.parameters.map { Tensor($0) }
+    let selected = problem.blocks.map { constants[$0] }
+    let columns = (0..<x.shape[1]).map { column(x, $0) }
+    return try problem.sumOverBatches(columns: columns.count) { batch, j in
+      let directions = problem.splitColumn(columns[j]).map { Tensor($0) }
+      let product = AutodiffMode.recording(true) {
+        hessianVectorProduct(at: selected, along: directions) { chosen in
+          var parameters = constants
+          for (position, block) in problem.blocks.enumerated() { parameters[block] = chosen[position] }
+          let output = problem.model(Tensor(batch.inputs), parameters: parameters)
+          return problem.loss.summedTerms(output, batch.targets) * scale
+        }
+      }
+      let column = problem.joinColumn(product.map(\.value))
+      if let bad = column.firstIndex(where: { !$0.isFinite }) {
+        throw CurvatureError.nonFinite("Hessian-vector product for data points \(batch.range) holds \(column[bad]) at element \(bad)")
+      }
+      return column
+    }
+  }
+
+  public func applyTranspose(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> { try apply(matrix: x) }
+}
