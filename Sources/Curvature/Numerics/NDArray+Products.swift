@@ -36,6 +36,8 @@ public func matmul<T: BLASScalar>(
   }
   let batch = batchShape.reduce(1, *)
   var c = NDArray<T>(zeros: batchShape + [m, n])
+  // BLAS needs leading dimensions ≥ 1 even for matrices with no columns.
+  let (lda, ldb, ldc) = (Swift.max(1, ac), Swift.max(1, bc), Swift.max(1, n))
   let ta: Transpose = transposeA ? .transpose : .none
   let tb: Transpose = transposeB ? .transpose : .none
   a.withUnsafeBufferPointer { pa in
@@ -44,8 +46,8 @@ public func matmul<T: BLASScalar>(
         if batchB.isEmpty && !transposeA {
           // Fold a's batch axes into rows: [batch·m, k] × op(b).
           T.gemm(
-            transposeA: .none, transposeB: tb, m: batch * m, n: n, k: k, alpha: 1, a: pa, lda: ac,
-            b: pb, ldb: bc, beta: 0, c: pc, ldc: n)
+            transposeA: .none, transposeB: tb, m: batch * m, n: n, k: k, alpha: 1, a: pa, lda: lda,
+            b: pb, ldb: ldb, beta: 0, c: pc, ldc: ldc)
           return
         }
         // Matrix offsets of each operand per batch entry (0 along broadcast batch axes).
@@ -54,9 +56,9 @@ public func matmul<T: BLASScalar>(
         for i in 0..<batch {
           T.gemm(
             transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 1,
-            a: UnsafeBufferPointer(rebasing: pa[offsetsA[i]...]), lda: ac,
-            b: UnsafeBufferPointer(rebasing: pb[offsetsB[i]...]), ldb: bc, beta: 0,
-            c: UnsafeMutableBufferPointer(rebasing: pc[(i * m * n)...]), ldc: n)
+            a: UnsafeBufferPointer(rebasing: pa[offsetsA[i]...]), lda: lda,
+            b: UnsafeBufferPointer(rebasing: pb[offsetsB[i]...]), ldb: ldb, beta: 0,
+            c: UnsafeMutableBufferPointer(rebasing: pc[(i * m * n)...]), ldc: ldc)
         }
       }
     }
@@ -96,7 +98,7 @@ public func matvec<T: BLASScalar>(_ a: NDArray<T>, _ x: NDArray<T>, transpose: B
     x.withUnsafeBufferPointer { px in
       y.withUnsafeMutableBufferPointer { py in
         T.gemv(
-          transpose: transpose ? .transpose : .none, m: m, n: n, alpha: 1, a: pa, lda: n,
+          transpose: transpose ? .transpose : .none, m: m, n: n, alpha: 1, a: pa, lda: Swift.max(1, n),
           x: px, strideX: 1, beta: 0, y: py, strideY: 1)
       }
     }
@@ -112,7 +114,7 @@ public func outer<T: BLASScalar>(_ u: NDArray<T>, _ v: NDArray<T>) -> NDArray<T>
   u.withUnsafeBufferPointer { pu in
     v.withUnsafeBufferPointer { pv in
       result.withUnsafeMutableBufferPointer { pr in
-        T.ger(m: u.count, n: v.count, alpha: 1, x: pu, strideX: 1, y: pv, strideY: 1, a: pr, lda: v.count)
+        T.ger(m: u.count, n: v.count, alpha: 1, x: pu, strideX: 1, y: pv, strideY: 1, a: pr, lda: Swift.max(1, v.count))
       }
     }
   }

@@ -78,6 +78,7 @@ public struct ScaledOperator<Scalar: BLASScalar>: LinearOperator {
   }
 
   public func inverse() throws -> any LinearOperator<Scalar> {
+    try requireSquare("inverse")
     guard factor != 0 else { throw LinearOperatorError.singular("scaled by zero") }
     return ScaledOperator(try base.inverse(), factor: 1 / factor)
   }
@@ -116,8 +117,15 @@ public struct ProductOperator<Scalar: BLASScalar>: LinearOperator {
     try factors.reduce(x) { try $1.applyTranspose($0) }
   }
 
+  /// An upper bound on the rank: the smallest dimension along the chain of factors.
+  var rankBound: Int { factors.reduce(rowCount) { Swift.min($0, $1.rowCount, $1.columnCount) } }
+
+  /// The sign and log-magnitude of the determinant: the factors' combined when all are
+  /// square; sign 0 and −∞ when an inner dimension is below the order (the product then
+  /// has rank below its order, whatever the entries); otherwise an LU of `dense()`.
   public func logDeterminant() throws -> (sign: Scalar, logMagnitude: Scalar) {
     try requireSquare("logDeterminant")
+    if rankBound < rowCount { return (0, -.infinity) }
     guard factors.allSatisfy(\.isSquare) else { return try dense().signAndLogDeterminant() }
     var sign: Scalar = 1, logMagnitude: Scalar = 0
     for factor in factors {
@@ -128,10 +136,22 @@ public struct ProductOperator<Scalar: BLASScalar>: LinearOperator {
     return (sign, logMagnitude)
   }
 
+  /// The inverse: the product of the factors' inverses in reverse order when all are
+  /// square, otherwise the inverse of `dense()`.
+  /// - Throws: `LinearOperatorError.singular` when an inner dimension is below the order
+  ///   (rank-deficient by shape) or an inversion fails.
   public func inverse() throws -> any LinearOperator<Scalar> {
     try requireSquare("inverse")
+    if rankBound < rowCount {
+      let shapes = factors.map { "\($0.rowCount)×\($0.columnCount)" }.joined(separator: " · ")
+      throw LinearOperatorError.singular("the product \(shapes) has rank at most \(rankBound) < \(rowCount)")
+    }
     guard factors.allSatisfy(\.isSquare) else {
-      return DenseOperator(try dense().inverse())
+      do {
+        return DenseOperator(try dense().inverse(), isSymmetric: isSymmetric)
+      } catch let error as LAPACKError {
+        throw LinearOperatorError.singular(error.description)
+      }
     }
     return ProductOperator(try factors.reversed().map { try $0.inverse() }, isSymmetric: isSymmetric)
   }
@@ -152,10 +172,20 @@ public struct TransposedOperator<Scalar: BLASScalar>: LinearOperator {
   public func applyTranspose(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> { try base.apply(x) }
   public func dense() throws -> NDArray<Scalar> { try base.dense().transposed() }
   public func diagonal() throws -> NDArray<Scalar> { try base.diagonal() }
-  public func trace() throws -> Scalar { try base.trace() }
+  // The square checks come first so that errors report this operator's shape, not the base's.
+  public func trace() throws -> Scalar {
+    try requireSquare("trace")
+    return try base.trace()
+  }
   public func frobeniusNorm() throws -> Scalar { try base.frobeniusNorm() }
-  public func logDeterminant() throws -> (sign: Scalar, logMagnitude: Scalar) { try base.logDeterminant() }
-  public func inverse() throws -> any LinearOperator<Scalar> { TransposedOperator(try base.inverse()) }
+  public func logDeterminant() throws -> (sign: Scalar, logMagnitude: Scalar) {
+    try requireSquare("logDeterminant")
+    return try base.logDeterminant()
+  }
+  public func inverse() throws -> any LinearOperator<Scalar> {
+    try requireSquare("inverse")
+    return TransposedOperator(try base.inverse())
+  }
 }
 
 /// The sum of two operators of equal shape.

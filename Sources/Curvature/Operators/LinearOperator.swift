@@ -136,7 +136,11 @@ extension LinearOperator {
     }
   }
 
-  public func dense() throws -> NDArray<Scalar> {
+  public func dense() throws -> NDArray<Scalar> { try denseByProducts() }
+
+  /// The matrix through products with blocks of identity columns (the default `dense()`,
+  /// also available to conformances that override `dense()` for special cases only).
+  func denseByProducts() throws -> NDArray<Scalar> {
     // Blocks of identity columns bound the memory of the probe to 64 columns.
     let n = columnCount, block = 64
     var result = NDArray<Scalar>(zeros: [rowCount, n])
