@@ -182,11 +182,11 @@ enum ByteSource: Sendable {
   /// Fills `buffer` with the bytes starting at `offset` (relative to the source).
   func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws {
     precondition(offset >= 0 && offset + buffer.count <= length, "ByteSource: read past the end")
+    guard buffer.count > 0 else { return }
     switch self {
     case .file(let file, let base, _):
       try file.read(into: buffer, at: base + offset)
     case .memory(let bytes):
-      guard buffer.count > 0 else { return }
       bytes.withUnsafeBytes { source in
         buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<offset + buffer.count]))
       }

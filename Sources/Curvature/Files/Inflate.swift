@@ -25,10 +25,17 @@ public enum Inflate {
   public static func decompress(_ input: [UInt8], expectedSize: Int? = nil, source: String = "<deflate stream>")
     throws -> [UInt8]
   {
-    let context = ErrorContext(path: source, prefix: "deflate stream")
-    return try input.withUnsafeBufferPointer { buffer in
+    try decompress(input, expectedSize: expectedSize, context: ErrorContext(path: source, prefix: "deflate stream"))
+  }
+
+  /// `decompress(_:expectedSize:source:)` with errors located by `context`.
+  static func decompress(_ input: [UInt8], expectedSize: Int?, context: ErrorContext) throws -> [UInt8] {
+    try input.withUnsafeBufferPointer { buffer in
       var bits = BitReader(input: buffer, context: context)
-      let capacity = expectedSize.map { max($0, 1) } ?? max(4 * buffer.count, 1024)
+      // DEFLATE expands at most 1032:1, so a declared size from an untrusted header never
+      // allocates more than the input can produce.
+      let bound = buffer.count * 1032 + 1024
+      let capacity = expectedSize.map { max(1, min($0, bound)) } ?? min(max(4 * buffer.count, 1024), bound)
       var output = OutputBuffer(capacity: capacity, limit: expectedSize)
       defer { output.deallocate() }
       try inflateBlocks(&bits, &output)

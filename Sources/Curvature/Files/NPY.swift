@@ -9,7 +9,8 @@
 /// The elements are held as their little-endian bytes; `floats(as:requireFinite:)` and
 /// `integers()` convert them to what the computation needs. Reading validates the whole
 /// file (magic, version 1.0/2.0/3.0, header dict, dtype, C order, data size) and throws a
-/// `FileFormatError` naming the file and the problem.
+/// `FileFormatError` naming the file and the problem. (`fortran_order: True` is accepted
+/// for 0-d and 1-d arrays, whose layout is the same in both orders.)
 ///
 /// ```swift
 /// let x = try NPYArray(contentsOf: url).floats(as: Double.self, requireFinite: true)

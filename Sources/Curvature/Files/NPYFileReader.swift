@@ -8,9 +8,10 @@
 /// the whole array: for data sets larger than memory.
 ///
 /// Opening reads and validates only the header (and checks that the file size matches the
-/// shape). Each `rows(_:as:)` call reads just the requested rows with `pread`, in chunks of
-/// at most 1 MiB, converting each chunk into the result: memory use is the returned array
-/// plus one chunk, independent of the file's size. The reader is `Sendable` and batches
+/// shape). Each `rows(_:as:)` call reads just the requested rows with `pread`: straight
+/// into the result when the file's dtype is the requested type, otherwise in chunks of at
+/// most 1 MiB converted into the result. Memory use is the returned batch plus at most
+/// one 1 MiB chunk, independent of the file's size. The reader is `Sendable` and batches
 /// may be read from several threads at once.
 ///
 /// Readers for members of an `.npz` archive come from `NPZFile.reader(named:)`: stored
@@ -80,14 +81,40 @@ public struct NPYFileReader: Sendable {
     -> NDArray<T>
   {
     let (first, count) = try elementSpan(range)
-    var result = [T]()
-    result.reserveCapacity(count)
-    try forEachChunk(first: first, count: count) { chunk, chunkFirst in
-      result += try NPYArray.decodeFloats(
-        dtype: dtype, data: chunk, shape: shape, firstFlatIndex: chunkFirst, requireFinite: requireFinite,
-        as: T.self, context: context)
+    let itemSize = dtype.itemSize
+    let kind = dtype.kind
+    var direct = false
+    #if _endian(little)
+      direct = (kind == .float32 && T.self == Float.self) || (kind == .float64 && T.self == Double.self)
+    #endif
+    let values = try [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+      if direct {
+        // Same layout: read straight into the result.
+        try bytes.read(into: UnsafeMutableRawBufferPointer(buffer), at: dataOffset + first * itemSize)
+      } else {
+        let perChunk = max(1, NPYFileReader.chunkBytes / itemSize)
+        var chunk = [UInt8](repeating: 0, count: min(count, perChunk) * itemSize)
+        var done = 0
+        while done < count {
+          let n = min(perChunk, count - done)
+          try chunk.withUnsafeMutableBytes { raw in
+            let part = UnsafeMutableRawBufferPointer(rebasing: raw[0..<n * itemSize])
+            try bytes.read(into: part, at: dataOffset + (first + done) * itemSize)
+            ElementCoding.decodeFloats(
+              kind, from: UnsafeRawBufferPointer(part), into: UnsafeMutableBufferPointer(rebasing: buffer[done..<done + n]))
+          }
+          done += n
+        }
+      }
+      initialized = count
     }
-    return NDArray(shape: [range.count] + rowShape, scalars: result)
+    if requireFinite, let bad = values.withUnsafeBufferPointer({ ElementCoding.firstNonFinite($0) }) {
+      let flat = first + bad
+      throw context.error(
+        "element \(flat)", "non-finite value", expected: "finite \(T.dtypeName) values",
+        found: "\(values[bad]) at flat index \(flat) (multi-index \(NPYArray.multiIndex(flat, shape: shape)))")
+    }
+    return NDArray(shape: [range.count] + rowShape, scalars: values)
   }
 
   /// Rows `range` of the leading axis as integers, flattened in row-major order.

@@ -95,12 +95,26 @@ public struct SafetensorsFile: Sendable {
         "tensor '\(info.name)'", "unsupported dtype '\(info.dtype)' for floating-point weights",
         expected: SafetensorsDType.readableList, found: "'\(info.dtype)'")
     }
-    let raw = try file.bytes(at: dataStart + info.dataOffsets.lowerBound, count: info.dataOffsets.count)
     let count = info.dataOffsets.count / kind.byteSize
-    let values = raw.withUnsafeBytes { bytes in
-      [T](unsafeUninitializedCapacity: count) { buffer, initialized in
-        ElementCoding.decodeFloats(kind, from: bytes, into: buffer)
+    let start = dataStart + info.dataOffsets.lowerBound
+    var direct = false
+    #if _endian(little)
+      direct = (kind == .float32 && T.self == Float.self) || (kind == .float64 && T.self == Double.self)
+    #endif
+    let values: [T]
+    if direct {
+      // Same layout: read straight into the result.
+      values = try [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+        if count > 0 { try file.read(into: UnsafeMutableRawBufferPointer(buffer), at: start) }
         initialized = count
+      }
+    } else {
+      let raw = try file.bytes(at: start, count: info.dataOffsets.count)
+      values = raw.withUnsafeBytes { bytes in
+        [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+          ElementCoding.decodeFloats(kind, from: bytes, into: buffer)
+          initialized = count
+        }
       }
     }
     if requireFinite, let bad = values.withUnsafeBufferPointer({ ElementCoding.firstNonFinite($0) }) {

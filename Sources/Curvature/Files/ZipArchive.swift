@@ -193,7 +193,8 @@ struct ZipArchive: Sendable {
     case 8:
       let compressed = try file.bytes(at: start, count: entry.compressedSize)
       let bytes = try Inflate.decompress(
-        compressed, expectedSize: entry.uncompressedSize, source: "\(file.path) (member '\(entry.name)')")
+        compressed, expectedSize: entry.uncompressedSize,
+        context: ErrorContext(path: file.path, prefix: "member '\(entry.name)', deflate stream"))
       try checkCRC(of: bytes, entry, context)
       return .memory(bytes)
     default:

@@ -88,7 +88,12 @@ public struct Sequential<Scalar: BLASScalar>: Sendable, CustomStringConvertible 
       do {
         shape = try layer.outputShape(for: shape)
       } catch let error as ModelError {
-        throw ModelError.shapeMismatch("layer \(index): \(error.description)")
+        // The layer's own message, without repeating the "shape mismatch:" prefix.
+        let message: String
+        switch error {
+        case let .shapeMismatch(text), let .invalidConfiguration(text), let .parameterMismatch(text): message = text
+        }
+        throw ModelError.shapeMismatch("layer \(index): \(message)")
       }
     }
     return shape

@@ -74,7 +74,8 @@ enum LAPACKE {
     let info = scratch.withUnsafeMutableBufferPointer { s in
       f(LAPACK_ROW_MAJOR, vectors ? char("V") : char("N"), lapackInt(n, "n", routine),
         d.baseAddress, e.baseAddress ?? s.baseAddress, vectors ? z.baseAddress : s.baseAddress,
-        vectors ? lapackInt(ldz, "ldz", routine) : 1)
+        // LAPACKE's row-major path checks ldz ≥ n even when no vectors are computed.
+        vectors ? lapackInt(ldz, "ldz", routine) : lapackInt(Swift.max(1, n), "ldz", routine))
     }
     try finish(info, routine)
   }

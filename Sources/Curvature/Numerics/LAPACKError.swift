@@ -24,7 +24,7 @@ public struct LAPACKError: Error, Equatable, Sendable, CustomStringConvertible {
 
   static func interpret(routine: String, info: Int) -> String {
     if info < 0 {
-      return "argument \(-info) had an illegal value (LAPACKE reports NaN or Inf input this way)"
+      return "argument \(-info) had an illegal value (an invalid size or leading dimension, or NaN or Inf in the input, which LAPACKE reports this way)"
     }
     switch routine.dropFirst() {
     case "potrf", "pbtrf":

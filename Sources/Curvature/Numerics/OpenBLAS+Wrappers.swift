@@ -177,7 +177,11 @@ enum OpenBLAS {
     check("syrk", "c", has: c.count, needs: span(rows: n, columns: n, ld: ldc), ld: ldc, columns: n)
     guard n > 0 else { return }
     guard k > 0 else {
-      for row in 0..<n { scaleOrZero(beta, UnsafeMutableBufferPointer(rebasing: c[(row * ldc)...]), count: n, stride: 1) }
+      // Only the requested triangle is written, as syrk itself does.
+      for row in 0..<n {
+        let columns = triangle == .upper ? row..<n : 0..<(row + 1)
+        scaleOrZero(beta, UnsafeMutableBufferPointer(rebasing: c[(row * ldc + columns.lowerBound)...]), count: columns.count, stride: 1)
+      }
       return
     }
     f(

@@ -89,6 +89,18 @@ private typealias Support = FilesTestSupport
     }
   }
 
+  @Test func declaredSizeMismatch() throws {
+    try Support.withScratchDirectory { directory in
+      var bytes = try Support.fixtureBytes("npz/savez_compressed.npz")
+      let directoryEntry = try #require(find([0x50, 0x4B, 0x01, 0x02], in: bytes))
+      for i in 0..<4 { bytes[directoryEntry + 24 + i] = [0xFF, 0xFF, 0xFF, 0x7F][i] }  // 2 GiB, uncompressed
+      let url = try Support.write(bytes, named: "claims_2gib.npz", in: directory)
+      expectFileFormatError("claims_2gib.npz", "member 'X.npy', deflate stream", "differs from the declared size") {
+        _ = try NPZFile(contentsOf: url).array(named: "X")
+      }
+    }
+  }
+
   @Test func crcMismatch() throws {
     try Support.withScratchDirectory { directory in
       let original = directory.appendingPathComponent("original.npz")

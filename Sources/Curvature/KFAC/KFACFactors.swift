@@ -1,0 +1,46 @@
+/// The Kronecker factors of one Linear or Conv2d layer.
+///
+/// With the row-major parameter flattening, the layer's curvature block is approximated by
+///
+/// ```
+/// weight:  B ⊗ A        bias: B        joint [W b]:  B ⊗ A_joint
+/// ```
+///
+/// where `A` (input covariance, `[in, in]`; `[in+1, in+1]` joint) and `B` (output-gradient
+/// covariance, `[out, out]`) follow curvlinops' `KFACLinearOperator` scaling:
+///
+/// ```
+/// A = (1/(N·S)) Σ_rows x xᵀ                    (expand: S shared positions per example)
+/// A = (1/N) Σ_n x̄_n x̄_nᵀ                       (reduce: x̄ = mean over positions)
+/// B = (1/(R·M)) Σ_columns Σ_rows δ δᵀ          (reduce: δ summed over positions)
+/// ```
+///
+/// with `N` data points, `R` the loss's reduction factor (see `CurvatureProblem`), `δ` the
+/// gradient at the layer's output of one factor column (a loss-Hessian square-root column,
+/// a sampled gradient — `M` samples — or the observed gradient), and `B = I` for
+/// forward-only. Conv2d inputs are the unfolded patches (averaged over channel groups, as
+/// curvlinops does). These conventions make KFAC exact where theory says it is — one data
+/// point; deep linear networks — and equal to curvlinops' factors.
+public struct KFACLayerFactors<Scalar: BLASScalar>: Sendable, Equatable {
+  /// The layer's index in the `Sequential`.
+  public var layer: Int
+  /// The parameter block of the weight among the model's blocks, when selected.
+  public var weightBlock: Int?
+  /// The parameter block of the bias, when selected.
+  public var biasBlock: Int?
+  /// Whether weight and bias form one joint block.
+  public var joint: Bool
+  /// The input covariance (nil when only the bias is selected).
+  public var inputCovariance: NDArray<Scalar>?
+  /// The output-gradient covariance.
+  public var gradientCovariance: NDArray<Scalar>
+  /// The weight's rows (`out`) and columns (`in`, or `Cin/groups·kh·kw`).
+  public var weightShape: [Int]
+}
+
+extension KFACLayerFactors {
+  /// The number of parameters this layer contributes among the selected ones.
+  var dimension: Int {
+    (weightBlock != nil ? weightShape[0] * weightShape[1] : 0) + (biasBlock != nil ? weightShape[0] : 0)
+  }
+}
