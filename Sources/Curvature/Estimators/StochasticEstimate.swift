@@ -66,6 +66,14 @@ public struct DiagonalEstimate<Scalar: BLASScalar>: Sendable {
   public var sampleCount: Int
   /// Products with the operator (or its transpose) spent.
   public var matvecs: Int
+
+  /// An estimate from its parts.
+  public init(value: NDArray<Scalar>, standardError: NDArray<Scalar>?, sampleCount: Int, matvecs: Int) {
+    self.value = value
+    self.standardError = standardError
+    self.sampleCount = sampleCount
+    self.matvecs = matvecs
+  }
 }
 
 /// Checks the common arguments of an estimator.

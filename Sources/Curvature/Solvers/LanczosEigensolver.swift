@@ -48,15 +48,16 @@ public struct LanczosOptions: Sendable {
   public var maxRestarts: Int = 200
   /// Seeds the start vector (and any random vector drawn later): equal seeds, equal results.
   public var seed: UInt64 = 0
-  /// When `count ≥ n`, or the basis cannot hold `count + 2` vectors, operators with
-  /// `n ≤ denseFallbackLimit` are solved densely (`dense()` and LAPACK syevd); larger ones
-  /// throw. Set to 0 to never fall back.
+  /// When `count ≥ n`, operators with `n ≤ denseFallbackLimit` are solved densely
+  /// (`dense()` and LAPACK syevd, counted as `n` matvecs); larger ones throw. Set to 0 to
+  /// never fall back.
   public var denseFallbackLimit: Int = 2000
   /// After all wanted pairs converge, restart once more from a random vector orthogonal to
   /// them and iterate until the best remaining Ritz value converges: a single Krylov space
   /// contains only one copy of a repeated eigenvalue (and resolves tight clusters poorly),
-  /// so this catches further copies that belong among the wanted ones. Costs about one
-  /// more convergence; disable for speed when multiplicities are known not to matter.
+  /// so this catches further copies that belong among the wanted ones. Costs one more
+  /// convergence (about 1.5–2× the products for small `count`, less for large); disable
+  /// for speed when multiplicities are known not to matter.
   public var verifiesMultiplicity: Bool = true
 
   /// Settings for the `count` eigenpairs selected by `which`.
@@ -139,9 +140,9 @@ public struct EigenpairResult<Scalar: BLASScalar>: Sendable {
 /// - Returns: Eigenvalues (ordered as requested), eigenvectors `[n, k]`, residual norms,
 ///   matvec count, restarts and whether all converged.
 /// - Throws: `LinearOperatorError.notSquare`; `SolverError.invalidArgument` for a
-///   non-symmetric operator, `count < 1`, `count > n`, `count ≥ n` (or a basis cap below
-///   `count + 2`) on an operator too large for the dense fallback, or a non-positive
-///   tolerance; `SolverError.nonFinite` when the operator produces NaN or infinity;
+///   non-symmetric operator, `count < 1`, `count > n`, `count ≥ n` on an operator too
+///   large for the dense fallback, a basis cap below `count + 2` (and below `n`), or a
+///   non-positive tolerance; `SolverError.nonFinite` when the operator produces NaN or infinity;
 ///   `LAPACKError` from the small eigenproblems; or what the operator throws.
 /// - Complexity: One product with `A` per basis vector; `O(n · m)` per vector for
 ///   reorthogonalization and `O(n m²)` per restart, with `m = maxBasisSize`; memory
@@ -162,13 +163,15 @@ public func lanczosEigenpairs<A: LinearOperator>(
   guard options.tolerance > 0 else {
     throw SolverError.invalidArgument("lanczosEigenpairs: tolerance \(options.tolerance) must be positive")
   }
-  let capacity = Swift.min(n, options.maxBasisSize ?? Swift.max(2 * k + 1, k + 20))
-  if k >= n || (capacity < k + 2 && capacity < n) {
-    let reason = k >= n ? "\(k) eigenpairs of a \(n)×\(n) operator need the full spectrum" : "maxBasisSize \(capacity) is below count + 2 = \(k + 2)"
+  if k >= n {
     guard n <= options.denseFallbackLimit else {
-      throw SolverError.invalidArgument("lanczosEigenpairs: \(reason), and n = \(n) exceeds denseFallbackLimit \(options.denseFallbackLimit)")
+      throw SolverError.invalidArgument("lanczosEigenpairs: \(k) eigenpairs of a \(n)×\(n) operator need the full spectrum, and n exceeds denseFallbackLimit \(options.denseFallbackLimit)")
     }
     return try denseEigenpairs(a, count: k, which: which)
+  }
+  let capacity = Swift.min(n, options.maxBasisSize ?? Swift.max(2 * k + 1, k + 20))
+  guard capacity >= k + 2 || capacity == n else {
+    throw SolverError.invalidArgument("lanczosEigenpairs: maxBasisSize \(capacity) must be at least count + 2 = \(k + 2) (or n)")
   }
 
   var solver = ThickRestartLanczos(operator: a, capacity: capacity, options: options)
@@ -222,6 +225,8 @@ struct ThickRestartLanczos<A: LinearOperator> {
   /// Checking, from a random restart, that no further wanted eigenvalue hides in the
   /// complement of the locked vectors.
   var verifying = false
+  /// The largest converged count reported so far (progress never goes back).
+  var reported = 0
 
   init(operator a: A, capacity: Int, options: LanczosOptions) {
     self.a = a
@@ -343,7 +348,7 @@ struct ThickRestartLanczos<A: LinearOperator> {
 
       if exhausted {
         // Locked and active vectors span the space: every Ritz pair is an eigenpair.
-        return finish(theta: theta, y: y, residuals: residuals, size: m, converged: true)
+        return finish(theta: theta, y: y, residuals: residuals, size: m)
       }
       if verifying {
         let best = which.ranking(theta).first!
@@ -353,7 +358,7 @@ struct ThickRestartLanczos<A: LinearOperator> {
           verifying = false
         } else if activeConverged[best] {
           // The best eigenvalue outside the locked pairs is not wanted: done.
-          return finish(theta: theta, y: y, residuals: residuals, size: m, converged: true)
+          return finish(theta: theta, y: y, residuals: residuals, size: m)
         } else {
           toLock = []
         }
@@ -361,16 +366,16 @@ struct ThickRestartLanczos<A: LinearOperator> {
       if !verifying && unconverged.isEmpty {
         // Every wanted pair converges now: lock them and check the complement.
         lock(toLock, theta: theta, y: y, residuals: residuals, size: m)
-        guard verifies else { return finish(theta: [], y: y, residuals: [], size: 0, converged: true) }
-        guard restarts < maxRestarts else { return finish(theta: [], y: y, residuals: [], size: 0, converged: true) }
+        guard verifies else { return finish(theta: [], y: y, residuals: [], size: 0) }
+        guard restarts < maxRestarts else { return finish(theta: [], y: y, residuals: [], size: 0) }
         restarts += 1
         verifying = true
         restartRandomly()
-        if exhausted { return finish(theta: [], y: y, residuals: [], size: 0, converged: true) }
+        if exhausted { return finish(theta: [], y: y, residuals: [], size: 0) }
         continue
       }
       guard restarts < maxRestarts else {
-        return finish(theta: theta, y: y, residuals: residuals, size: m, converged: false)
+        return finish(theta: theta, y: y, residuals: residuals, size: m)
       }
       restarts += 1
       thickRestart(lock: verifying ? [] : toLock, theta: theta, y: y, residuals: residuals, beta: beta, size: m)
@@ -425,19 +430,21 @@ struct ThickRestartLanczos<A: LinearOperator> {
     arrowhead = kept > 0
   }
 
-  func report(_ onProgress: ProgressHandler?, done: Int, worst: Double?) {
-    onProgress?(ProgressEvent(task: "Lanczos", completed: Swift.max(0, Swift.min(k, done)), total: k, metric: worst))
+  mutating func report(_ onProgress: ProgressHandler?, done: Int, worst: Double?) {
+    reported = Swift.max(reported, Swift.min(k, done))
+    onProgress?(ProgressEvent(task: "Lanczos", completed: reported, total: k, metric: worst))
   }
 
-  /// The best `k` of the locked pairs and the given active Ritz pairs, in requested order.
-  func finish(theta: [Double], y: NDArray<Double>, residuals: [Double], size m: Int, converged allConverged: Bool) -> EigenpairResult<T> {
+  /// The best `k` of the locked pairs and the given active Ritz pairs, in requested order;
+  /// converged when every chosen pair meets the tolerance (locked ones do by construction).
+  func finish(theta: [Double], y: NDArray<Double>, residuals: [Double], size m: Int) -> EigenpairResult<T> {
     let candidates = lockedValues + theta
     let chosen = Array(which.ranking(candidates).prefix(k))
     let activeChosen = chosen.filter { $0 >= lockedCount }.map { $0 - lockedCount }
     let activeVectors = ritzVectors(y, columns: activeChosen, size: m)
     var vectors = NDArray<T>(zeros: [n, chosen.count])
     var values = [T](), norms = [Double]()
-    var isConverged = allConverged
+    var isConverged = true
     for (slot, index) in chosen.enumerated() {
       let (source, row): (NDArray<T>, Int)
       if index < lockedCount {

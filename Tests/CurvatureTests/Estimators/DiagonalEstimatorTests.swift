@@ -44,7 +44,6 @@ func lowRankPlusSmall(_ n: Int, seed: UInt64) -> NDArray<Double> {
       worstH = Swift.max(worstH, abs(meanH - exact[i]) / seH)
       worstX = Swift.max(worstX, abs(meanX - exact[i]) / seX)
     }
-    print("diagonal: Hutchinson MSE \(errorH / count), XDiag MSE \(errorX / count), ratio \(errorX / errorH); worst z-scores \(worstH), \(worstX)")
     // Unbiased: every entry's mean within 4.5 standard errors (80 entries).
     #expect(worstH < 4.5)
     #expect(worstX < 4.5)

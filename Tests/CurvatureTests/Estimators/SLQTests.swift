@@ -25,7 +25,6 @@ import Testing
     let second = quadrature.traceEstimate { $0 * $0 }
     let exact1 = a.trace() / n, exact2 = matmul(a, a).trace() / n
     let moment1 = density.integrate { $0 }, moment2 = density.integrate { $0 * $0 }
-    print("SLQ moments: \(moment1) vs \(exact1) (SE \(first.standardError! / n)), \(moment2) vs \(exact2) (SE \(second.standardError! / n))")
     #expect(abs(moment1 - first.value / n) < 1e-3 * exact1)
     #expect(abs(moment2 - (second.value / n + density.variance)) < 1e-3 * exact2)
     #expect(abs(moment1 - exact1) <= 4 * first.standardError! / n + 1e-3 * exact1)
@@ -46,7 +45,6 @@ import Testing
     let exact = Self.spectrum.reduce(0) { $0 + Double.log($1) }
     let quadrature = try stochasticLanczosQuadrature(DenseOperator(a), options: .init(steps: 30, probes: 30, distribution: .gaussian, seed: 2))
     let logDet = try quadrature.logDeterminant()
-    print("SLQ log det \(logDet.value) ± \(logDet.standardError!) vs exact \(exact)")
     #expect(abs(logDet.value - exact) <= 4 * logDet.standardError!, "\(logDet) vs \(exact)")
     #expect(logDet.samples.count == 30)
     assertClose(try a.signAndLogDeterminant().logMagnitude, exact, rtol: 1e-12)

@@ -36,7 +36,6 @@ func decayingSpectrumMatrix(_ n: Int, seed: UInt64) -> NDArray<Double> {
     let (pMean, pVar) = meanAndVariance(hutchPP)
     let (xMean, xVar) = meanAndVariance(xTrace)
     let count = Double(seeds)
-    print("trace \(exact): Hutchinson var \(hVar), Hutch++ var \(pVar) (ratio \(pVar / hVar)), XTrace var \(xVar) (ratio \(xVar / hVar))")
     #expect(abs(hMean - exact) <= 4 * (hVar / count).squareRoot(), "Hutchinson mean \(hMean) vs \(exact)")
     #expect(abs(pMean - exact) <= 4 * (pVar / count).squareRoot(), "Hutch++ mean \(pMean) vs \(exact)")
     #expect(abs(xMean - exact) <= 4 * (xVar / count).squareRoot(), "XTrace mean \(xMean) vs \(exact)")
@@ -136,6 +135,18 @@ func decayingSpectrumMatrix(_ n: Int, seed: UInt64) -> NDArray<Double> {
       #expect(zip(events, events.dropFirst()).allSatisfy { $0.completed < $1.completed }, "\(name) not increasing")
       #expect(events.last.map { $0.completed == $0.total } == true, "\(name) does not end at its total: \(events)")
     }
+  }
+
+  @Test func floatOperators() throws {
+    let a = decayingSpectrumMatrix(60, seed: 78)
+    let op = DenseOperator(a.converted(to: Float.self))
+    let exact = a.trace()
+    #expect(abs(try hutchPlusPlusTrace(op, matvecs: 45, seed: 1).value - exact) < 0.05 * exact)
+    #expect(abs(try xtrace(op, matvecs: 40, seed: 1).value - exact) < 0.05 * exact)
+    let diagonal = try xdiag(op, matvecs: 40, seed: 1)
+    #expect((diagonal.value.converted(to: Double.self) - a.diagonal()).norm() < 0.1 * a.diagonal().norm())
+    let quadrature = try stochasticLanczosQuadrature(op, options: .init(steps: 20, probes: 4))
+    #expect(abs(quadrature.traceEstimate { $0 }.value - exact) < 0.5 * exact)
   }
 
   @Test func rejectsBadInput() throws {

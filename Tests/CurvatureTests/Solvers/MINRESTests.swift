@@ -112,6 +112,16 @@ func indefiniteMatrix(_ n: Int, seed: UInt64) -> NDArray<Double> {
     #expect(consistent.outcome == .converged)
   }
 
+  @Test func floatSystem() throws {
+    let a = indefiniteMatrix(40, seed: 22).converted(to: Float.self)
+    var rng = RandomGenerator(seed: 23)
+    let b: NDArray<Float> = rng.normalArray(shape: [40, 2])
+    let result = try minres(DenseOperator(a), b, options: .init(relativeTolerance: 1e-5))
+    #expect(result.outcome == .converged)
+    let exact = try a.converted(to: Double.self).solve(b.converted(to: Double.self))
+    assertClose(result.solution.converted(to: Double.self), exact, rtol: 1e-3, atol: 1e-4)
+  }
+
   @Test func rejectsBadInput() throws {
     let a = indefiniteMatrix(10, seed: 20)
     #expect(throws: LinearOperatorError.self) { try minres(DenseOperator(a), NDArray<Double>(zeros: [9])) }
