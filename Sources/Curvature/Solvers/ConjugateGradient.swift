@@ -9,25 +9,43 @@ public enum SolverOutcome<Scalar: BLASScalar>: Sendable, Equatable {
   case breakdown(iteration: Int, column: Int, curvature: Scalar)
   /// A NaN or infinity appeared (non-finite operator output or input).
   case nonFinite(iteration: Int)
+  /// MINRES: the system is singular and has no solution (the right-hand side of `column`
+  /// has a component in the null space); the iterate is a least-squares solution, found
+  /// at 1-based `iteration`, whose residual cannot reach the tolerance.
+  case inconsistent(iteration: Int, column: Int)
 }
 
 /// Why a solve did not produce a solution within its tolerance.
 public enum SolverError: Error, CustomStringConvertible, Equatable {
+  /// The iteration limit came before the tolerance.
   case notConverged(iterations: Int, relativeResidual: Double)
+  /// A quadratic form that must be positive was not: `pᵀAp` in CG (the operator is not
+  /// positive definite) or `rᵀMr` (the preconditioner is not positive definite).
   case breakdown(iteration: Int, column: Int, curvature: Double)
+  /// A NaN or infinity appeared at `iteration` (of a solver, or term of a series).
   case nonFinite(iteration: Int)
+  /// An argument is out of its domain (a size, a count, a non-symmetric operator where a
+  /// symmetric one is needed); the message says which and why.
   case invalidArgument(String)
+  /// The system is singular and inconsistent: only a least-squares solution exists.
+  case inconsistent(iteration: Int, column: Int, relativeResidual: Double)
+  /// A series diverged: its terms grew (term `term` is `growth` times the previous one).
+  case diverged(term: Int, growth: Double)
 
   public var description: String {
     switch self {
     case let .notConverged(iterations, residual):
       return "did not converge in \(iterations) iterations (relative residual \(residual))"
     case let .breakdown(iteration, column, curvature):
-      return "breakdown at iteration \(iteration) (right-hand side \(column)): curvature pᵀAp = \(curvature) ≤ 0, the operator is not positive definite"
+      return "breakdown at iteration \(iteration) (right-hand side \(column)): curvature \(curvature) ≤ 0 (pᵀAp in CG, rᵀMr with a preconditioner): the operator or the preconditioner is not positive definite"
     case let .nonFinite(iteration):
       return "NaN or infinity at iteration \(iteration)"
     case let .invalidArgument(message):
       return message
+    case let .inconsistent(iteration, column, residual):
+      return "the system is singular and inconsistent (right-hand side \(column) has a component in the null space): a least-squares solution with relative residual \(residual) was found at iteration \(iteration)"
+    case let .diverged(term, growth):
+      return "the series diverges: term \(term) is \(growth) times larger than the previous one"
     }
   }
 }
@@ -69,6 +87,7 @@ public struct ConjugateGradientResult<Scalar: BLASScalar>: Sendable {
     case .maxIterationsReached: throw .notConverged(iterations: iterations, relativeResidual: relativeResidual)
     case let .breakdown(iteration, column, curvature): throw .breakdown(iteration: iteration, column: column, curvature: Double(curvature))
     case let .nonFinite(iteration): throw .nonFinite(iteration: iteration)
+    case let .inconsistent(iteration, column): throw .inconsistent(iteration: iteration, column: column, relativeResidual: relativeResidual)
     }
   }
 }
@@ -92,6 +111,8 @@ public struct ConjugateGradientResult<Scalar: BLASScalar>: Sendable {
 ///   - preconditioner: `M ≈ A⁻¹`, symmetric positive definite, applied to residuals.
 ///   - options: Tolerances and iteration limit.
 ///   - progress: Called after each iteration with the iteration and relative residual.
+///   - onProgress: Called after each iteration with a `ProgressEvent` (task `"CG"`,
+///     iterations of the limit, the largest relative residual as `metric`).
 /// - Returns: The solution, iteration count, outcome and residual history.
 /// - Throws: `LinearOperatorError` for mismatched shapes, or what the operators throw.
 /// - Complexity: One product with `A` and one with `M` per iteration.
@@ -99,7 +120,8 @@ public func conjugateGradient<A: LinearOperator>(
   _ a: A, _ b: NDArray<A.Scalar>, initialGuess: NDArray<A.Scalar>? = nil,
   preconditioner: (any LinearOperator<A.Scalar>)? = nil,
   options: ConjugateGradientOptions = ConjugateGradientOptions(),
-  progress: ((_ iteration: Int, _ relativeResidual: Double) -> Void)? = nil
+  progress: ((_ iteration: Int, _ relativeResidual: Double) -> Void)? = nil,
+  onProgress: ProgressHandler? = nil
 ) throws -> ConjugateGradientResult<A.Scalar> {
   typealias T = A.Scalar
   try a.requireSquare("conjugateGradient")
@@ -166,6 +188,7 @@ public func conjugateGradient<A: LinearOperator>(
     residuals = columnNorms(r)
     history.append(relative(residuals))
     progress?(iteration, history.last!)
+    onProgress?(ProgressEvent(task: "CG", completed: iteration, total: maxIterations, metric: history.last!))
     active = active.filter { residuals[$0] > thresholds[$0] }
     if active.isEmpty {
       outcome = .converged
