@@ -78,6 +78,7 @@ public struct ModelFile<Scalar: BLASScalar>: Sendable {
       throw parser.error("field 'loss'", "missing field", expected: "{\"type\": \"cross_entropy\" | \"mse\" | \"bce_with_logits\", \"reduction\": \"mean\" | \"sum\"}", found: "nothing")
     }
     loss = try parser.loss(lossValue, as: Scalar.self)
+    try parser.checkParameterCount(layers)
     do {
       model = try Sequential(layers, seed: seed)
     } catch let error as ModelError {

@@ -51,9 +51,11 @@ import Testing
   /// (`DenseCurvature.monteCarloFisherStandardDeviation`, ∝ 1/√M); and the normalized errors
   /// have a mean square of order 1 (the estimate is unbiased and σ is not loose). Coarser,
   /// the largest error is at most `c · max σ`. Fixed seed, so the outcome is deterministic.
-  @Test(arguments: [LossKind.crossEntropy, .meanSquaredError, .binaryCrossEntropyWithLogits])
-  func convergesToTheGGN(_ kind: LossKind) throws {
-    let c = try Self.tinyCase(kind)
+  @Test(arguments: ["tiny_cross_entropy", "tiny_mse", "tiny_bce_with_logits", "sequence_bce_with_logits"])
+  func convergesToTheGGN(_ name: String) throws {
+    let kind = LossKind(rawValue: name.split(separator: "_", maxSplits: 1).map(String.init)[1])!
+    // The sequence case has 5 terms per data point, drawn from the data point's one stream.
+    let c = name.hasPrefix("sequence") ? try CurvatureCases.sequence(kind, .mean, n: 2) : try Self.tinyCase(kind)
     let reference = c.reference()
     let ggn = reference.ggn
     let m = 2000
@@ -72,6 +74,7 @@ import Testing
       }
     }
     let meanSquare = sumOfSquares / Double(Swift.max(counted, 1))
+    print("MCSTAT \(name) worst \(worst) meanSquare \(meanSquare) counted \(counted)/\(ggn.count) maxSigma/scale \(CurvatureCases.maxMagnitude(sigma) / scale)")
     #expect(counted > ggn.count / 2)
     #expect(meanSquare > 0.1 && meanSquare < 4, "\(kind.rawValue): mean squared normalized error \(meanSquare)")
     let maxSigma = CurvatureCases.maxMagnitude(sigma)

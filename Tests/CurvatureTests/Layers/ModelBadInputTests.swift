@@ -236,3 +236,29 @@ private func expectWeightsRejected(
     }
   }
 }
+
+/// Layer sizes whose parameters cannot exist: an error naming the layer, not a crash.
+@Suite struct ModelSizeBadInputTests {
+  @Test func absurdLinearSize() throws {
+    try expectModelRejected(
+      #"{"layers": [{"type": "linear", "in_features": 100000000, "out_features": 100000000}], \#(validLoss)}"#,
+      named: "huge_linear.json", "layers[0]", "model too large", "[100000000, 100000000]")
+  }
+
+  @Test func overflowingConvSize() throws {
+    try expectModelRejected(
+      #"""
+      {"layers": [{"type": "conv2d", "in_channels": 100000000, "out_channels": 100000000,
+                   "kernel_size": [100000000, 100000000]}], \#(validLoss)}
+      """#,
+      named: "huge_conv.json", "layers[0]", "model too large")
+  }
+
+  @Test func totalOverTheLimit() throws {
+    // Each block fits; together they exceed 2³¹ − 1 parameters.
+    let layer = #"{"type": "linear", "in_features": 40000, "out_features": 40000, "bias": false}"#
+    try expectModelRejected(
+      #"{"layers": [\#(layer), \#(layer)], \#(validLoss)}"#, named: "huge_total.json", "layers[1]", "model too large",
+      "2147483647")
+  }
+}

@@ -16,6 +16,7 @@ private let referenceCases = [
   "cnn_ce_mean", "cnn_ce_sum",
   "conv_nobias_linear4d_bce_mean", "conv_nobias_linear4d_bce_sum",
   "depthwise_conv_mse_mean", "depthwise_conv_mse_sum",
+  "saturated_activations_mse_mean",
 ]
 
 /// The case's output, loss and gradients computed by Curvature in `T`, and PyTorch's
