@@ -58,3 +58,28 @@ enum ToeplitzTesting {
     }
   }
 }
+
+/// Classical test symbols on (−π, π] and their Fourier coefficients `t_k = t_{−k}`.
+enum ClassicalSymbols {
+  /// `θ⁴ + 1`: `t₀ = π⁴/5 + 1`, `t_k = (−1)^k (4π²/k² − 24/k⁴)`.
+  static func quarticPlusOne(_ k: Int) -> Double { quartic(k) + (k == 0 ? 1 : 0) }
+  /// `θ⁴`: `t₀ = π⁴/5`, `t_k = (−1)^k (4π²/k² − 24/k⁴)`.
+  static func quartic(_ k: Int) -> Double {
+    if k == 0 { return Double.pow(.pi, 4) / 5 }
+    let kk = Double(k * k)
+    return (k % 2 == 0 ? 1 : -1) * (4 * .pi * .pi / kk - 24 / (kk * kk))
+  }
+  /// `θ²`: `t₀ = π²/3`, `t_k = 2(−1)^k/k²`.
+  static func quadratic(_ k: Int) -> Double {
+    k == 0 ? .pi * .pi / 3 : (k % 2 == 0 ? 2 : -2) / Double(k * k)
+  }
+  /// `2 − 2cos θ + 0.01`: tridiagonal.
+  static func shiftedLaplacian(_ k: Int) -> Double { k == 0 ? 2.01 : (Swift.abs(k) == 1 ? -1 : 0) }
+  /// Power decay `t_k = (1 + |k|)^{−1.1}` (a convex sequence, so its symbol is positive).
+  static func powerDecay(_ k: Int) -> Double { Double.pow(1 + Double(Swift.abs(k)), -1.1) }
+  /// A Gaussian covariance `t_k = exp(−k²/8)` plus a nugget 0.01 on the diagonal.
+  static func gaussian(_ k: Int) -> Double { Double.exp(-Double(k * k) / 8) + (k == 0 ? 0.01 : 0) }
+
+  /// The symmetric column `(t₀, …, t_{n−1})`.
+  static func column(_ n: Int, _ t: (Int) -> Double) -> [Double] { (0..<n).map(t) }
+}
