@@ -58,10 +58,7 @@ public struct BlockInverseSymbolPreconditioner<Scalar: BLASScalar>: LinearOperat
         throw .invalidArgument("the matrix symbol does not satisfy F(−θ) = conj F(θ) at θ_\(j), so the coefficients would not be real")
       }
     }
-    let inverse: [Complex<Double>]
-    do { inverse = try BlockInverseSymbolPreconditioner.invert(grid, order: s) } catch {
-      throw .symbolNotPositive("\(error)")
-    }
+    let inverse = try BlockInverseSymbolPreconditioner.invert(grid, order: s)
     toeplitz = try BlockInverseSymbolPreconditioner.coefficients(inverse, count: n, order: s, layout: layout)
     usedFejerWeights = false
     self.gridSize = m
