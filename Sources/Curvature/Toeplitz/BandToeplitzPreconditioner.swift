@@ -76,15 +76,23 @@ public struct BandToeplitzPreconditioner<Scalar: BLASScalar>: LinearOperator {
   }
 
   /// The band preconditioner fitted to the symbol estimated from a symmetric Toeplitz
-  /// matrix (its truncated Fourier series on `GeneratingFunction.defaultGridSize(for: n)`).
-  /// - Throws: `ToeplitzError.invalidArgument` for a nonsymmetric matrix,
-  ///   `.symbolNotPositive` when the estimate is not positive away from `θ = 0`.
+  /// matrix: its truncated Fourier series `f_n` on `GeneratingFunction.defaultGridSize(for: n)`
+  /// points, used only where it has converged (where it agrees with `f_{⌈n/2⌉}` to 10%) —
+  /// near a zero of `f` the truncation error dominates the small values of `f`.
+  /// - Throws: `ToeplitzError.invalidArgument` for a nonsymmetric matrix or when fewer than
+  ///   1/16 of the grid points are reliable (then give the symbol's samples instead).
   public init(fitting toeplitz: ToeplitzOperator<Scalar>, maxOrder: Int = 4) throws(ToeplitzError) {
     guard toeplitz.isSymmetric else { throw .invalidArgument("the band preconditioner needs a symmetric Toeplitz matrix") }
-    let n = toeplitz.size
-    let samples = GeneratingFunction.samples(
-      ofSymmetricColumn: toeplitz.column.map { Double($0) }, gridSize: GeneratingFunction.defaultGridSize(for: n), fejer: false)
-    try self.init(size: n, fitting: samples, maxOrder: maxOrder)
+    let n = toeplitz.size, m = GeneratingFunction.defaultGridSize(for: n)
+    let column = toeplitz.column.map { Double($0) }
+    let full = GeneratingFunction.samples(ofSymmetricColumn: column, gridSize: m, fejer: false)
+    let half = GeneratingFunction.samples(ofSymmetricColumn: Array(column.prefix((n + 1) / 2)), gridSize: m, fejer: false)
+    let reliable = (1..<m).filter { full[$0] > 0 && Swift.abs(full[$0] - half[$0]) <= 0.1 * full[$0] }
+    guard reliable.count >= Swift.max(2, m / 16) else {
+      throw .invalidArgument("the entries do not determine the symbol well enough to choose the band (only \(reliable.count) of \(m) grid points converged); give samples of the symbol")
+    }
+    let (nu, scale) = BandToeplitzPreconditioner.bestOrder(full, at: reliable, maxOrder: maxOrder)
+    try self.init(size: n, zeroOrder: nu, scale: scale)
   }
 
   /// `ν`, the half-bandwidth.
@@ -139,10 +147,17 @@ public struct BandToeplitzPreconditioner<Scalar: BLASScalar>: LinearOperator {
       throw .symbolNotPositive(
         "f = \(samples[j]) at θ = \(GeneratingFunction.gridPoint(j, of: m)); the band preconditioner needs f > 0 away from θ = 0")
     }
+    return bestOrder(samples, at: Array(1..<m), maxOrder: maxOrder)
+  }
+
+  /// The `ν` minimizing the spread `max/min` of `f/g_ν` over the grid points `indices`
+  /// (all with `θ ≠ 0` and `f > 0`), and the scale `(min · max)^{1/2}`.
+  static func bestOrder(_ samples: [Double], at indices: [Int], maxOrder: Int) -> (order: Int, scale: Double) {
+    let m = samples.count
     var best = (order: 1, scale: 1.0, spread: Double.infinity)
     for nu in 1...Swift.max(1, maxOrder) {
       var low = Double.infinity, high = 0.0
-      for j in 1..<m {
+      for j in indices {
         let g = Double.pow(2 - 2 * Double.cos(2 * .pi * Double(j) / Double(m)), Double(nu))
         let ratio = samples[j] / g
         low = Swift.min(low, ratio)
