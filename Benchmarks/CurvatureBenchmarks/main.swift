@@ -9,5 +9,6 @@ import Foundation
 
 let registry = BenchmarkRegistry()
 registerGemmBenchmarks(in: registry)
+registerToeplitzBenchmarks(in: registry)
 
 exit(BenchmarkMain.run(registry, arguments: CommandLine.arguments.dropFirst()))
