@@ -105,6 +105,7 @@ public struct BandToeplitzPreconditioner<Scalar: BLASScalar>: LinearOperator {
   /// - Complexity: O(ν n k).
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
     let k = x.shape[1]
+    guard k > 0 else { return x }
     var result = x
     let kd = order
     try factor.withUnsafeBufferPointer { (ab: UnsafeBufferPointer<Scalar>) throws(LAPACKError) in

@@ -104,23 +104,29 @@ final class CirculantEmbedding<Scalar: BLASScalar>: Sendable {
   /// Half spectra of `count` real arrays of `circulantCount` elements each.
   func forward(_ real: [Scalar], count: Int) -> [Complex<Scalar>] {
     precondition(real.count == count * circulantCount, "CirculantEmbedding.forward: \(real.count) elements for \(count) transforms")
-    var input = real
-    var output = [Complex<Scalar>](repeating: .zero, count: count * halfCount)
-    input.withUnsafeMutableBytes { i in
-      output.withUnsafeMutableBytes { o in execute(forward: true, input: i.baseAddress!, output: o.baseAddress!, count: count) }
+    let total = count * halfCount
+    guard total > 0 else { return [] }
+    return [Complex<Scalar>](unsafeUninitializedCapacity: total) { output, initialized in
+      // FFTW's real-to-complex transforms leave their input intact: no copy is needed.
+      real.withUnsafeBytes { i in
+        execute(forward: true, input: UnsafeMutableRawPointer(mutating: i.baseAddress!), output: UnsafeMutableRawPointer(output.baseAddress!), count: count)
+      }
+      initialized = total
     }
-    return output
   }
 
   /// Real arrays from `count` half spectra, unnormalized (a round trip scales by `∏ m`).
   /// The spectra are consumed (FFTW's complex-to-real transforms overwrite their input).
   func inverse(_ spectra: inout [Complex<Scalar>], count: Int) -> [Scalar] {
     precondition(spectra.count == count * halfCount, "CirculantEmbedding.inverse: \(spectra.count) elements for \(count) transforms")
-    var output = [Scalar](repeating: 0, count: count * circulantCount)
-    spectra.withUnsafeMutableBytes { i in
-      output.withUnsafeMutableBytes { o in execute(forward: false, input: i.baseAddress!, output: o.baseAddress!, count: count) }
+    let total = count * circulantCount
+    guard total > 0 else { return [] }
+    return [Scalar](unsafeUninitializedCapacity: total) { output, initialized in
+      spectra.withUnsafeMutableBytes { i in
+        execute(forward: false, input: i.baseAddress!, output: UnsafeMutableRawPointer(output.baseAddress!), count: count)
+      }
+      initialized = total
     }
-    return output
   }
 
   /// The eigenvalues (half spectrum) of the circulant with the given first column, laid out

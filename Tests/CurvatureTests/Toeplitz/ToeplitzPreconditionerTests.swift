@@ -127,6 +127,7 @@ import Testing
       let x: NDArray<T> = rng.normalArray(shape: [n, 2])
       let rtol = T.testRelativeTolerance * 100
       assertClose(try m.apply(matmul(c, x)), x, rtol: rtol, atol: rtol, "level-1 \(kind) <\(T.self)>")
+      #expect(try m.apply(NDArray<T>(zeros: [n, 0])).shape == [n, 0])
     }
   }
 
@@ -140,6 +141,7 @@ import Testing
       let band = ToeplitzTesting.denseToeplitz(column: Array(full.prefix(n)), row: Array(full.prefix(n)))
       let x = NDArray<Double>(shape: [n, 2], scalars: ToeplitzTesting.randomValues(2 * n, seed: 8))
       assertClose(try p.apply(matmul(band, x)), x, rtol: 1e-10, atol: 1e-10, "band n=\(n)")
+      #expect(try p.apply(NDArray<Double>(zeros: [n, 0])).shape == [n, 0])
       assertClose(try p.logDeterminant().logMagnitude, -(try band.signAndLogDeterminant().logMagnitude), rtol: 1e-10, atol: 1e-12)
     }
     // The fit picks ν = 1 for θ², ν = 2 for θ⁴.

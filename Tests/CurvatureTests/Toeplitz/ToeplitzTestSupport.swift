@@ -25,6 +25,7 @@ enum ToeplitzTesting {
       try op.applyTranspose(block), matmul(reference, block, transposeA: true), rtol: rtol, atol: atol,
       "\(label): Aᵀ X", sourceLocation: sourceLocation)
     assertClose(try op.dense(), reference, rtol: rtol, atol: atol, "\(label): dense", sourceLocation: sourceLocation)
+    #expect(try op.apply(NDArray<T>(zeros: [n, 0])).shape == [n, 0], "\(label): no columns", sourceLocation: sourceLocation)
   }
 
   /// Random coefficients in [-1, 1) from a seed, Double.
