@@ -65,6 +65,8 @@ public struct BCCBOperator<Scalar: BLASScalar>: LinearOperator {
   public func applyTranspose(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> { core.apply(x, transpose: true) }
 
   /// Solves `C X = B` by dividing by the eigenvalues.
+  /// - Parameter b: `[N]` or `[N, k]`.
+  /// - Returns: `X = C⁻¹B`, shaped like `b`.
   /// - Throws: `LinearOperatorError.singular` for a zero eigenvalue, `.shapeMismatch`.
   /// - Complexity: O(k N log N).
   public func solve(_ b: NDArray<Scalar>) throws -> NDArray<Scalar> {
@@ -76,6 +78,7 @@ public struct BCCBOperator<Scalar: BLASScalar>: LinearOperator {
   public func inverse() throws -> any LinearOperator<Scalar> { try inverted() }
 
   /// The inverse as a `BCCBOperator`.
+  /// - Returns: The BCCB matrix with eigenvalues `1/λ`.
   /// - Throws: `LinearOperatorError.singular` for a zero eigenvalue.
   public func inverted() throws -> BCCBOperator { BCCBOperator(core: try core.inverse()) }
 

@@ -71,7 +71,8 @@ public struct BTTBOperator<Scalar: BLASScalar>: LinearOperator {
   public var rowCount: Int { blockCount * blockSize }
   public var columnCount: Int { blockCount * blockSize }
 
-  /// `t_{p,q}`, zero outside `|p| < n₁`, `|q| < n₂`.
+  /// The coefficient of block diagonal `p`, inner diagonal `q`.
+  /// - Returns: `t_{p,q}`, zero outside `|p| < n₁`, `|q| < n₂`.
   public func coefficient(_ p: Int, _ q: Int) -> Scalar {
     guard Swift.abs(p) < blockCount, Swift.abs(q) < blockSize else { return 0 }
     return generator.scalars[(blockCount - 1 + p) * (2 * blockSize - 1) + blockSize - 1 + q]

@@ -126,7 +126,8 @@ public struct BandToeplitzPreconditioner<Scalar: BLASScalar>: LinearOperator {
 
   // MARK: Band coefficients
 
-  /// `(b₀, …, b_ν)` of `(2 − 2cos θ)^ν`: `b_k = (−1)^k C(2ν, ν + k)`.
+  /// The band of `T[(2 − 2cos θ)^ν]`.
+  /// - Returns: `(b₀, …, b_ν)` with `b_k = (−1)^k C(2ν, ν + k)`.
   public static func coefficients(zeroOrder nu: Int) -> [Double] {
     (0...nu).map { k in (k % 2 == 0 ? 1 : -1) * binomial(2 * nu, nu + k) }
   }
@@ -138,6 +139,7 @@ public struct BandToeplitzPreconditioner<Scalar: BLASScalar>: LinearOperator {
   }
 
   /// The order `ν` and scale `c` fitted to symbol samples (see `init(size:fitting:maxOrder:)`).
+  /// - Returns: `ν ∈ 1…maxOrder` minimizing the spread of `f/g_ν`, and `c`.
   /// - Throws: `ToeplitzError.lengthMismatch`, `.nonFinite`, `.invalidArgument` for
   ///   samples that are not even, `.symbolNotPositive`.
   public static func fit(_ samples: [Double], size n: Int, maxOrder: Int = 4) throws(ToeplitzError) -> (order: Int, scale: Double) {

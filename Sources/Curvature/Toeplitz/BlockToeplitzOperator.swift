@@ -84,7 +84,8 @@ public struct BlockToeplitzOperator<Scalar: BLASScalar>: LinearOperator {
   public var rowCount: Int { blockCount * blockSize }
   public var columnCount: Int { blockCount * blockSize }
 
-  /// `T_k` as an `s×s` matrix (zero for `|k| ≥ n`).
+  /// The matrix coefficient of diagonal `k`.
+  /// - Returns: `T_k` as an `s×s` matrix (zero for `|k| ≥ n`).
   public func coefficient(_ k: Int) -> NDArray<Scalar> {
     let s = blockSize
     guard Swift.abs(k) < blockCount else { return NDArray(zeros: [s, s]) }

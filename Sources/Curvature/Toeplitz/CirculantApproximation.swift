@@ -21,9 +21,13 @@ import ComplexModule
 /// `rChan` can still be indefinite, which `CirculantOperator.preconditioner(for:_:)` checks.
 /// The 2-level versions (`BCCBOperator(approximating:_:)`) apply the formulas level by level.
 public enum CirculantApproximation: String, Sendable, Hashable, CaseIterable {
+  /// Strang's circulant: the central diagonals (Strang 1986).
   case strang
+  /// T. Chan's optimal circulant, `argmin ‖C − T‖_F` (T. Chan 1988).
   case tChan
+  /// R. Chan's circulant, `c_k = t_k + t_{k−n}` (R. Chan 1989).
   case rChan
+  /// Tyrtyshnikov's superoptimal circulant, `argmin ‖I − C⁻¹T‖_F` (Tyrtyshnikov 1992).
   case superoptimal
 
   /// The weights `(w_k, w_{k−n})` of `t_k` and `t_{k−n}` in `c_k`, `0 ≤ k < n`.
@@ -63,6 +67,7 @@ extension CirculantOperator {
   }
 
   /// The preconditioner `C⁻¹` for `T`, with `C` the circulant approximation of `kind`.
+  /// - Returns: `C⁻¹`, itself a circulant, to pass to `conjugateGradient(_:_:preconditioner:)`.
   /// - Throws: `ToeplitzError.notPositiveDefinite` when `T` is symmetric but `C` is not
   ///   positive definite (possible for `strang` and `rChan` when the symbol is small), naming
   ///   the smallest eigenvalue; `.invalidArgument` when `C` is singular.
@@ -147,6 +152,7 @@ extension BCCBOperator {
   }
 
   /// The preconditioner `C⁻¹` for a BTTB matrix, `C` its level-2 circulant approximation.
+  /// - Returns: `C⁻¹`, itself a BCCB matrix.
   /// - Throws: `ToeplitzError.notPositiveDefinite` when the matrix is symmetric but `C` is
   ///   not positive definite; `.invalidArgument` for `.superoptimal` or a singular `C`.
   /// - Complexity: O(N log N).

@@ -219,9 +219,10 @@ private struct RawAddresses: @unchecked Sendable {
 /// The number of online processors (at least 1).
 let processorCount: Int = Swift.max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
-/// The smallest `m ≥ n` whose prime factors are 2, 3, 5 and 7 only: sizes FFTW transforms
-/// fastest.
-/// - Complexity: O(log² n).
+/// A fast FFT size: FFTW transforms sizes with small prime factors fastest.
+/// - Parameter n: The least acceptable size.
+/// - Returns: The smallest `m ≥ n` whose prime factors are 2, 3, 5 and 7 only.
+/// - Complexity: O(log⁴ n) candidates.
 public func fftFriendlySize(atLeast n: Int) -> Int {
   guard n > 1 else { return 1 }
   var best = Int.max

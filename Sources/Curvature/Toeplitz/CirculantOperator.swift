@@ -72,6 +72,7 @@ public struct CirculantOperator<Scalar: BLASScalar>: LinearOperator {
 
   /// Solves `C X = B` by dividing by the eigenvalues.
   /// - Parameter b: `[n]` or `[n, k]`.
+  /// - Returns: `X = C⁻¹B`, shaped like `b`.
   /// - Throws: `LinearOperatorError.singular` for a zero eigenvalue, `.shapeMismatch`.
   /// - Complexity: O(k n log n).
   public func solve(_ b: NDArray<Scalar>) throws -> NDArray<Scalar> {
@@ -83,6 +84,7 @@ public struct CirculantOperator<Scalar: BLASScalar>: LinearOperator {
   public func inverse() throws -> any LinearOperator<Scalar> { try inverted() }
 
   /// The inverse as a `CirculantOperator`.
+  /// - Returns: The circulant with eigenvalues `1/λ_j`.
   /// - Throws: `LinearOperatorError.singular` for a zero eigenvalue.
   public func inverted() throws -> CirculantOperator { CirculantOperator(core: try core.inverse()) }
 

@@ -19,20 +19,29 @@ import ComplexModule
 /// trigonometric polynomials of degree `< m − n`.
 public enum GeneratingFunction {
   /// The grid point `θ_j = 2πj/m`, reported in `(−π, π]`.
+  /// - Parameters:
+  ///   - j: The index, `0 ≤ j < m`.
+  ///   - m: The number of grid points.
+  /// - Returns: `2πj/m`, minus `2π` when `j > m/2`.
   public static func gridPoint(_ j: Int, of m: Int) -> Double {
     let theta = 2 * Double.pi * Double(j) / Double(m)
     return 2 * j > m ? theta - 2 * .pi : theta
   }
 
-  /// The default grid for a matrix of order `n`: a fast FFT size `≥ max(4n, 32)`.
+  /// The default grid for a matrix of order `n`.
+  /// - Returns: A fast FFT size `≥ max(4n, 32)` (see `fftFriendlySize(atLeast:)`).
   public static func defaultGridSize(for n: Int) -> Int { fftFriendlySize(atLeast: Swift.max(4 * n, 32)) }
 
-  /// `f(θ_j)` for `j = 0…m−1`, with `θ_j` reported in `(−π, π]`.
+  /// Samples of a symbol given on `(−π, π]`.
+  /// - Returns: `f(θ_j)` for `j = 0…m−1`, with `θ_j` reported in `(−π, π]`.
+  /// - Complexity: `m` evaluations of `f`.
   public static func samples(of f: (Double) -> Double, gridSize m: Int) -> [Double] {
     (0..<m).map { f(gridPoint($0, of: m)) }
   }
 
-  /// `f(x_a, y_b)` on the `m₁ × m₂` grid, each coordinate in `(−π, π]`.
+  /// Samples of a 2-level symbol given on `(−π, π]²`.
+  /// - Returns: `[m₁, m₂]` with `f(x_a, y_b)` at `[a, b]`, each coordinate in `(−π, π]`.
+  /// - Complexity: `m₁m₂` evaluations of `f`.
   public static func samples(of f: (Double, Double) -> Double, gridShape: [Int]) -> NDArray<Double> {
     precondition(gridShape.count == 2, "GeneratingFunction.samples: grid shape \(gridShape) is not 2-D")
     return NDArray(shape: gridShape) { i in f(gridPoint(i[0], of: gridShape[0]), gridPoint(i[1], of: gridShape[1])) }
@@ -65,7 +74,11 @@ public enum GeneratingFunction {
     }
   }
 
-  /// `(t₀, …, t_{n−1})` of an even symbol from its samples on `θ_j = 2πj/m`.
+  /// The Fourier coefficients of an even symbol from its samples on `θ_j = 2πj/m`.
+  /// - Parameters:
+  ///   - samples: `f(θ_j)`, `j = 0…m−1`.
+  ///   - n: How many coefficients.
+  /// - Returns: `(t₀, …, t_{n−1})` (and `t_{−k} = t_k`).
   /// - Throws: `ToeplitzError.lengthMismatch` when `m < 2n`, `.nonFinite`, `.invalidArgument`
   ///   for samples that are not even.
   /// - Complexity: One real FFT of size `m`.
@@ -77,7 +90,8 @@ public enum GeneratingFunction {
     return (0..<n).map { spectrum[$0].real / Double(m) }
   }
 
-  /// The generator `[2n₁ − 1, 2n₂ − 1]` of a 2-level even symbol from samples on `m₁ × m₂`.
+  /// The generator of a 2-level even symbol from samples on the `m₁ × m₂` grid.
+  /// - Returns: `[2n₁ − 1, 2n₂ − 1]` with `t_{p,q}` at `[n₁ − 1 + p, n₂ − 1 + q]`.
   /// - Throws: Like `coefficients(samples:count:)`, per level.
   /// - Complexity: One 2-D real FFT of size `m₁m₂`.
   public static func generator(samples: NDArray<Double>, blockCount n1: Int, blockSize n2: Int) throws(ToeplitzError) -> NDArray<Double> {
@@ -103,6 +117,7 @@ public enum GeneratingFunction {
   /// The Fejér (Cesàro) mean equals `(1/n) v(θ)ᴴ T v(θ)` with `v(θ) = (e^{ijθ})_j`, so it is
   /// positive for every `θ` when `T` is positive definite, even where the truncated series
   /// is not.
+  /// - Returns: `f_n(θ_j)` for `j = 0…m−1`.
   /// - Complexity: One real FFT of size `m`.
   public static func samples(ofSymmetricColumn column: [Double], gridSize m: Int, fejer: Bool) -> [Double] {
     let n = column.count
@@ -121,6 +136,7 @@ public enum GeneratingFunction {
   /// Samples on `m₁ × m₂` of `f(x, y) = Σ w_{p,q} t_{p,q} e^{i(px + qy)}` for a symmetric BTTB
   /// generator, with `w = 1` or the 2-level Fejér weights `(1 − |p|/n₁)(1 − |q|/n₂)` (positive
   /// for a positive definite BTTB matrix, as in 1 level).
+  /// - Returns: `[m₁, m₂]` samples.
   /// - Complexity: One 2-D real FFT.
   public static func samples(ofGenerator generator: NDArray<Double>, gridShape: [Int], fejer: Bool) -> NDArray<Double> {
     let (n1, n2) = ((generator.shape[0] + 1) / 2, (generator.shape[1] + 1) / 2)

@@ -118,6 +118,7 @@ public struct KroneckerApproximation<Scalar: BLASScalar>: LinearOperator {
   }
 
   /// The exact inverse `M⁻¹` as an operator.
+  /// - Returns: `M⁻¹` applied through the factors (two or four small gemms per column).
   /// - Throws: `ToeplitzError.notPositiveDefinite` when (rank 1) a factor is singular or
   ///   (rank 2) no tried combination of the factors is positive definite or `M` is not;
   ///   `.invalidArgument` when a rank-2 term has nonsymmetric factors.
@@ -138,6 +139,7 @@ public struct KroneckerApproximation<Scalar: BLASScalar>: LinearOperator {
   public func inverse() throws -> any LinearOperator<Scalar> { try inverted() }
 
   /// The preconditioner `M⁻¹` of a BTTB matrix, `M` its rank-`R` nearest Kronecker product.
+  /// - Returns: The exact inverse of the approximation.
   /// - Throws: Like `init(approximating:rank:)` and `inverted()`.
   public static func preconditioner(for bttb: BTTBOperator<Scalar>, rank: Int = 2) throws(ToeplitzError) -> KroneckerInverse<Scalar> {
     try KroneckerApproximation(approximating: bttb, rank: rank).inverted()

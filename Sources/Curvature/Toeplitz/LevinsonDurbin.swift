@@ -67,7 +67,7 @@ public struct LevinsonDurbin<Scalar: BLASScalar>: Sendable {
 
   /// Solves `T X = B` by Levinson's algorithm.
   /// - Parameter b: `[n]` or `[n, k]`.
-  /// - Returns: `X`, shaped like `b`.
+  /// - Returns: `X = T⁻¹B`, shaped like `b`.
   /// - Throws: `LinearOperatorError.shapeMismatch` for a wrong shape,
   ///   `ToeplitzError.nonFinite` for NaN or infinity in `b`.
   /// - Complexity: O(n² (k + 1)).

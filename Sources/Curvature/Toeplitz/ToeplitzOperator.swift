@@ -78,7 +78,8 @@ public struct ToeplitzOperator<Scalar: BLASScalar>: LinearOperator {
   public var rowCount: Int { column.count }
   public var columnCount: Int { column.count }
 
-  /// The coefficient `t_k` on diagonal `k` (`T[j, l] = t_{j−l}`), zero for `|k| ≥ n`.
+  /// The coefficient on diagonal `k`.
+  /// - Returns: `t_k` (`T[j, l] = t_{j−l}`), zero for `|k| ≥ n`.
   public func coefficient(_ k: Int) -> Scalar {
     guard Swift.abs(k) < size else { return 0 }
     return k >= 0 ? column[k] : row[-k]

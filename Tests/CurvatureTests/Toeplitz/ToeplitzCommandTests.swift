@@ -133,4 +133,29 @@ import Testing
       #expect(run.status != 0 && run.stderr.split(separator: "\n").count == 1, "\(arguments): \(run.stderr)")
     }
   }
+
+  @Test func symbolSamplesDriveIGFAndBand() throws {
+    let dir = try Self.scratchDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let path = { (name: String) in dir.appendingPathComponent(name).path }
+    let (n, m, rho) = (64, 256, 0.6)
+    // KMS: T[1/f] from the exact symbol makes PCG stop within 3 iterations.
+    try Self.writeNPY((0..<n).map { Double.pow(rho, Double($0)) }, shape: [n], to: URL(fileURLWithPath: path("kms.npy")))
+    let kmsSymbol = GeneratingFunction.samples(of: { (1 - rho * rho) / (1 - 2 * rho * Double.cos($0) + rho * rho) }, gridSize: m)
+    try Self.writeNPY(kmsSymbol, shape: [m], to: URL(fileURLWithPath: path("kms-f.npy")))
+    try Self.writeNPY([Double](repeating: 1, count: n), shape: [n], to: URL(fileURLWithPath: path("b.npy")))
+    let igf = try Self.run(["toeplitz", "--column", path("kms.npy"), "--rhs", path("b.npy"), "--preconditioner", "igf", "--symbol", path("kms-f.npy"), "--json"])
+    #expect(igf.status == 0, "\(igf.stderr)")
+    let igfResult = try #require(try JSONSerialization.jsonObject(with: Data(igf.stdout.utf8)) as? [String: Any])
+    #expect((igfResult["iterations"] as? Int).map { $0 <= 3 } == true, "\(igf.stdout)")
+    // θ² with the band preconditioner chosen from its samples.
+    try Self.writeNPY(ClassicalSymbols.column(n, ClassicalSymbols.quadratic), shape: [n], to: URL(fileURLWithPath: path("q.npy")))
+    try Self.writeNPY(GeneratingFunction.samples(of: { $0 * $0 }, gridSize: m), shape: [m], to: URL(fileURLWithPath: path("q-f.npy")))
+    let band = try Self.run(["toeplitz", "--column", path("q.npy"), "--rhs", path("b.npy"), "--preconditioner", "band", "--symbol", path("q-f.npy")])
+    #expect(band.status == 0 && band.stdout.contains("ν = 1"), "\(band.stdout) \(band.stderr)")
+    // Samples taken on [0, 2π) instead of (−π, π] are not even: one clear line.
+    try Self.writeNPY((0..<m).map { j in Double.pow(2 * .pi * Double(j) / Double(m), 2) + 1 }, shape: [m], to: URL(fileURLWithPath: path("bad-f.npy")))
+    let bad = try Self.run(["toeplitz", "--column", path("kms.npy"), "--rhs", path("b.npy"), "--preconditioner", "igf", "--symbol", path("bad-f.npy")])
+    #expect(bad.status != 0 && bad.stderr.split(separator: "\n").count == 1 && bad.stderr.contains("not even"), "\(bad.stderr)")
+  }
 }

@@ -190,4 +190,59 @@ import Testing
     #expect(approximation1.relativeError > 0.01)
     #expect(throws: ToeplitzError.self) { try KroneckerApproximation(approximating: general, rank: 3) }
   }
+
+  /// The preconditioners as operators: products, transposes and blocks against dense
+  /// references built independently (Float and Double; n = 1 included).
+  @Test(arguments: [1, 6, 9]) func preconditionerOperatorsMatchDense(n: Int) throws {
+    try check(Double.self)
+    try check(Float.self)
+    func check<T: BLASScalar & TestTolerance>(_: T.Type) throws {
+      let column = ClassicalSymbols.column(n, ClassicalSymbols.quarticPlusOne)
+      let t = try ToeplitzOperator(symmetric: column.map { T($0) })
+      let denseT = ToeplitzTesting.denseToeplitz(column: column, row: column)
+      // Circulant preconditioners: C⁻¹ with C from its column.
+      for kind in CirculantApproximation.allCases {
+        let c = try CirculantOperator(approximating: t, kind)
+        let cDense = NDArray<Double>(shape: [n, n]) { i in Double(c.column[(i[0] - i[1] + n) % n]) }
+        try ToeplitzTesting.checkAgainstDense(
+          try c.inverted(), try cDense.inverse().converted(to: T.self), seed: 1, "\(kind)⁻¹ n=\(n)")
+      }
+      // Gohberg-Semencul inverse.
+      try ToeplitzTesting.checkAgainstDense(try ToeplitzInverseOperator(t), try denseT.inverse().converted(to: T.self), seed: 2, "T⁻¹ n=\(n)")
+      // T[1/f]: the Toeplitz matrix of its coefficients.
+      let igf = try InverseSymbolPreconditioner<T>(size: n) { Double.pow($0, 4) + 1 }
+      let s = igf.toeplitz.column
+      try ToeplitzTesting.checkAgainstDense(igf, ToeplitzTesting.denseToeplitz(column: s, row: s), seed: 3, "T[1/f] n=\(n)")
+      // Band: the inverse of the band Toeplitz matrix.
+      let band = try BandToeplitzPreconditioner<T>(size: n, zeroOrder: 2)
+      let b = [6.0, -4, 1] + [Double](repeating: 0, count: Swift.max(0, n - 3))
+      let denseBand = ToeplitzTesting.denseToeplitz(column: Array(b.prefix(n)), row: Array(b.prefix(n)))
+      try ToeplitzTesting.checkAgainstDense(band, try denseBand.inverse().converted(to: T.self), seed: 4, "band⁻¹ n=\(n)")
+      // 2 levels on an n×(n+1) grid.
+      let (n1, n2) = (n, n + 1)
+      let g = Self.randomSymmetricGenerator(n1, n2, seed: UInt64(n))
+      let a = try BTTBOperator(generator: g.converted(to: T.self))
+      let denseA = try BTTBOperator(generator: g).dense()
+      for rank in [1, 2] {
+        let k = try KroneckerApproximation(approximating: a, rank: rank)
+        var m = NDArray<Double>(zeros: [n1 * n2, n1 * n2])
+        for term in k.terms {
+          m.add(kronecker(try term.left.dense().converted(to: Double.self), try term.right.dense().converted(to: Double.self)))
+        }
+        try ToeplitzTesting.checkAgainstDense(k, m.converted(to: T.self), seed: 5, "Kronecker rank \(rank) n=\(n)")
+        if let inverse = try? k.inverted() {
+          try ToeplitzTesting.checkAgainstDense(inverse, try m.inverse().converted(to: T.self), seed: 6, "Kronecker⁻¹ rank \(rank) n=\(n)")
+        } else {
+          #expect(rank == 2, "the rank-1 inverse of a diagonally dominant BTTB matrix exists")
+        }
+      }
+      let bccb = try BCCBOperator.preconditioner(for: a, .tChan)
+      let c = try BCCBOperator(approximating: a, .tChan).column.converted(to: Double.self)
+      let denseC = NDArray<Double>(shape: [n1 * n2, n1 * n2]) { i in
+        c[(i[0] / n2 - i[1] / n2 + n1) % n1, (i[0] % n2 - i[1] % n2 + n2) % n2]
+      }
+      try ToeplitzTesting.checkAgainstDense(bccb, try denseC.inverse().converted(to: T.self), seed: 7, "BCCB⁻¹ n=\(n)")
+      try ToeplitzTesting.checkAgainstDense(a, denseA.converted(to: T.self), seed: 8, "BTTB n=\(n)")
+    }
+  }
 }
