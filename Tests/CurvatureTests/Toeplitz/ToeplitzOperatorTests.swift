@@ -1,4 +1,6 @@
 import ComplexModule
+import Dispatch
+import Synchronization
 import Curvature
 import CurvatureTestSupport
 import Testing
@@ -173,4 +175,38 @@ import Testing
     #expect(fftFriendlySize(atLeast: 1025) == 1029)
     #expect(fftFriendlySize(atLeast: 2047) == 2048)
   }
+
+  @Test func largeBatchesAndConcurrentCallsAgreeWithSingleProducts() throws {
+    // 40 columns of order 1000 split into one FFT chunk per core; several threads may apply
+    // one operator at once (FFTW's new-array execute is thread-safe).
+    let n = 1000, k = 40
+    let fixed = try ToeplitzOperator(
+      column: [0.5] + ToeplitzTesting.randomValues(n - 1, seed: 1), row: [0.5] + ToeplitzTesting.randomValues(n - 1, seed: 2))
+    var rng = RandomGenerator(seed: 3)
+    let block: NDArray<Double> = rng.normalArray(shape: [n, k])
+    let batched = try fixed.apply(block)
+    let columns = (0..<k).map { c in NDArray<Double>(shape: [n], scalars: (0..<n).map { block.scalars[$0 * k + c] }) }
+    let results = ResultBox(count: k)
+    DispatchQueue.concurrentPerform(iterations: k) { c in results.set(c, try? fixed.apply(columns[c])) }
+    for c in 0..<k {
+      let single = try #require(results.get(c))
+      let fromBatch = NDArray<Double>(shape: [n], scalars: (0..<n).map { batched.scalars[$0 * k + c] })
+      assertClose(fromBatch, single, rtol: 1e-12, atol: 1e-12, "column \(c)")
+    }
+  }
+}
+
+/// Results written by concurrent closures, one slot each.
+final class ResultBox: @unchecked Sendable {
+  private var slots: [NDArray<Double>?]
+  private let lock = MutexLock()
+  init(count: Int) { slots = Array(repeating: nil, count: count) }
+  func set(_ i: Int, _ value: NDArray<Double>?) { lock.run { slots[i] = value } }
+  func get(_ i: Int) -> NDArray<Double>? { lock.run { slots[i] } }
+}
+
+/// A minimal lock on top of Synchronization's Mutex.
+final class MutexLock: Sendable {
+  private let mutex = Mutex(())
+  func run<R>(_ body: () -> R) -> R { mutex.withLock { _ in body() } }
 }
