@@ -7,7 +7,7 @@ struct Curv: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "curv",
     abstract: "Curvature matrices of neural networks as linear operators.",
-    subcommands: [Demo.self, SelfCheck.self])
+    subcommands: [Demo.self, SelfCheck.self, ToeplitzCommand.self])
 }
 
 /// Checks the numerical back end and prints what it runs on.
