@@ -131,6 +131,8 @@ struct ToeplitzCommand: ParsableCommand {
       throw CommandFailure(message: "PCG broke down at iteration \(iteration) (curvature \(curvature) ≤ 0): the matrix or preconditioner is not positive definite")
     case let .nonFinite(iteration):
       throw CommandFailure(message: "PCG produced NaN or infinity at iteration \(iteration)")
+    case let .inconsistent(iteration, _):
+      throw CommandFailure(message: "PCG stopped at iteration \(iteration): the system is inconsistent")
     }
   }
 

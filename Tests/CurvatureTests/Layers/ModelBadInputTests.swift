@@ -178,7 +178,9 @@ private func expectWeightsRejected(
       let url = directory.appendingPathComponent("weights.safetensors")
       // Written in a different order and as F32: keys, not order, decide; values convert.
       let weights = mlpWeights()
-      try SafetensorsFile.write(weights.reversed().map { ($0.name, $0.array.converted(to: Float.self)) }, to: url)
+      // PyTorch's `save_model` adds `{"format": "pt"}` metadata, which is not a weight.
+      try SafetensorsFile.write(
+        weights.reversed().map { ($0.name, $0.array.converted(to: Float.self)) }, to: url, metadata: ["format": "pt"])
       let file = try ModelFile<Double>(description: description, weights: url)
       #expect(file.model.parameterNames == ["0.weight", "0.bias", "2.weight", "2.bias"])
       for (value, (_, expected)) in zip(file.model.parameters, weights) {
