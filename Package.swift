@@ -38,6 +38,10 @@ let package = Package(
         "Curvature",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
+    // Tutorials: one executable per page in Tutorials/ (scripts/tutorials.sh runs each with --fast).
+    .executableTarget(name: "GettingStartedTutorial", dependencies: ["Curvature"], path: "Tutorials/GettingStartedTutorial"),
+    .executableTarget(name: "KFACCheckedTutorial", dependencies: ["Curvature"], path: "Tutorials/KFACCheckedTutorial"),
+    .executableTarget(name: "LossLandscapeTutorial", dependencies: ["Curvature"], path: "Tutorials/LossLandscapeTutorial"),
     .executableTarget(name: "ToeplitzTutorial", dependencies: ["Curvature"], path: "Tutorials/ToeplitzTutorial"),
     .executableTarget(
       name: "CurvatureBenchmarks",
