@@ -40,6 +40,7 @@ let package = Package(
       ]),
     // Tutorials: one executable per page in Tutorials/ (scripts/tutorials.sh runs each with --fast).
     .executableTarget(name: "GettingStartedTutorial", dependencies: ["Curvature"], path: "Tutorials/GettingStartedTutorial"),
+    .executableTarget(name: "InfluenceFunctionsTutorial", dependencies: ["Curvature"], path: "Tutorials/InfluenceFunctionsTutorial"),
     .executableTarget(name: "KFACCheckedTutorial", dependencies: ["Curvature"], path: "Tutorials/KFACCheckedTutorial"),
     .executableTarget(name: "LaplaceApproximationTutorial", dependencies: ["Curvature"], path: "Tutorials/LaplaceApproximationTutorial"),
     .executableTarget(name: "LossLandscapeTutorial", dependencies: ["Curvature"], path: "Tutorials/LossLandscapeTutorial"),

@@ -213,18 +213,23 @@ func confidenceSVG(_ panels: [(title: String, probabilities: [[Double]])]) -> St
     let left = 20 + Double(index) * (panelWidth + 20), top = 25.0
     svg += "<text x=\"\(left + panelWidth / 2)\" y=\"16\" text-anchor=\"middle\">\(panel.title)</text>\n<g shape-rendering=\"crispEdges\">"
     for (i, probabilities) in panel.probabilities.enumerated() {
-      // Confidence 0.5 (white) → 1 (dark), tinted by the predicted class.
-      let confidence = probabilities.max()!, shade = Int(255 * (1 - 2 * (confidence - 0.5)))
-      let color = probabilities[0] > probabilities[1] ? "rgb(\(shade),\(shade),255)" : "rgb(255,\(shade),\(shade))"
-      svg += "<rect x=\"\(format(left + Double(i % cols) * cell, 5))\" y=\"\(format(top + Double(i / cols) * cell, 5))\" width=\"\(cell)\" height=\"\(cell)\" fill=\"\(color)\"/>"
+      // Confidence 0.5 (white) → 1 (saturated), blue or red by the predicted class.
+      let confidence = probabilities.max()!, shade = String(format: "%02x", Int(255 * (1 - 2 * (confidence - 0.5))))
+      let color = probabilities[0] > probabilities[1] ? "#\(shade)\(shade)ff" : "#ff\(shade)\(shade)"
+      svg += "<rect x=\"\(Int(left) + (i % cols) * Int(cell))\" y=\"\(Int(top) + (i / cols) * Int(cell))\" width=\"\(Int(cell))\" height=\"\(Int(cell))\" fill=\"\(color)\"/>"
     }
     svg += "</g>\n"
+    // The training points as round dots: one path per class, white halo below.
+    var dots = ["", ""]
     for k in 0..<labels.count {
       let x = left + (inputs[2 * k] - gridX[0] + 0.1) / 0.2 * cell, y = top + (gridY.last! - inputs[2 * k + 1] + 0.1) / 0.2 * cell
       guard x > left, x < left + panelWidth, y > top, y < top + panelHeight else { continue }
-      svg += "<circle cx=\"\(format(x, 5))\" cy=\"\(format(y, 5))\" r=\"2\" fill=\"\(labels[k] == 0 ? "#1f3fbf" : "#bf1f1f")\" stroke=\"white\" stroke-width=\"0.6\"/>"
+      dots[labels[k]] += String(format: "M%.1f %.1fh0", x, y)
     }
-    svg += "\n"
+    for (label, color) in [(0, "#1f3fbf"), (1, "#bf1f1f")] {
+      svg += "<path d=\"\(dots[label])\" stroke=\"white\" stroke-width=\"5\" stroke-linecap=\"round\"/>"
+      svg += "<path d=\"\(dots[label])\" stroke=\"\(color)\" stroke-width=\"3.6\" stroke-linecap=\"round\"/>\n"
+    }
   }
   svg += "<text x=\"20\" y=\"\(h - 20)\">Shade: confidence max p (white 0.5, saturated 1); blue/red: predicted class; dots: training points.</text>\n"
   return svg + "</svg>\n"
