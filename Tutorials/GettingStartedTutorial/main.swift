@@ -111,7 +111,7 @@ let blockSizes = model.parameterSpecs.map(\.count)
 let lastLayerStart = blockSizes[0..<4].reduce(0, +)
 let lastLayer = Array(lastLayerStart..<p)
 let ggnLastLayer = try ggn.principalSubmatrix(lastLayer)                     // G[S, S]
-let restrictedProblem = try CurvatureProblem(model: model, loss: loss, data: data, blocks: [4, 5])
+let restrictedProblem = try problem.restricted(to: [4, 5])
 let ggnOfLastLayer = GGNOperator(restrictedProblem)                          // the GGN of the last layer alone
 let submatrixError = relativeError(try ggnLastLayer.dense(), try ggnOfLastLayer.dense())
 let hessianLastLayer = try HessianOperator(restrictedProblem).dense()
@@ -128,10 +128,7 @@ let kroneckerError = relativeError(try kfac.principalSubmatrix(weightIndices).de
 print("KFAC block of 0.weight = B ⊗ A with B \(first.gradientCovariance.shape), A \(first.inputCovariance!.shape): difference \(format(kroneckerError, 2))")
 
 // Per-layer GGN blocks as one block-diagonal operator (KFAC approximates each block).
-let layerBlocks: [[Int]] = [[0, 1], [2, 3], [4, 5]]
-let blockDiagonalGGN = blockDiagonal(try layerBlocks.map { blocks -> any LinearOperator<Double> in
-  GGNOperator(try CurvatureProblem(model: model, loss: loss, data: data, blocks: blocks, checkDeterminism: false))
-})
+let blockDiagonalGGN = try problem.blockDiagonal(.perLayer) { GGNOperator($0) }
 print("Block-diagonal GGN: \(blockDiagonalGGN.blocks.map { "\($0.rowCount)" }.joined(separator: " + ")) = \(blockDiagonalGGN.rowCount) rows\n")
 
 // MARK: 6. Materialize

@@ -95,14 +95,14 @@ func analyze(_ name: String, _ model: Sequential<Double>) throws -> Landscape {
   let hutchPlusPlus = try hutchPlusPlusTrace(hessian, matvecs: budget, seed: 2)
   let xt = try xtrace(hessian, matvecs: budget, seed: 2)
 
-  // The spectral density: SLQ with 8 probes of 40 Lanczos steps each (PyHessian's defaults
-  // are 1 probe... here the spread over probes gives error bars).
+  // The spectral density: SLQ with 8 probes of 40 Lanczos steps each (PyHessian's default
+  // is one probe of 100 steps; several probes give error bars and a smoother estimate).
   let quadrature = try stochasticLanczosQuadrature(hessian, options: SLQOptions(steps: 40, probes: 8, seed: 3))
   let density = quadrature.density(options: smoothing)
   // The exact density: every eigenvalue a node of weight 1/P, smoothed alike.
   let exactDensity = SpectralQuadrature(
     dimension: p, nodes: [exact], weights: [Array(repeating: 1 / Double(p), count: p)], matvecs: 0).density(options: smoothing)
-  let distance = density.integrate { _ in 1 } == 0 ? 0 : zip(density.grid, density.density).reduce(0.0) { total, point in
+  let distance = zip(density.grid, density.density).reduce(0.0) { total, point in
     total + abs(point.1 - interpolate(exactDensity, at: point.0))
   } * (density.grid[1] - density.grid[0])
 
@@ -114,7 +114,7 @@ func analyze(_ name: String, _ model: Sequential<Double>) throws -> Landscape {
 
 let clock = ContinuousClock()
 var landscapes = [Landscape]()
-for (name, model) in [("initialization", initial), ("after training", trained)] {
+for (name, model) in [("at initialization", initial), ("after training", trained)] {
   let start = clock.now
   let l = try analyze(name, model)
   landscapes.append(l)
@@ -123,7 +123,7 @@ for (name, model) in [("initialization", initial), ("after training", trained)] 
   func estimate(_ e: StochasticEstimate) -> String {
     "\(format(e.value, 4)) ± \(format(e.standardError ?? 0, 2))  (\(format(abs(e.value - l.exactTrace) / (e.standardError ?? 1), 2)) SE off)"
   }
-  print("Hessian at \(name)  (\(format(Double((clock.now - start).components.seconds) + Double((clock.now - start).components.attoseconds) / 1e18, 2)) s)")
+  print("Hessian \(name)  (\(format(Double((clock.now - start).components.seconds) + Double((clock.now - start).components.attoseconds) / 1e18, 2)) s)")
   print("  top eigenvalues, Lanczos (\(l.lanczos.matvecs) products): \(top.map { format($0, 6) }.joined(separator: ", "))")
   print("  top eigenvalues, dense (\(p) products + syevd):    \(exactTop.map { format($0, 6) }.joined(separator: ", "))")
   print("  next dense eigenvalues: \(l.exactEigenvalues.reversed().dropFirst(top.count).prefix(5).map { format($0, 3) }.joined(separator: ", ")), …")
