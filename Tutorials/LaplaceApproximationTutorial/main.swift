@@ -80,7 +80,7 @@ func kfacLogDeterminant(_ tau: Double) -> Double {
 
 // Last layer only (Daxberger et al.'s default): the GGN block of 4.weight and 4.bias.
 let lastLayerBlocks = [4, 5]
-let lastLayerProblem = try CurvatureProblem(model: model, loss: sumLoss, data: data, blocks: lastLayerBlocks)
+let lastLayerProblem = try problem.restricted(to: lastLayerBlocks)
 let lastLayerGGN = try GGNOperator(lastLayerProblem).dense()
 let lastLayerCount = lastLayerGGN.shape[0]
 let lastLayerValues = try lastLayerGGN.symmetricEigenvalues().scalars.map { max($0, 0) }
