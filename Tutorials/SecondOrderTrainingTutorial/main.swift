@@ -64,7 +64,7 @@ let warmOptimizer = warmAdam   // Adam's state at the checkpoint
 let startLoss = lossValue(start)
 print("y = sin(2x₁) cos(1.5x₂) on [-2, 2]², N = \(pointCount); MLP 2-32-32-1 (tanh), P = \(start.parameterCount)")
 print("after 500 full-batch Adam steps (lr 0.01): MSE \(format(lossValue(initial))) → \(format(startLoss))")
-print("from there, each method gets \(budget) passes over the data (a gradient = 1 pass, a GGN-vector product = 2)\n")
+print("from there, each method gets \(budget) passes over the data (a gradient or a loss = 1 pass, a GGN-vector product = 2)\n")
 
 // MARK: 2. The methods, on one budget of passes
 
@@ -116,7 +116,7 @@ func runNewtonCG(cgIterations: Int) throws -> Curve {
   var curve = Curve(name: "Newton-CG (GGN, ≤ \(cgIterations) CG iterations)", losses: [startLoss])
   var model = start, damping = 1e-3, previous: NDArray<Double>? = nil
   let began = clock.now
-  while curve.passes.last! + 1 + 2 * Double(cgIterations + 1) <= Double(budget) {
+  while curve.passes.last! + 2 + 2 * Double(cgIterations + 2) <= Double(budget) {
     let (loss0, g) = lossAndGradient(model)
     let a = try ggn(model).damped(by: damping)
     let warmStarted = previous != nil
@@ -127,8 +127,9 @@ func runNewtonCG(cgIterations: Int) throws -> Curve {
     previous = d
     let predicted = g.dot(d) + 0.5 * d.dot(try a.apply(d))
     model = try levenbergMarquardt(model, loss0, d, predicted: predicted, damping: &damping)
-    // A gradient, CG's products (plus one for a warm start) and one for the model's prediction.
-    curve.passes.append(curve.passes.last! + 1 + 2 * Double(result.iterations + (warmStarted ? 1 : 0) + 1))
+    // A gradient, CG's products (plus one for a warm start), one product for the model's
+    // prediction and one forward pass for the trial loss (counted as a full pass).
+    curve.passes.append(curve.passes.last! + 1 + 2 * Double(result.iterations + (warmStarted ? 1 : 0) + 1) + 1)
     curve.losses.append(lossValue(model))
   }
   curve.seconds = seconds(clock.now - began)
@@ -142,7 +143,7 @@ func runKFAC() throws -> Curve {
   var curve = Curve(name: "KFAC (type-2, exact quadratic step length)", losses: [startLoss])
   var model = start, damping = 1e-3
   let began = clock.now
-  while curve.passes.last! + 4 <= Double(budget) {
+  while curve.passes.last! + 5 <= Double(budget) {
     let (loss0, g) = lossAndGradient(model)
     let problem = try CurvatureProblem(model: model, loss: loss, data: data, checkDeterminism: false)
     let kfac = try KFACOperator(problem, options: KFACOptions(fisherType: .type2))
@@ -152,19 +153,22 @@ func runKFAC() throws -> Curve {
     let step = alpha * direction
     let predicted = alpha * g.dot(direction) + 0.5 * alpha * alpha * curvature
     model = try levenbergMarquardt(model, loss0, step, predicted: predicted, damping: &damping)
-    // A gradient, the factors (one forward and one backward pass for one output), one GGN product.
-    curve.passes.append(curve.passes.last! + 1 + 1 + 2)
+    // A gradient, the factors (one forward and one backward pass for one output), one GGN
+    // product and the trial loss.
+    curve.passes.append(curve.passes.last! + 1 + 1 + 2 + 1)
     curve.losses.append(lossValue(model))
   }
   curve.seconds = seconds(clock.now - began)
   return curve
 }
 
-let adamCurves = try [1e-3, 3e-3, 1e-2, 3e-2].map { try runAdam(learningRate: $0) }
+let learningRates = [1e-3, 3e-3, 1e-2, 3e-2]
+let adamCurves = try learningRates.map { try runAdam(learningRate: $0) }
 let newton = try runNewtonCG(cgIterations: 20)
 let kfacCurve = try runKFAC()
-let bestAdam = adamCurves.min { $0.losses.last! < $1.losses.last! }!
-let longAdam = try runAdam(learningRate: Double(bestAdam.name.split(separator: " ").last!)!, passes: 4 * budget)
+let best = adamCurves.indices.min { adamCurves[$0].losses.last! < adamCurves[$1].losses.last! }!
+let bestAdam = adamCurves[best]
+let longAdam = try runAdam(learningRate: learningRates[best], passes: 4 * budget)   // the best learning rate, 4× the passes
 print("method                                         steps   passes   final MSE     time")
 for curve in adamCurves + [longAdam, newton, kfacCurve] {
   print(curve.name.padding(toLength: 47, withPad: " ", startingAt: 0)
