@@ -7,6 +7,9 @@
 
 import Foundation
 
+import Curvature
+
+NumericsBackend.retainFreedMemory()
 let registry = BenchmarkRegistry()
 registerGemmBenchmarks(in: registry)
 registerAutodiffBenchmarks(in: registry)
