@@ -51,47 +51,133 @@ extension CurvatureProblem {
     return NDArray(blocks.flatMap { blockSums[$0].scalars })
   }
 
-  /// `Σ_t (∂ℓ_t/∂W)²` (and for the bias) of one layer from its input and output cotangent.
+  /// `Σ_t (∂ℓ_t/∂W)²` (and for the bias) of one layer from its input and output cotangent,
+  /// shaped like the layer's parameter blocks.
   func squaredPerTermGradients(
     layer: any Layer<Scalar>, input a: NDArray<Scalar>, delta: NDArray<Scalar>, terms: Int, points: Int
   ) throws -> [NDArray<Scalar>] {
+    let hasBias: Bool
+    if let linear = layer as? Linear<Scalar> {
+      hasBias = linear.hasBias
+    } else if let conv = layer as? Conv2d<Scalar> {
+      hasBias = conv.hasBias
+    } else {
+      throw CurvatureError.unsupported("exact diagonal: parameters in \(layer) are not supported (only Linear and Conv2d)")
+    }
+    let squares = try squaredRotatedPerTermGradients(
+      layer: layer, input: a, delta: delta, terms: terms, points: points, weight: true, bias: hasBias)
+    let weight = squares.weight!.reshaped(layer.parameterSpecs[0].shape)
+    return hasBias ? [weight, squares.bias!] : [weight]
+  }
+
+  /// Per-term gradients of one Linear or Conv2d layer, rotated into given bases, squared
+  /// and summed over the terms:
+  ///
+  /// ```
+  /// weight:  Σ_t (Q_Bᵀ G_t Q_A)²        bias:  Σ_t (Q_Bᵀ g_t)²
+  /// ```
+  ///
+  /// where `G_t` is term `t`'s gradient of the weight as a matrix `[out, in]` (Conv2d:
+  /// `[Cout, Cin/groups·kh·kw]`), with the bias gradient `g_t` appended as a last column
+  /// when `joint` (`[out, in+1]`; then no separate bias is returned), and a missing basis
+  /// stands for the identity (the exact diagonal).
+  ///
+  /// One row of the layer's input per term (an MLP; a sequence model whose loss has a term
+  /// per position): the per-term gradient is the outer product `δ aᵀ`, so the sum is one
+  /// gemm of squares, `(δ Q_B)²ᵀ (a Q_A)²`. Several rows (positions) per data point with a
+  /// term per data point: per-term gradients `Σ_s δ_s a_sᵀ` by a batched gemm, then
+  /// squared. Conv2d: per-data-point gradients from the unfolded patches.
+  /// - Throws: `CurvatureError.unsupported` for other layers, or when the layer's rows do
+  ///   not map onto the loss terms (e.g. a Conv2d feeding several terms per data point).
+  func squaredRotatedPerTermGradients(
+    layer: any Layer<Scalar>, input a: NDArray<Scalar>, delta: NDArray<Scalar>, terms: Int, points: Int,
+    outputBasis: NDArray<Scalar>? = nil, inputBasis: NDArray<Scalar>? = nil, joint: Bool = false,
+    weight: Bool, bias: Bool
+  ) throws -> (weight: NDArray<Scalar>?, bias: NDArray<Scalar>?) {
+    let separateBias = bias && !(joint && weight)
+    let withBiasColumn = joint && weight && bias
     if let linear = layer as? Linear<Scalar> {
       let rows = a.count / linear.inFeatures
-      let a2 = a.reshaped([rows, linear.inFeatures]), d2 = delta.reshaped([rows, linear.outFeatures])
+      let d2 = delta.reshaped([rows, linear.outFeatures])
+      let positions: Int
       if rows == terms {
-        // One row per term: the per-term gradient is the outer product δ aᵀ.
-        let weight = matmul(d2.map(.square), a2.map(.square), transposeA: true)
-        return linear.hasBias ? [weight, d2.map(.square).reduced(.sum, axes: [0])] : [weight]
+        positions = 1
+      } else {
+        guard terms == points, rows % points == 0 else {
+          throw CurvatureError.unsupported("per-term gradients: \(linear) sees \(rows) rows for \(terms) loss terms of \(points) data points")
+        }
+        positions = rows / points
       }
-      guard terms == points, rows % points == 0 else {
-        throw CurvatureError.unsupported("exact diagonal: \(linear) sees \(rows) rows for \(terms) loss terms of \(points) data points")
+      // Rotating the rows first: (Q_Bᵀ δ)ᵀ = δᵀ Q_B, so one gemm per factor.
+      let dRotated = outputBasis.map { matmul(d2, $0) } ?? d2
+      var weightSquares: NDArray<Scalar>? = nil
+      if weight {
+        var a2 = a.reshaped([rows, linear.inFeatures])
+        if withBiasColumn { a2 = a2.appendingOnesColumn() }
+        let aRotated = inputBasis.map { matmul(a2, $0) } ?? a2
+        if positions == 1 {
+          // One row per term: the per-term gradient is the outer product δ aᵀ.
+          weightSquares = matmul(dRotated.map(.square), aRotated.map(.square), transposeA: true)
+        } else {
+          // Several rows (positions) per term: the per-term gradient sums over them.
+          let perTerm = matmul(
+            dRotated.reshaped([points, positions, linear.outFeatures]),
+            aRotated.reshaped([points, positions, aRotated.shape[1]]), transposeA: true)
+          weightSquares = perTerm.map(.square).reduced(.sum, axes: [0])
+        }
       }
-      // Several rows (positions) per term: the per-term gradient sums over them.
-      let positions = rows / points
-      let perTerm = matmul(
-        d2.reshaped([points, positions, linear.outFeatures]), a2.reshaped([points, positions, linear.inFeatures]),
-        transposeA: true)
-      let weight = perTerm.map(.square).reduced(.sum, axes: [0])
-      guard linear.hasBias else { return [weight] }
-      let bias = d2.reshaped([points, positions, linear.outFeatures]).reduced(.sum, axes: [1])
-      return [weight, bias.map(.square).reduced(.sum, axes: [0])]
+      guard separateBias else { return (weightSquares, nil) }
+      let g = positions == 1 ? dRotated : dRotated.reshaped([points, positions, linear.outFeatures]).reduced(.sum, axes: [1])
+      return (weightSquares, g.map(.square).reduced(.sum, axes: [0]))
     }
     if let conv = layer as? Conv2d<Scalar> {
       guard terms == points else {
-        throw CurvatureError.unsupported("exact diagonal: \(conv) feeds \(terms) loss terms for \(points) data points; per-term gradients need one term per data point")
+        throw CurvatureError.unsupported("per-term gradients: \(conv) feeds \(terms) loss terms for \(points) data points; per-term gradients need one term per data point")
       }
-      let columns = unfold(Tensor(a), kernelSize: conv.kernelSize, stride: conv.stride, padding: conv.padding, dilation: conv.dilation).value
-      let g = conv.groups, locations = columns.shape[2]
-      let patch = columns.shape[1] / g
-      let unfolded = columns.reshaped([points, g, patch, locations])
-      let d = delta.reshaped([points, g, conv.outChannels / g, locations])
-      let perTerm = matmul(d, unfolded, transposeB: true)    // [N, g, Cout/g, patch]
-      let weight = perTerm.map(.square).reduced(.sum, axes: [0]).reshaped(conv.parameterSpecs[0].shape)
-      guard conv.hasBias else { return [weight] }
-      let bias = delta.reshaped([points, conv.outChannels, locations]).reduced(.sum, axes: [2])
-      return [weight, bias.map(.square).reduced(.sum, axes: [0])]
+      let locations = delta.count / (points * conv.outChannels)
+      let biasGradients = bias ? delta.reshaped([points, conv.outChannels, locations]).reduced(.sum, axes: [2]) : nil
+      var weightSquares: NDArray<Scalar>? = nil
+      if weight {
+        let columns = unfold(Tensor(a), kernelSize: conv.kernelSize, stride: conv.stride, padding: conv.padding, dilation: conv.dilation).value
+        let g = conv.groups
+        let patch = columns.shape[1] / g
+        let unfolded = columns.reshaped([points, g, patch, locations])
+        let d = delta.reshaped([points, g, conv.outChannels / g, locations])
+        var perTerm = matmul(d, unfolded, transposeB: true).reshaped([points, conv.outChannels, patch])
+        if withBiasColumn { perTerm = perTerm.appendingColumn(biasGradients!) }
+        if let inputBasis { perTerm = matmul(perTerm, inputBasis) }
+        if let outputBasis { perTerm = matmul(outputBasis, perTerm, transposeA: true) }
+        weightSquares = perTerm.map(.square).reduced(.sum, axes: [0])
+      }
+      guard separateBias, let biasGradients else { return (weightSquares, nil) }
+      let rotated = outputBasis.map { matmul(biasGradients, $0) } ?? biasGradients
+      return (weightSquares, rotated.map(.square).reduced(.sum, axes: [0]))
     }
-    throw CurvatureError.unsupported("exact diagonal: parameters in \(layer) are not supported (only Linear and Conv2d)")
+    throw CurvatureError.unsupported("per-term gradients: parameters in \(layer) are not supported (only Linear and Conv2d)")
+  }
+}
+
+extension NDArray {
+  /// `[x | 1]` for a matrix `x` `[rows, n]`: `[rows, n + 1]`.
+  func appendingOnesColumn() -> NDArray {
+    let (rows, n) = (shape[0], shape[1])
+    return NDArray(uninitializedShape: [rows, n + 1]) { buffer in
+      for r in 0..<rows {
+        for j in 0..<n { buffer[r * (n + 1) + j] = scalars[r * n + j] }
+        buffer[r * (n + 1) + n] = 1
+      }
+    }
+  }
+
+  /// `[x | c]` for `x` `[b, m, n]` and `c` `[b, m]`: `[b, m, n + 1]`.
+  func appendingColumn(_ c: NDArray) -> NDArray {
+    let (n, rows) = (shape[rank - 1], count / shape[rank - 1])
+    return NDArray(uninitializedShape: Array(shape.dropLast()) + [n + 1]) { buffer in
+      for r in 0..<rows {
+        for j in 0..<n { buffer[r * (n + 1) + j] = scalars[r * n + j] }
+        buffer[r * (n + 1) + n] = c.scalars[r]
+      }
+    }
   }
 }
 
