@@ -201,9 +201,17 @@ extension EKFACOperator {
   }
 
   /// The exact inverse of EKFAC (no damping).
-  /// - Throws: `LinearOperatorError.singular` when a corrected eigenvalue is zero.
+  /// - Throws: `LinearOperatorError.singular` when a corrected eigenvalue is zero to
+  ///   working precision (at most `n·ε·λ_max` over the layer's `n` eigenvalues).
   public func inverse() throws -> any LinearOperator<Scalar> {
-    try inverse(damping: 0)
+    for layer in try computeFactors() {
+      let values = (layer.eigenvalues?.scalars ?? []) + (layer.biasEigenvalues?.scalars ?? [])
+      guard let largest = values.max(), let smallest = values.min() else { continue }
+      if smallest <= Scalar(values.count) * Scalar.ulpOfOne * Swift.max(largest, 0) || largest <= 0 {
+        throw LinearOperatorError.singular("EKFAC of layer \(layer.layer) is singular (corrected eigenvalues from \(smallest) to \(largest)); use inverse(damping:)")
+      }
+    }
+    return try inverse(damping: 0)
   }
 }
 
