@@ -18,6 +18,11 @@
 /// `λ*_i = (1/(R·M)) Σ Σ (Q_Bᵀ g)_i²` from the per-term bias gradients `g`; a joint
 /// `[W b]` block appends the bias gradient to `G` as a last column.
 ///
+/// EKFAC depends on the eigenbasis chosen within a repeated eigenvalue's eigenspace (for
+/// instance the null space of a factor from fewer data points than inputs), so two
+/// libraries agree only for factors with distinct eigenvalues; saved EKFAC factors hold
+/// the bases themselves.
+///
 /// Per-term gradients are exact: for Conv2d with `groups > 1` each group's weights see
 /// their own patches (curvlinops averages the patches over groups here, as for `A`), and
 /// outputs with several loss terms per data point (sequences, one term per position) are
