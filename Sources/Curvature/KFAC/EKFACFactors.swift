@@ -119,13 +119,18 @@ extension CurvatureProblem {
       let (output, inputs, outputs) = try tappedForward(sequential, batch, layers: layers)
       let columns = factorColumns(options, output: output.value, batch: batch)!
       let terms = columns.shape[1]
+      // Per layer once per batch: the input rows or patches, rotated into Q_A.
+      let prepared = try factors.map { f in
+        try preparePerTermInput(
+          layer: sequential.layers[f.layer], input: inputs[f.layer]!, terms: terms, points: range.count,
+          inputBasis: f.inputBasis, withBiasColumn: f.joint, weight: f.weightBlock != nil)
+      }
       try forEachFactorColumn(columns, output: output, tapped: factors.map { outputs[$0.layer]! }) { deltas in
         for (slot, delta) in deltas.enumerated() {
           let f = factors[slot]
           let squares = try squaredRotatedPerTermGradients(
-            layer: sequential.layers[f.layer], input: inputs[f.layer]!, delta: delta, terms: terms, points: range.count,
-            outputBasis: f.gradientBasis, inputBasis: f.inputBasis, joint: f.joint,
-            weight: f.weightBlock != nil, bias: f.biasBlock != nil)
+            layer: sequential.layers[f.layer], prepared: prepared[slot], delta: delta, points: range.count,
+            outputBasis: f.gradientBasis, weight: f.weightBlock != nil, bias: f.biasBlock != nil && !f.joint)
           if let w = squares.weight { factors[slot].eigenvalues!.add(w) }
           if let b = squares.bias { factors[slot].biasEigenvalues!.add(b) }
         }
