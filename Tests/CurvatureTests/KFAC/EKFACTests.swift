@@ -169,6 +169,21 @@ import Testing
     #expect(try ekfac.computeFactors() == ekfac.computeFactors())
   }
 
+  /// EKFAC in Float agrees with Double to Float accuracy (the factors are well separated).
+  @Test func floatAgreesWithDouble() throws {
+    let problem = try T.mlp(Sigmoid(), .meanSquaredError, .sum, n: 6)
+    let options = KFACOptions(fisherType: .type2, jointBias: true)
+    let double = try EKFACOperator(problem, options: options)
+    let float = try EKFACOperator(try KFACInverseTests.inFloat(problem), options: options)
+    let reference = try double.dense()
+    let tolerance = 1e-4 * CurvatureCases.maxMagnitude(reference)
+    assertClose(try float.dense().converted(to: Double.self), reference, rtol: 1e-3, atol: tolerance)
+    assertClose(Double(try float.trace()), try double.trace(), rtol: 1e-4)
+    assertClose(
+      try float.inverse(damping: 0.1).dense().converted(to: Double.self), try double.inverse(damping: 0.1).dense(),
+      rtol: 1e-3, atol: 1e-4)
+  }
+
   /// Invalid options and unsupported models are reported clearly.
   @Test func errors() throws {
     let problem = try T.mlp(Tanh(), .crossEntropy, n: 3)
