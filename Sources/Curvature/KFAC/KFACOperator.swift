@@ -13,7 +13,8 @@ import Synchronization
 /// (mc) or `EmpiricalFisherOperator` (empirical) — peers differ here by factors of N and 2.
 ///
 /// Factors are accumulated with gemms over batches, once, on first use or by
-/// `computeFactors()`; they can be saved and loaded (`KFACOperator.save`, `init(contentsOf:)`).
+/// `computeFactors()`; they can be saved and loaded (`save(to:)`, `init(_:contentsOf:)`).
+/// `EKFACOperator` corrects the eigenvalues in the factors' eigenbasis.
 ///
 /// ```swift
 /// let kfac = try KFACOperator(problem, options: KFACOptions(fisherType: .type2))
