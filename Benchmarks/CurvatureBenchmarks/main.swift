@@ -14,5 +14,6 @@ let registry = BenchmarkRegistry()
 registerGemmBenchmarks(in: registry)
 registerAutodiffBenchmarks(in: registry)
 registerToeplitzBenchmarks(in: registry)
+registerKFACBenchmarks(in: registry)
 
 exit(BenchmarkMain.run(registry, arguments: CommandLine.arguments.dropFirst()))
