@@ -240,7 +240,7 @@ let figure = fast
 try FileManager.default.createDirectory(at: figure.deletingLastPathComponent(), withIntermediateDirectories: true)
 try confidenceSVG([("MAP", onGrid.map), ("Laplace, KFAC (τ = \(format(bestTau[1])))", onGrid.kfac), ("Laplace, full GGN (τ = \(format(bestTau[0])))", onGrid.full)])
   .write(to: figure, atomically: true, encoding: .utf8)
-print("\nConfidence maps written to \(fast ? "a temporary file" : figure.path)")
+print("\nConfidence maps written to \(fast ? "a temporary file" : figure.relativePath)")
 
 // MARK: 6. The claims above, checked
 

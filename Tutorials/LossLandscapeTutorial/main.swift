@@ -190,7 +190,7 @@ let figure = fast
   : URL(fileURLWithPath: "Tutorials/images/loss-landscape-density.svg")
 try FileManager.default.createDirectory(at: figure.deletingLastPathComponent(), withIntermediateDirectories: true)
 try svg.write(to: figure, atomically: true, encoding: .utf8)
-print("Spectral densities written to \(fast ? "a temporary file" : figure.path)")
+print("Spectral densities written to \(fast ? "a temporary file" : figure.relativePath)")
 
 // MARK: 4. The claims above, checked
 

@@ -208,7 +208,7 @@ let figure = fast
   : URL(fileURLWithPath: "Tutorials/images/second-order-training.svg")
 try FileManager.default.createDirectory(at: figure.deletingLastPathComponent(), withIntermediateDirectories: true)
 try curvesSVG(Array(zip(adamCurves, palette)) + [(newton, "#d62728"), (kfacCurve, "#2ca02c")]).write(to: figure, atomically: true, encoding: .utf8)
-print("\nTraining curves written to \(fast ? "a temporary file" : figure.path)")
+print("\nTraining curves written to \(fast ? "a temporary file" : figure.relativePath)")
 
 // MARK: 4. The claims above, checked
 
