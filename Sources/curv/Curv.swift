@@ -1,0 +1,83 @@
+import ArgumentParser
+import Curvature
+import Foundation
+
+/// `curv`: curvature matrices of neural networks from the command line.
+@main
+struct Curv: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "curv",
+    abstract: "Curvature matrices of neural networks as linear operators.",
+    discussion: """
+      Every error prints one line on stderr and exits with a non-zero status (1, or 64 for a \
+      malformed command line); output files are written to a temporary file first and renamed, \
+      so a failed run leaves none behind.
+      """,
+    subcommands: [
+      Demo.self,
+      DenseCommand.self,
+      EigsCommand.self,
+      TraceCommand.self,
+      DiagCommand.self,
+      SpectrumCommand.self,
+      SolveCommand.self,
+      BenchCommand.self,
+      SelfCheck.self,
+    ])
+
+  /// Runs the command line, reporting every failure as one line on stderr: help and
+  /// completion requests print as usual; command-line errors exit with ArgumentParser's
+  /// status (64), failures of a subcommand with 1.
+  static func main() {
+    // Errors name the subcommand: "curv eigs: error: …".
+    var name = "curv"
+    if let first = CommandLine.arguments.dropFirst().first,
+      configuration.subcommands.contains(where: { $0._commandName == first })
+    {
+      name = "curv \(first)"
+    }
+    do {
+      var command = try parseAsRoot()
+      try command.run()
+    } catch {
+      let code = exitCode(for: error)
+      if code == .success || error is ExitCode { exit(withError: error) }
+      let parserError = isArgumentParserError(error)
+      let message = parserError ? oneLineDescription(CLIError(Self.message(for: error))) : oneLineDescription(error)
+      printError("\(name): error: \(message)")
+      Foundation.exit(parserError ? code.rawValue : 1)
+    }
+  }
+
+  /// Whether ArgumentParser raised `error` while parsing or validating the command line.
+  static func isArgumentParserError(_ error: Error) -> Bool {
+    if error is ValidationError { return true }
+    let module = String(reflecting: type(of: error))
+    return module.hasPrefix("ArgumentParser.")
+  }
+}
+
+/// Checks the numerical back end and prints what it runs on.
+struct SelfCheck: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "selfcheck",
+    abstract: "Check that BLAS, LAPACK and FFTW are linked and compute correctly.")
+
+  func run() throws {
+    try runSelfCheck()
+  }
+}
+
+func runSelfCheck() throws {
+  print("Curvature numerical back end")
+  print("  BLAS:    OpenBLAS \(NumericsBackend.blasConfiguration)")
+  print("  LAPACK:  \(NumericsBackend.lapackVersion) (LAPACKE)")
+  print("  FFT:     \(NumericsBackend.fftVersion)")
+  print("  threads: \(NumericsBackend.threadCount)")
+  let results = NumericsBackend.selfCheck()
+  for result in results { print("  \(result)") }
+  if results.contains(where: { !$0.passed }) {
+    throw CLIError("self-check failed: the numerical libraries give wrong results")
+  }
+  print("All \(results.count) checks passed.")
+}
