@@ -43,10 +43,25 @@ struct Curv: ParsableCommand {
       let code = exitCode(for: error)
       if code == .success || error is ExitCode { exit(withError: error) }
       let parserError = isArgumentParserError(error)
-      let message = parserError ? oneLineDescription(CLIError(Self.message(for: error))) : oneLineDescription(error)
+      let message = parserError ? oneLineDescription(CLIError(conciseParserMessage(Self.message(for: error)))) : oneLineDescription(error)
       printError("\(name): error: \(message)")
       Foundation.exit(parserError ? code.rawValue : 1)
     }
+  }
+
+  /// ArgumentParser's message for a value outside a list of choices, which lists them one per
+  /// line, as one line: `--operator: unknown value 'foo'; choose one of hessian, ggn, …`.
+  static func conciseParserMessage(_ message: String) -> String {
+    let marker = ". Please provide one of the following:"
+    guard let range = message.range(of: marker),
+      let match = try? Regex("^The value '(.*)' is invalid for '(-[^ ']+)").firstMatch(in: String(message[..<range.lowerBound])),
+      let value = match.output[1].substring, let option = match.output[2].substring
+    else { return message }
+    let choices = message[range.upperBound...].split(whereSeparator: \.isNewline)
+      .map { $0.trimmingCharacters(in: .whitespaces) }
+      .map { $0.hasPrefix("- ") ? String($0.dropFirst(2)) : $0 }
+      .filter { !$0.isEmpty }
+    return "\(option): unknown value '\(value)'; choose one of \(choices.joined(separator: ", "))"
   }
 
   /// Whether ArgumentParser raised `error` while parsing or validating the command line.
