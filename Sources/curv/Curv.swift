@@ -52,15 +52,22 @@ struct Curv: ParsableCommand {
   /// ArgumentParser's message for a value outside a list of choices, which lists them one per
   /// line, as one line: `--operator: unknown value 'foo'; choose one of hessian, ggn, …`.
   static func conciseParserMessage(_ message: String) -> String {
-    let marker = ". Please provide one of the following:"
-    guard let range = message.range(of: marker),
-      let match = try? Regex("^The value '(.*)' is invalid for '(-[^ ']+)").firstMatch(in: String(message[..<range.lowerBound])),
+    guard let match = try? Regex("^The value '(.*)' is invalid for '(-[^ ']+)[^']*'\\. Please provide one of ").firstMatch(in: message),
       let value = match.output[1].substring, let option = match.output[2].substring
     else { return message }
-    let choices = message[range.upperBound...].split(whereSeparator: \.isNewline)
-      .map { $0.trimmingCharacters(in: .whitespaces) }
-      .map { $0.hasPrefix("- ") ? String($0.dropFirst(2)) : $0 }
-      .filter { !$0.isEmpty }
+    // The choices follow, either one per line ("- a") or quoted in one sentence ('a', 'b' or 'c').
+    let rest = message[match.range.upperBound...]
+    var choices = [String]()
+    if rest.hasPrefix("the following:") {
+      choices = rest.dropFirst("the following:".count).split(whereSeparator: \.isNewline)
+        .map { $0.trimmingCharacters(in: .whitespaces) }
+        .map { $0.hasPrefix("- ") ? String($0.dropFirst(2)) : $0 }
+        .filter { !$0.isEmpty }
+    } else {
+      choices = rest.split(separator: "'", omittingEmptySubsequences: false).enumerated()
+        .filter { $0.offset % 2 == 1 }.map { String($0.element) }
+    }
+    guard !choices.isEmpty else { return message }
     return "\(option): unknown value '\(value)'; choose one of \(choices.joined(separator: ", "))"
   }
 
