@@ -38,6 +38,7 @@ let package = Package(
         "Curvature",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
+    .executableTarget(name: "ToeplitzTutorial", dependencies: ["Curvature"], path: "Tutorials/ToeplitzTutorial"),
     .executableTarget(
       name: "CurvatureBenchmarks",
       dependencies: ["Curvature"],

@@ -10,5 +10,6 @@ import Foundation
 let registry = BenchmarkRegistry()
 registerGemmBenchmarks(in: registry)
 registerAutodiffBenchmarks(in: registry)
+registerToeplitzBenchmarks(in: registry)
 
 exit(BenchmarkMain.run(registry, arguments: CommandLine.arguments.dropFirst()))

@@ -23,6 +23,7 @@ struct Curv: ParsableCommand {
       SolveCommand.self,
       BenchCommand.self,
       SelfCheck.self,
+      ToeplitzCommand.self,
     ])
 
   /// Runs the command line, reporting every failure as one line on stderr: help and

@@ -7,17 +7,27 @@ import RealModule
 extension Tensor {
   /// `f` applied elementwise, for the kernels whose derivative needs no saved output.
   func apply(_ f: UnaryFunction) -> Tensor {
-    Tensor.primitive(
-      value.map(f), inputs: [self],
-      pullback: { g, _ in [g * derivative(f)] },
+    let output = value.map(f)
+    return Tensor.primitive(
+      output, inputs: [self],
+      pullback: { g, _ in [g * derivative(f, output: output)] },
       // One forward level: the derivative factor is taken at the primal without its tangent
       // (otherwise computing it would re-enter this differential).
       differential: { t in t[0].map { $0 * droppingTangent().derivative(f) } })
   }
 
-  /// `f′(self)`, differentiable when `self` is live, else a constant.
-  func derivative(_ f: UnaryFunction) -> Tensor {
+  /// `f′(self)`, differentiable when `self` is live, else a constant (computed from the
+  /// saved `output = f(self)` where that is cheaper than recomputing).
+  func derivative(_ f: UnaryFunction, output: NDArray<Scalar>? = nil) -> Tensor {
     let live = isLive
+    if !live, let y = output {
+      switch f {
+      case .exp: return Tensor(y)
+      case .tanh: return Tensor(NDArray.binary(.subtract, NDArray(scalar: 1), y.map(.square)))
+      case .sigmoid: return Tensor(NDArray.binary(.multiply, y, NDArray.binary(.subtract, NDArray(scalar: 1), y)))
+      default: break
+      }
+    }
     switch f {
     case .negate: return Tensor(scalar: -1)
     case .exp: return live ? exp() : Tensor(value.map(.exp))

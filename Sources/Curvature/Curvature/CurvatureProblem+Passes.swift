@@ -15,7 +15,7 @@ extension CurvatureProblem {
         columns[j].add(NDArray(try body(batch, j)))
       }
     }
-    return stackColumns(columns)
+    return stackColumns(columns, rows: p)
   }
 
   /// A forward pass with the selected parameters carrying the tangent `v` (one block each)
@@ -57,9 +57,9 @@ func column<T: BLASScalar>(_ x: NDArray<T>, _ j: Int) -> NDArray<T> {
   return x.gathered((0..<n).map { $0 * k + j }, shape: [n])
 }
 
-/// Columns `[n]` side by side as `[n, k]`.
-func stackColumns<T: BLASScalar>(_ columns: [NDArray<T>]) -> NDArray<T> {
-  let n = columns.first?.count ?? 0, k = columns.count
+/// Columns `[n]` side by side as `[n, k]` (`[n, 0]` when there are none).
+func stackColumns<T: BLASScalar>(_ columns: [NDArray<T>], rows n: Int) -> NDArray<T> {
+  let k = columns.count
   if k == 1 { return columns[0].reshaped([n, 1]) }
   var result = NDArray<T>(zeros: [n, k])
   for (j, c) in columns.enumerated() {

@@ -24,7 +24,7 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   /// Data points per batch.
   public let batchSize: Int
   /// The parameter blocks the operators act on (indices into the model's blocks).
-  public let blocks: [Int]
+  public internal(set) var blocks: [Int]
   /// The shape of one data point's output.
   public let sampleOutputShape: [Int]
   /// The loss's total reduction factor `R` over the data set.

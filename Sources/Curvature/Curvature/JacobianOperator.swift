@@ -47,6 +47,6 @@ public struct JacobianOperator<Scalar: BLASScalar>: LinearOperator {
         sums[j].add(NDArray(problem.transposedJacobianProduct(parameters, output: output, cotangent: slice)))
       }
     }
-    return stackColumns(sums)
+    return stackColumns(sums, rows: columnCount)
   }
 }

@@ -35,8 +35,9 @@ public struct ModelFile<Scalar: BLASScalar>: Sendable {
   ///     F16, BF16), converted to `Scalar`.
   ///   - seed: The initialization seed when `weights` is nil.
   /// - Throws: `FileFormatError` naming the file, the field or key, and what was expected:
-  ///   unknown layer type, missing or ill-typed field, features that do not chain, weight
-  ///   key missing or extra, weight shape not matching the layer, malformed files.
+  ///   unknown layer type, missing or ill-typed field, features that do not chain, layer
+  ///   sizes too large to allocate, weight key missing or extra, weight shape not matching
+  ///   the layer, malformed files.
   public init(description: URL, weights: URL? = nil, seed: UInt64 = 0) throws {
     let path = description.path
     let data: Data
@@ -52,7 +53,8 @@ public struct ModelFile<Scalar: BLASScalar>: Sendable {
   }
 
   /// Parses a model description from JSON bytes.
-  /// - Throws: `FileFormatError` (located at `path`) for every malformed or inconsistent field.
+  /// - Throws: `FileFormatError` (located at `path`) for every malformed or inconsistent field,
+  ///   and for a model with more than 2³¹ − 1 parameters (BLAS's 32-bit lengths).
   public init(json: Data, path: String = "model.json", seed: UInt64 = 0) throws {
     let root: JSONValue
     do {
@@ -78,6 +80,7 @@ public struct ModelFile<Scalar: BLASScalar>: Sendable {
       throw parser.error("field 'loss'", "missing field", expected: "{\"type\": \"cross_entropy\" | \"mse\" | \"bce_with_logits\", \"reduction\": \"mean\" | \"sum\"}", found: "nothing")
     }
     loss = try parser.loss(lossValue, as: Scalar.self)
+    try parser.checkParameterCount(layers)
     do {
       model = try Sequential(layers, seed: seed)
     } catch let error as ModelError {

@@ -58,6 +58,31 @@ struct ModelJSONParser {
     }
   }
 
+  /// The most parameters a model may have: the flat parameter vector goes through BLAS,
+  /// whose lengths are 32-bit.
+  static let maximumParameterCount = Int(Int32.max)
+
+  /// Rejects layers whose parameter blocks cannot exist — a block's element count overflows,
+  /// or the model's total exceeds `maximumParameterCount` — before anything is allocated.
+  func checkParameterCount<T: BLASScalar>(_ layers: [any Layer<T>]) throws {
+    var total = 0
+    for (index, layer) in layers.enumerated() {
+      for spec in layer.parameterSpecs {
+        var count = 1, overflow = false
+        for extent in spec.shape where !overflow {
+          (count, overflow) = count.multipliedReportingOverflow(by: extent)
+        }
+        if !overflow { (total, overflow) = total.addingReportingOverflow(count) }
+        if overflow || total > Self.maximumParameterCount {
+          throw error(
+            "layers[\(index)]", "model too large",
+            expected: "at most \(Self.maximumParameterCount) parameters in all",
+            found: "\(layer) with a \(spec.name) block of shape \(spec.shape)")
+        }
+      }
+    }
+  }
+
   func loss<T: BLASScalar>(_ value: JSONValue, as _: T.Type) throws -> Loss<T> {
     guard case let .object(object) = value else {
       throw error("field 'loss'", "wrong type", expected: "an object with 'type' and 'reduction'", found: value.summary)

@@ -36,13 +36,26 @@ public struct GELU<Scalar: BLASScalar>: Layer {
   public var description: String { "GELU()" }
 }
 
-/// `ln(1 + eˣ)` elementwise (PyTorch's `nn.Softplus()` with β = 1; computed stably
-/// everywhere, where PyTorch switches to the identity above its threshold 20 — the two
-/// agree to within e⁻²⁰ relative there).
+/// `ln(1 + eˣ)` elementwise (PyTorch's `nn.Softplus()` with β = 1 and threshold 20): like
+/// PyTorch, entries above the threshold pass through unchanged (value `x`, derivative 1,
+/// second derivative 0), so values, gradients and curvature equal PyTorch's there too
+/// (the smooth formula differs from them by up to e⁻²⁰ ≈ 2·10⁻⁹ relative).
 public struct Softplus<Scalar: BLASScalar>: Layer {
+  /// PyTorch's default `threshold`.
+  static var threshold: Scalar { 20 }
+
   public init() {}
   public func outputShape(for inputShape: [Int]) throws -> [Int] { inputShape }
-  public func callAsFunction(_ input: Tensor<Scalar>, parameters: [Tensor<Scalar>]) -> Tensor<Scalar> { input.softplus() }
+  public func callAsFunction(_ input: Tensor<Scalar>, parameters: [Tensor<Scalar>]) -> Tensor<Scalar> {
+    let smooth = input.softplus()
+    let scalars = input.value.scalars
+    guard scalars.contains(where: { $0 > Self.threshold }) else { return smooth }
+    // x·[x > 20] + softplus(x)·[x ≤ 20]: each entry is exactly one of the two branches
+    // (the other adds ±0), and so are its derivatives.
+    let above = NDArray<Scalar>(shape: input.shape, scalars: scalars.map { $0 > Self.threshold ? 1 : 0 })
+    let below = NDArray<Scalar>(shape: input.shape, scalars: scalars.map { $0 > Self.threshold ? 0 : 1 })
+    return input * Tensor(above) + smooth * Tensor(below)
+  }
   public var jsonObject: [String: JSONValue] { ["type": .string("softplus")] }
   public var description: String { "Softplus()" }
 }

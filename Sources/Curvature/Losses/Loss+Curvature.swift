@@ -8,6 +8,9 @@
 extension Loss {
   /// The number of loss terms and their width for outputs of `shape`: `[T, C]`.
   func termShape(_ outputShape: [Int]) -> [Int] {
+    // Outputs [N] (one entry per data point, no class axis): N terms of width 1, so that
+    // per-term quantities stay per data point (not one term spanning the batch).
+    guard outputShape.count >= 2 else { return [outputShape.first ?? 1, 1] }
     let c = outputShape.last ?? 1
     return [outputShape.reduce(1, *) / Swift.max(c, 1), c]
   }

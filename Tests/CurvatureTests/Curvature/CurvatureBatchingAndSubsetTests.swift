@@ -28,14 +28,15 @@ private func denseMatrices(_ problem: CurvatureProblem<Double>) throws -> [(Stri
     }
   }
 
-  /// Batches of 1, 7 and the whole set give the same matrices (rtol 1e-12).
+  /// Batches of 1, 7, the whole set (the default) and more than the whole set give the same
+  /// matrices (rtol 1e-12).
   @Test(arguments: batchingCases)
   func batchSizeInvariance(_ name: String) throws {
     let c = try Self.largerCase(name)
     #expect(c.data.count > 7)
     let whole = try denseMatrices(c.problem())
     #expect(try c.problem().batchSize == c.data.count)
-    for batchSize in [1, 7] {
+    for batchSize in [1, 7, 100] {
       let batched = try denseMatrices(c.problem(batchSize: batchSize))
       for ((label, expected), (_, actual)) in zip(whole, batched) {
         expectClose(actual, expected, rtol: 1e-12, atolFactor: 1e-14, "\(name) \(label), batch size \(batchSize)")

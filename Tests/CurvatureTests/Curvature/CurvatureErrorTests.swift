@@ -137,3 +137,24 @@ private func isNonDeterministic(_ e: CurvatureError) -> Bool { if case .nonDeter
     #expect(throws: LinearOperatorError.self) { try JacobianOperator(problem).applyTranspose(NDArray(zeros: [problem.dimension, 2])) }
   }
 }
+
+/// Products with no columns (`[P, 0]`) give `[rows, 0]`, as for every other operator.
+@Suite struct CurvatureEmptyProductTests {
+  @Test func zeroColumnProductsKeepTheRowCount() throws {
+    let problem = try CurvatureCases.mlp(.tanh, .crossEntropy, .mean).problem(batchSize: 4)
+    let p = problem.dimension
+    let empty = NDArray<Double>(zeros: [p, 0])
+    let operators: [(String, any LinearOperator<Double>)] = [
+      ("GGN", GGNOperator(problem)), ("EF", EmpiricalFisherOperator(problem)), ("Hessian", HessianOperator(problem)),
+      ("MC Fisher", try MonteCarloFisherOperator(problem)),
+    ]
+    for (label, op) in operators {
+      #expect(try op.apply(empty).shape == [p, 0], "\(label) apply")
+      #expect(try op.applyTranspose(empty).shape == [p, 0], "\(label) applyTranspose")
+    }
+    let jacobian = JacobianOperator(problem)
+    #expect(try jacobian.apply(empty).shape == [jacobian.rowCount, 0])
+    #expect(try jacobian.applyTranspose(NDArray(zeros: [jacobian.rowCount, 0])).shape == [p, 0])
+    #expect(try DenseOperator(NDArray<Double>.identity(p)).apply(empty).shape == [p, 0])
+  }
+}

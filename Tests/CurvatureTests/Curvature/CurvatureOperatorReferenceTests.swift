@@ -82,3 +82,41 @@ func expectMatches<Op: LinearOperator>(
     }
   }
 }
+
+/// A `FunctionModel` whose output has one entry per data point (`[N]`, no class axis): each
+/// data point is one loss term of width 1.
+@Suite struct RankOneOutputTests {
+  static func functionCase(_ kind: LossKind, _ reduction: LossReduction, n: Int = 7) throws -> (FunctionModel<Double>, Loss<Double>, ArrayDataset<Double>) {
+    var rng = RandomGenerator(seed: 31, stream: 7)
+    let w1: NDArray<Double> = rng.normalArray(shape: [4, 3]), b1: NDArray<Double> = rng.normalArray(shape: [4])
+    let w2: NDArray<Double> = rng.normalArray(shape: [1, 4])
+    let model = try FunctionModel<Double>(
+      parameterSpecs: [ParameterSpec(name: "w1", shape: [4, 3]), ParameterSpec(name: "b1", shape: [4]), ParameterSpec(name: "w2", shape: [1, 4])],
+      parameters: [w1, b1, w2]
+    ) { x, p in
+      matmul((matmul(x, p[0], transposeB: true) + p[1]).tanh(), p[2], transposeB: true).reshaped([-1])
+    }
+    let x: NDArray<Double> = rng.normalArray(shape: [n, 3])
+    let y: NDArray<Double> = kind == .meanSquaredError ? rng.normalArray(shape: [n]) : rng.uniformArray(shape: [n], in: 0..<1)
+    return (model, Loss(kind, reduction: reduction), try ArrayDataset(inputs: x, targets: .values(y)))
+  }
+
+  @Test(arguments: [(LossKind.meanSquaredError, LossReduction.mean), (.binaryCrossEntropyWithLogits, .sum)])
+  func operatorsMatchDenseReferences(_ kind: LossKind, _ reduction: LossReduction) throws {
+    let (model, loss, data) = try Self.functionCase(kind, reduction)
+    let reference = DenseCurvature(model: model, loss: loss, data: data)
+    #expect(reference.classCount == 1 && reference.termCount == data.count)
+    for batchSize in [1, 3, data.count] {
+      let problem = try CurvatureProblem(model: model, loss: loss, data: data, batchSize: batchSize)
+      #expect(problem.reductionFactor == reference.reductionFactor)
+      let label = "\(kind.rawValue) \(reduction.rawValue), batch size \(batchSize)"
+      try expectMatches(GGNOperator(problem), reference.ggn, "\(label) GGN")
+      try expectMatches(EmpiricalFisherOperator(problem), reference.empiricalFisher, "\(label) EF")
+      try expectMatches(HessianOperator(problem), reference.hessian(), "\(label) Hessian")
+      try expectMatches(JacobianOperator(problem), reference.jacobian, "\(label) Jacobian")
+      let mc = try MonteCarloFisherOperator(problem, mcSamples: 2, seed: 1).dense()
+      let mcWhole = try MonteCarloFisherOperator(CurvatureProblem(model: model, loss: loss, data: data), mcSamples: 2, seed: 1).dense()
+      expectClose(mc, mcWhole, rtol: 1e-12, atolFactor: 1e-14, "\(label) MC Fisher")
+    }
+  }
+}

@@ -49,11 +49,17 @@ import Testing
   /// With M = 2000 samples per term the MC Fisher is within `c·σ_ij` of the GGN in every
   /// entry, `c = 5`, where `σ_ij` is the exact standard deviation of the estimate's entry
   /// (`DenseCurvature.monteCarloFisherStandardDeviation`, ∝ 1/√M); and the normalized errors
-  /// have a mean square of order 1 (the estimate is unbiased and σ is not loose). Coarser,
-  /// the largest error is at most `c · max σ`. Fixed seed, so the outcome is deterministic.
-  @Test(arguments: [LossKind.crossEntropy, .meanSquaredError, .binaryCrossEntropyWithLogits])
-  func convergesToTheGGN(_ kind: LossKind) throws {
-    let c = try Self.tinyCase(kind)
+  /// have a mean square of order 1 (in (0.05, 6): the entries are strongly correlated, being
+  /// driven by a few dozen independent sample means, so the mean square is a χ²-like
+  /// quantity of few degrees of freedom; a bias or a σ 5× too loose would leave the range).
+  /// Coarser, the largest error is at most `c · max σ`; and `max σ` itself, ∝ 1/√M, is below
+  /// 10% of the GGN's largest entry. Fixed seed, so the outcome is deterministic (with seed
+  /// 2024 the worst normalized errors are 1.5–2.1 and the mean squares 0.28–1.44).
+  @Test(arguments: ["tiny_cross_entropy", "tiny_mse", "tiny_bce_with_logits", "sequence_bce_with_logits"])
+  func convergesToTheGGN(_ name: String) throws {
+    let kind = LossKind(rawValue: name.split(separator: "_", maxSplits: 1).map(String.init)[1])!
+    // The sequence case has 5 terms per data point, drawn from the data point's one stream.
+    let c = name.hasPrefix("sequence") ? try CurvatureCases.sequence(kind, .mean, n: 2) : try Self.tinyCase(kind)
     let reference = c.reference()
     let ggn = reference.ggn
     let m = 2000
@@ -73,10 +79,9 @@ import Testing
     }
     let meanSquare = sumOfSquares / Double(Swift.max(counted, 1))
     #expect(counted > ggn.count / 2)
-    #expect(meanSquare > 0.1 && meanSquare < 4, "\(kind.rawValue): mean squared normalized error \(meanSquare)")
+    #expect(meanSquare > 0.05 && meanSquare < 6, "\(kind.rawValue): mean squared normalized error \(meanSquare)")
     let maxSigma = CurvatureCases.maxMagnitude(sigma)
     #expect(CurvatureCases.maxMagnitude(mc - ggn) <= bound * maxSigma)
-    // σ shrinks as 1/√M: with 2000 samples the estimate is well within 10% of the GGN's scale.
     #expect(maxSigma < 0.1 * scale, "\(kind.rawValue): σ_max \(maxSigma) vs scale \(scale)")
   }
 

@@ -178,7 +178,9 @@ private func expectWeightsRejected(
       let url = directory.appendingPathComponent("weights.safetensors")
       // Written in a different order and as F32: keys, not order, decide; values convert.
       let weights = mlpWeights()
-      try SafetensorsFile.write(weights.reversed().map { ($0.name, $0.array.converted(to: Float.self)) }, to: url)
+      // PyTorch's `save_model` adds `{"format": "pt"}` metadata, which is not a weight.
+      try SafetensorsFile.write(
+        weights.reversed().map { ($0.name, $0.array.converted(to: Float.self)) }, to: url, metadata: ["format": "pt"])
       let file = try ModelFile<Double>(description: description, weights: url)
       #expect(file.model.parameterNames == ["0.weight", "0.bias", "2.weight", "2.bias"])
       for (value, (_, expected)) in zip(file.model.parameters, weights) {
@@ -234,5 +236,31 @@ private func expectWeightsRejected(
         _ = try ModelFile<Float>(description: description, weights: url)
       }
     }
+  }
+}
+
+/// Layer sizes whose parameters cannot exist: an error naming the layer, not a crash.
+@Suite struct ModelSizeBadInputTests {
+  @Test func absurdLinearSize() throws {
+    try expectModelRejected(
+      #"{"layers": [{"type": "linear", "in_features": 100000000, "out_features": 100000000}], \#(validLoss)}"#,
+      named: "huge_linear.json", "layers[0]", "model too large", "[100000000, 100000000]")
+  }
+
+  @Test func overflowingConvSize() throws {
+    try expectModelRejected(
+      #"""
+      {"layers": [{"type": "conv2d", "in_channels": 100000000, "out_channels": 100000000,
+                   "kernel_size": [100000000, 100000000]}], \#(validLoss)}
+      """#,
+      named: "huge_conv.json", "layers[0]", "model too large")
+  }
+
+  @Test func totalOverTheLimit() throws {
+    // Each block fits; together they exceed 2³¹ − 1 parameters.
+    let layer = #"{"type": "linear", "in_features": 40000, "out_features": 40000, "bias": false}"#
+    try expectModelRejected(
+      #"{"layers": [\#(layer), \#(layer)], \#(validLoss)}"#, named: "huge_total.json", "layers[1]", "model too large",
+      "2147483647")
   }
 }

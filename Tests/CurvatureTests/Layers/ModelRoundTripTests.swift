@@ -196,3 +196,27 @@ private func parse<T: BLASScalar>(_ text: String, as _: T.Type = Double.self) th
     #expect(back.parameterNames == model.parameterNames)
   }
 }
+
+@Suite struct SequentialObserverTests {
+  /// The observer sees every layer's input and output in order, and what it returns
+  /// replaces the output.
+  @Test func observerTapsAndReplacesOutputs() throws {
+    let model = try Sequential<Double>(
+      [Linear(inFeatures: 3, outFeatures: 4), Tanh(), Linear(inFeatures: 4, outFeatures: 2)], seed: 4)
+    var generator = RandomGenerator(seed: 8)
+    let x: NDArray<Double> = generator.normalArray(shape: [5, 3])
+    var seen = [(Int, [Int], [Int])]()
+    let tapped = model(Tensor(x), parameters: model.parameterTensors) { index, input, output in
+      seen.append((index, input.shape, output.shape))
+      return output
+    }
+    #expect(seen.map(\.0) == [0, 1, 2])
+    #expect(seen.map(\.1) == [[5, 3], [5, 4], [5, 4]])
+    #expect(seen.map(\.2) == [[5, 4], [5, 4], [5, 2]])
+    #expect(Support.bitIdentical(tapped.value, model.predict(x)))
+    let doubled = model(Tensor(x), parameters: model.parameterTensors) { index, _, output in
+      index == 2 ? output * 2 : output
+    }
+    #expect(Support.bitIdentical(doubled.value, model.predict(x) * 2))
+  }
+}

@@ -16,6 +16,7 @@ private let referenceCases = [
   "cnn_ce_mean", "cnn_ce_sum",
   "conv_nobias_linear4d_bce_mean", "conv_nobias_linear4d_bce_sum",
   "depthwise_conv_mse_mean", "depthwise_conv_mse_sum",
+  "saturated_activations_mse_mean",
 ]
 
 /// The case's output, loss and gradients computed by Curvature in `T`, and PyTorch's
@@ -140,5 +141,34 @@ private func check<T: BLASScalar>(_ c: ReferenceComparison<T>, rtol: T, atolFact
     for (actual, expected) in zip(gradients, c.expectedGradients) {
       assertClose(actual.value, expected * Double(n), rtol: 1e-10, atol: 1e-13 * Support.maxMagnitude(expected) * Double(n))
     }
+  }
+
+  /// Softplus follows PyTorch's threshold: above 20 it is the identity, with derivative 1
+  /// and second derivative 0; at and below 20 the smooth function.
+  @Test func softplusFollowsPyTorchThreshold() {
+    let points: [Double] = [-800, -30, -1, 0, 3, 19.5, 20, 20.000001, 25, 50, 1e10]
+    let x = Tensor(NDArray(points))
+    let layer = Softplus<Double>()
+    let value = layer(x, parameters: []).value
+    let (_, gradient) = valueAndGradient(at: x) { layer($0, parameters: []).sum() }
+    let curvature = hessianVectorProduct(at: [x], along: [Tensor(NDArray(repeating: 1, shape: [points.count]))]) {
+      layer($0[0], parameters: []).sum()
+    }[0].value
+    for (i, p) in points.enumerated() {
+      let sigmoid = 1 / (1 + exp(-p))
+      if p > 20 {
+        #expect(value.scalars[i] == p, "softplus(\(p))")
+        #expect(gradient.value.scalars[i] == 1, "softplus'(\(p))")
+        #expect(curvature.scalars[i] == 0, "softplus''(\(p))")
+      } else {
+        assertClose(value.scalars[i], log1p(exp(p)), rtol: 1e-14, "softplus(\(p))")
+        assertClose(gradient.value.scalars[i], sigmoid, rtol: 1e-14, "softplus'(\(p))")
+        assertClose(curvature.scalars[i], sigmoid * (1 - sigmoid), rtol: 1e-12, atol: 1e-300, "softplus''(\(p))")
+      }
+    }
+    // Float uses the same threshold.
+    let single = Softplus<Float>()(Tensor(NDArray<Float>([19, 21])), parameters: []).value
+    #expect(single.scalars[1] == 21)
+    assertClose(single.scalars[0], log1p(exp(Float(19))), rtol: 1e-6)
   }
 }

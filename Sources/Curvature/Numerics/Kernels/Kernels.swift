@@ -29,6 +29,13 @@ func unaryKernel<T: BLASScalar>(
   _ f: UnaryFunction, _ x: UnsafeBufferPointer<T>, _ y: UnsafeMutableBufferPointer<T>
 ) {
   precondition(y.count >= x.count, "applyUnary: output holds \(y.count) of \(x.count) elements")
+  if T.self == Float.self {
+    // Constant-folded in the Float specialization.
+    let done = x.withMemoryRebound(to: Float.self) { fx in
+      y.withMemoryRebound(to: Float.self) { fy in fastUnaryKernel(f, fx, fy) }
+    }
+    if done { return }
+  }
   // One loop per function, so the switch is outside the loop.
   switch f {
   case .negate: for i in x.indices { y[i] = -x[i] }
