@@ -205,7 +205,7 @@ func writeAtomically(to path: String, _ write: (URL) throws -> Void) throws {
 /// Writes an array as a float64 `.npy` file, atomically.
 func writeNPY<T: BLASScalar>(_ array: NDArray<T>, to path: String) throws {
   let values = array.converted(to: Double.self)
-  try writeAtomically(to: path) { url in try NPYArray(values).write(to: url) }
+  try writeAtomically(to: path) { url in try Curvature.NPYArray(values).write(to: url) }
 }
 
 /// Writes text atomically.

@@ -70,7 +70,7 @@ struct SolveCommand: PrecisionGenericCommand {
     let start = ContinuousClock.now
     let loaded = try dataOptions.load(T.self, seed: operatorOptions.seed)
     let p = loaded.problem.dimension
-    let b = try NPYArray(contentsOf: URL(fileURLWithPath: rhs)).floats(as: T.self, requireFinite: true)
+    let b = try Curvature.NPYArray(contentsOf: URL(fileURLWithPath: rhs)).floats(as: T.self, requireFinite: true)
     guard (b.rank == 1 || b.rank == 2) && b.shape[0] == p else {
       throw CLIError("--rhs \(rhs) has shape \(b.shape), expected [\(p)] or [\(p), k] for P = \(p) parameters")
     }
