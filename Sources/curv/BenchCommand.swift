@@ -57,7 +57,8 @@ struct BenchCommand: PrecisionGenericCommand {
         bar.update(task: "bench \(task)", completed: done, total: total)
       }
       times.sort()
-      return times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+      let middle = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+      return (middle * 1e4).rounded() / 1e4
     }
 
     var results: [(String, Double?)] = []

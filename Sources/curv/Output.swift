@@ -111,7 +111,7 @@ func formatJSONNumber(_ value: Double) -> String {
 
 /// Prints one JSON object on stdout, with `operator` and `seconds` first.
 func printJSONObject(operator name: String, seconds: Double, _ members: [(String, JSON)]) {
-  let object = JSON.object([("operator", .string(name)), ("seconds", .number(seconds))] + members)
+  let object = JSON.object([("operator", .string(name)), ("seconds", .number((seconds * 1e6).rounded() / 1e6))] + members)
   print(object.text)
 }
 

@@ -102,6 +102,11 @@ struct SolveCommand: PrecisionGenericCommand {
       (x, iterations) = (result.solution, result.iterations)
     }
     let residual = try relativeResidual(a, x, b)
+    if residual > 10 * tol {
+      // The solver's recurrence met --tol but rounding kept the true residual above it.
+      printError(
+        "curv solve: warning: the recomputed relative residual \(formatScientific(residual, digits: 2)) exceeds --tol \(tol) (rounding in \(dataOptions.dtype.rawValue); --dtype float64 is more accurate)")
+    }
     try writeNPY(x, to: output)
     let seconds = secondsSince(start)
     if json {
