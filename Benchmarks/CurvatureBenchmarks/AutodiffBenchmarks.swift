@@ -16,6 +16,11 @@ func registerAutodiffBenchmarks(in registry: BenchmarkRegistry) {
 private func registerAutodiff<T: BLASScalar>(_ make: @escaping () -> BenchmarkProblem<T>, in registry: BenchmarkRegistry) {
   let name = make().name
   let prefix = "autodiff/\(name)/\(T.dtypeName)"
+  registry.register("\(prefix)/forward", suite: "autodiff") {
+    let problem = make()
+    let parameters = problem.model.parameterTensors
+    return { blackHole(problem.objective(parameters)) }
+  }
   registry.register("\(prefix)/gradient", suite: "autodiff") {
     let problem = make()
     let parameters = problem.model.parameterTensors

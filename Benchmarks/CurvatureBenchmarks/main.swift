@@ -7,9 +7,13 @@
 
 import Foundation
 
+import Curvature
+
+NumericsBackend.retainFreedMemory()
 let registry = BenchmarkRegistry()
 registerGemmBenchmarks(in: registry)
 registerAutodiffBenchmarks(in: registry)
 registerToeplitzBenchmarks(in: registry)
+registerKFACBenchmarks(in: registry)
 
 exit(BenchmarkMain.run(registry, arguments: CommandLine.arguments.dropFirst()))

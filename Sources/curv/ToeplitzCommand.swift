@@ -118,9 +118,9 @@ struct ToeplitzCommand: ParsableCommand {
     }
     if let outputPath = output {
       do {
-        try ToeplitzNPY.write(NPYArray(shape: b.shape, values: result.solution.scalars), to: outputPath)
+        try NPYArray(result.solution.reshaped(b.shape)).write(to: URL(fileURLWithPath: outputPath))
       } catch {
-        throw CommandFailure(message: error.description)
+        throw CommandFailure(message: "\(error)")
       }
     }
     switch result.outcome {
@@ -146,22 +146,23 @@ struct ToeplitzCommand: ParsableCommand {
     var makePreconditioner: () throws -> ((any LinearOperator<Double>)?, String)
   }
 
-  func load(_ path: String) throws(CommandFailure) -> NPYArray {
-    let array: NPYArray
-    do { array = try ToeplitzNPY.read(path) } catch { throw CommandFailure(message: error.description) }
-    if let bad = array.values.firstIndex(where: { !$0.isFinite }) {
-      throw CommandFailure(message: "\(path): element \(bad) is \(array.values[bad]); NaN and infinity are not allowed")
+  func load(_ path: String) throws(CommandFailure) -> NDArray<Double> {
+    do {
+      return try NPYArray(contentsOf: URL(fileURLWithPath: path)).floats(as: Double.self, requireFinite: true)
+    } catch let error as FileFormatError {
+      throw CommandFailure(message: error.description)
+    } catch {
+      throw CommandFailure(message: "\(path): \(error)")
     }
-    return array
   }
 
   func vector(_ path: String) throws(CommandFailure) -> [Double] {
     let array = try load(path)
     guard array.shape.count == 1 else { throw CommandFailure(message: "\(path): expected a 1-D array, got shape \(array.shape)") }
-    return array.values
+    return array.scalars
   }
 
-  func oneLevel(_ columnPath: String, _ b: NPYArray) throws(CommandFailure) -> Problem {
+  func oneLevel(_ columnPath: String, _ b: NDArray<Double>) throws(CommandFailure) -> Problem {
     let c = try vector(columnPath)
     let n = c.count
     if let rowPath = row {
@@ -177,7 +178,7 @@ struct ToeplitzCommand: ParsableCommand {
     guard b.shape[0] == n else {
       throw CommandFailure(message: "the right-hand side has shape \(b.shape) but the matrix has order \(n)")
     }
-    let rhs = NDArray(shape: b.shape, scalars: b.values)
+    let rhs = NDArray(shape: b.shape, scalars: b.scalars)
     let samples = try symbol.map { path throws(CommandFailure) in try vector(path) }
     let choice = preconditioner
     return Problem(matrix: t, rhs: rhs, description: "Toeplitz, n = \(n)") {
@@ -198,12 +199,12 @@ struct ToeplitzCommand: ParsableCommand {
     }
   }
 
-  func twoLevel(_ generatorPath: String, _ b: NPYArray) throws(CommandFailure) -> Problem {
+  func twoLevel(_ generatorPath: String, _ b: NDArray<Double>) throws(CommandFailure) -> Problem {
     guard row == nil else { throw CommandFailure(message: "--row is for 1-level matrices; --bttb takes the whole generator") }
     let g = try load(generatorPath)
     guard g.shape.count == 2 else { throw CommandFailure(message: "\(generatorPath): a BTTB generator must be 2-D [2n₁−1, 2n₂−1], got shape \(g.shape)") }
     let a: BTTBOperator<Double>
-    do { a = try BTTBOperator(generator: NDArray(shape: g.shape, scalars: g.values)) } catch {
+    do { a = try BTTBOperator(generator: NDArray(shape: g.shape, scalars: g.scalars)) } catch {
       throw CommandFailure(message: "\(generatorPath): \(error)")
     }
     guard a.isSymmetric else {
@@ -213,11 +214,11 @@ struct ToeplitzCommand: ParsableCommand {
     guard b.shape == [n1 * n2] || b.shape == [n1, n2] else {
       throw CommandFailure(message: "the right-hand side has shape \(b.shape); a \(n1)×\(n2) BTTB system needs [\(n1 * n2)] or [\(n1), \(n2)]")
     }
-    let rhs = NDArray(shape: [n1 * n2], scalars: b.values)
+    let rhs = NDArray(shape: [n1 * n2], scalars: b.scalars)
     let samples = try symbol.map { path throws(CommandFailure) -> NDArray<Double> in
       let s = try load(path)
       guard s.shape.count == 2 else { throw CommandFailure(message: "\(path): 2-level symbol samples must be 2-D [m₁, m₂], got shape \(s.shape)") }
-      return NDArray(shape: s.shape, scalars: s.values)
+      return NDArray(shape: s.shape, scalars: s.scalars)
     }
     let choice = preconditioner
     return Problem(matrix: a, rhs: rhs, description: "BTTB, \(n1)×\(n2) blocks") {

@@ -108,15 +108,21 @@ final class RandomAccessFile: Sendable {
 final class SequentialFileWriter {
   /// The path (used in error messages).
   let path: String
+  /// The temporary file the bytes go to until `close()` renames it to `path`.
+  private let temporaryPath: String
   private var descriptor: Int32
   /// The number of bytes written so far.
   private(set) var offset = 0
 
-  /// Creates or truncates `path`.
+  /// Starts writing `path`. The bytes go to a temporary file in the same directory, which
+  /// `close()` renames to `path`, so a failed or abandoned write never leaves a partial
+  /// file (and never clobbers an existing one).
   /// - Throws: `FileFormatError` when the file cannot be created.
   init(path: String) throws {
     self.path = path
-    descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    var generator = SystemRandomNumberGenerator()
+    temporaryPath = "\(path).tmp-\(getpid())-\(String(generator.next() & 0xFFFF_FFFF, radix: 16))"
+    descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
     guard descriptor >= 0 else {
       let code = errno
       throw FileFormatError(
@@ -125,7 +131,13 @@ final class SequentialFileWriter {
     }
   }
 
-  deinit { if descriptor >= 0 { _ = systemClose(descriptor) } }
+  deinit {
+    // Abandoned (an error before `close()`): drop the partial temporary file.
+    if descriptor >= 0 {
+      _ = systemClose(descriptor)
+      _ = unlink(temporaryPath)
+    }
+  }
 
   /// Appends `bytes`.
   /// - Throws: `FileFormatError` when the write fails (for example, a full disk).
@@ -151,16 +163,25 @@ final class SequentialFileWriter {
     try bytes.withUnsafeBytes { try write($0) }
   }
 
-  /// Flushes and closes the file.
-  /// - Throws: `FileFormatError` when closing reports a deferred write error.
+  /// Flushes and closes the file, then moves it into place at `path`.
+  /// - Throws: `FileFormatError` when closing reports a deferred write error or the rename
+  ///   fails; the temporary file is removed then.
   func close() throws {
     let fd = descriptor
     descriptor = -1
     if systemClose(fd) != 0 {
       let code = errno
+      _ = unlink(temporaryPath)
       throw FileFormatError(
         path: path, location: "file", problem: "cannot finish writing the file",
         expected: "a successful close", found: systemErrorMessage(code))
+    }
+    if rename(temporaryPath, path) != 0 {
+      let code = errno
+      _ = unlink(temporaryPath)
+      throw FileFormatError(
+        path: path, location: "file", problem: "cannot move the written file into place",
+        expected: "a successful rename", found: systemErrorMessage(code))
     }
   }
 }

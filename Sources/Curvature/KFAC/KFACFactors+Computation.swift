@@ -53,18 +53,7 @@ extension CurvatureProblem {
 
     for range in data.batchRanges(size: batchSize) {
       let batch = try checkedBatch(range)
-      var inputs = [Int: NDArray<Scalar>](), outputs = [Int: Tensor<Scalar>]()
-      let parameters = sequential.parameters.map { Tensor($0) }
-      let output = AutodiffMode.recording(true) {
-        sequential(Tensor(batch.inputs), parameters: parameters) { index, input, output in
-          guard covered[index] != nil else { return output }
-          inputs[index] = input.value
-          let tapped = output.requiringGradient()
-          outputs[index] = tapped
-          return tapped
-        }
-      }
-      try requireFinite(output.value, "network outputs for data points \(range)")
+      let (output, inputs, outputs) = try tappedForward(sequential, batch, layers: Set(covered.keys))
       let n = range.count
 
       for (slot, layerFactors) in factors.enumerated() where layerFactors.weightBlock != nil {
@@ -86,24 +75,11 @@ extension CurvatureProblem {
         }
       }
 
-      guard options.fisherType != .forwardOnly else { continue }
-      let columns: NDArray<Scalar>
-      switch options.fisherType {
-      case .type2: columns = loss.hessianSquareRoot(output.value).permuted([2, 0, 1])
-      case .mc:
-        columns = loss.sampledGradients(output.value, samples: options.mcSamples, seed: options.seed, dataIndices: termDataIndices(range))
-      case .empirical:
-        let g = loss.outputGradients(output.value, batch.targets)
-        columns = g.reshaped([1] + g.shape)
-      case .forwardOnly: continue
-      }
+      guard let columns = factorColumns(options, output: output.value, batch: batch) else { continue }
       let tapped = factors.map { outputs[$0.layer]! }
-      let width = columns.count / columns.shape[0]
-      for k in 0..<columns.shape[0] {
-        let seed = NDArray(shape: output.shape, scalars: Array(columns.scalars[(k * width)..<((k + 1) * width)]))
-        let deltas = AutodiffMode.withoutRecording { gradients(of: [output], seeds: [Tensor(seed)], wrt: tapped) }
+      forEachFactorColumn(columns, output: output, tapped: tapped) { deltas in
         for (slot, delta) in deltas.enumerated() {
-          let rows = kfacOutputRows(sequential.layers[factors[slot].layer], delta.value, points: n)   // [N, S, out]
+          let rows = kfacOutputRows(sequential.layers[factors[slot].layer], delta, points: n)   // [N, S, out]
           let g = options.approximation == .expand ? rows.reshaped([-1, rows.shape[2]]) : rows.reduced(.sum, axes: [1])
           factors[slot].gradientCovariance.add(matmul(g, g, transposeA: true))
         }
@@ -124,6 +100,55 @@ extension CurvatureProblem {
       }
     }
     return factors
+  }
+
+  /// A forward pass over a batch that records a graph and taps the given layers: their
+  /// inputs (values) and outputs (tensors a reverse pass can reach).
+  /// - Throws: `CurvatureError.nonFinite` for non-finite network outputs.
+  func tappedForward(
+    _ sequential: Sequential<Scalar>, _ batch: Batch<Scalar>, layers: Set<Int>
+  ) throws -> (output: Tensor<Scalar>, inputs: [Int: NDArray<Scalar>], outputs: [Int: Tensor<Scalar>]) {
+    var inputs = [Int: NDArray<Scalar>](), outputs = [Int: Tensor<Scalar>]()
+    let parameters = sequential.parameters.map { Tensor($0) }
+    let output = AutodiffMode.recording(true) {
+      sequential(Tensor(batch.inputs), parameters: parameters) { index, input, output in
+        guard layers.contains(index) else { return output }
+        inputs[index] = input.value
+        let tapped = output.requiringGradient()
+        outputs[index] = tapped
+        return tapped
+      }
+    }
+    try requireFinite(output.value, "network outputs for data points \(batch.range)")
+    return (output, inputs, outputs)
+  }
+
+  /// The factor columns `[K, T, C]` of a Fisher type for a batch's outputs, unscaled: the
+  /// loss Hessian's symmetric factor (type-2, `K = C`), `M` sampled gradients (mc), or
+  /// the observed gradient (empirical, `K = 1`); nil for forward-only.
+  func factorColumns(_ options: KFACOptions, output: NDArray<Scalar>, batch: Batch<Scalar>) -> NDArray<Scalar>? {
+    switch options.fisherType {
+    case .type2: return loss.hessianSquareRoot(output).permuted([2, 0, 1])
+    case .mc:
+      return loss.sampledGradients(output, samples: options.mcSamples, seed: options.seed, dataIndices: termDataIndices(batch.range))
+    case .empirical:
+      let g = loss.outputGradients(output, batch.targets)
+      return g.reshaped([1] + g.shape)
+    case .forwardOnly: return nil
+    }
+  }
+
+  /// One reverse pass per factor column, from the output to the tapped layer outputs:
+  /// `body` receives the output gradients δ of every tapped layer for that column.
+  func forEachFactorColumn(
+    _ columns: NDArray<Scalar>, output: Tensor<Scalar>, tapped: [Tensor<Scalar>], _ body: ([NDArray<Scalar>]) throws -> Void
+  ) rethrows {
+    let width = columns.count / columns.shape[0]
+    for k in 0..<columns.shape[0] {
+      let seed = NDArray(shape: output.shape, scalars: Array(columns.scalars[(k * width)..<((k + 1) * width)]))
+      let deltas = AutodiffMode.withoutRecording { gradients(of: [output], seeds: [Tensor(seed)], wrt: tapped) }
+      try body(deltas.map(\.value))
+    }
   }
 
   /// A layer's input as rows `[N, S, in]`: Linear inputs with their shared axes folded into

@@ -36,6 +36,20 @@ public struct KFACLayerFactors<Scalar: BLASScalar>: Sendable, Equatable {
   public var gradientCovariance: NDArray<Scalar>
   /// The weight's rows (`out`) and columns (`in`, or `Cin/groups·kh·kw`).
   public var weightShape: [Int]
+
+  /// Factors from their parts (e.g. computed elsewhere); checked by `KFACOperator`.
+  public init(
+    layer: Int, weightBlock: Int?, biasBlock: Int?, joint: Bool, inputCovariance: NDArray<Scalar>?,
+    gradientCovariance: NDArray<Scalar>, weightShape: [Int]
+  ) {
+    self.layer = layer
+    self.weightBlock = weightBlock
+    self.biasBlock = biasBlock
+    self.joint = joint
+    self.inputCovariance = inputCovariance
+    self.gradientCovariance = gradientCovariance
+    self.weightShape = weightShape
+  }
 }
 
 extension KFACLayerFactors {

@@ -176,12 +176,18 @@ extension KFACOperator {
   }
 
   /// The exact inverse of KFAC (no damping).
-  /// - Throws: `LinearOperatorError.singular` when a factor is singular.
+  /// - Throws: `LinearOperatorError.singular` when a factor is singular to working
+  ///   precision: its smallest eigenvalue is at most `n·ε·λ_max` (a rank-deficient factor,
+  ///   e.g. from fewer data points than inputs, has rounding-level eigenvalues of either sign).
   public func inverse() throws -> any LinearOperator<Scalar> {
     for layer in try computeFactors() {
-      let singular = try layer.gradientCovariance.symmetricEigenvalues().scalars.first.map { $0 <= 0 } ?? false
-        || (try layer.inputCovariance?.symmetricEigenvalues().scalars.first.map { $0 <= 0 } ?? false)
-      if singular { throw LinearOperatorError.singular("a Kronecker factor of layer \(layer.layer) is singular; use inverse(damping:)") }
+      for factor in [layer.gradientCovariance] + (layer.inputCovariance.map { [$0] } ?? []) {
+        let values = try factor.symmetricEigenvalues().scalars
+        guard let smallest = values.first, let largest = values.last else { continue }
+        if smallest <= Scalar(values.count) * Scalar.ulpOfOne * Swift.max(largest, 0) || largest <= 0 {
+          throw LinearOperatorError.singular("a Kronecker factor of layer \(layer.layer) is singular (eigenvalues from \(smallest) to \(largest)); use inverse(damping:)")
+        }
+      }
     }
     return try inverse(damping: 0)
   }

@@ -13,7 +13,8 @@ import Synchronization
 /// (mc) or `EmpiricalFisherOperator` (empirical) — peers differ here by factors of N and 2.
 ///
 /// Factors are accumulated with gemms over batches, once, on first use or by
-/// `computeFactors()`; they can be saved and loaded (`KFACOperator.save`, `init(contentsOf:)`).
+/// `computeFactors()`; they can be saved and loaded (`save(to:)`, `init(_:contentsOf:)`).
+/// `EKFACOperator` corrects the eigenvalues in the factors' eigenbasis.
 ///
 /// ```swift
 /// let kfac = try KFACOperator(problem, options: KFACOptions(fisherType: .type2))
@@ -103,25 +104,7 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
     _ x: NDArray<W>, factors: [KFACLayerFactors<W>],
     _ map: (KFACLayerFactors<W>, NDArray<W>?, NDArray<W>?) -> (NDArray<W>?, NDArray<W>?)
   ) -> NDArray<W> {
-    let k = x.shape[1]
-    var result = x
-    func rows(_ block: Int, _ shape: [Int]) -> NDArray<W> {
-      let start = offsets[block]! * k, count = shape.reduce(1, *) * k
-      return NDArray(shape: shape + [k], scalars: Array(x.scalars[start..<(start + count)]))
-    }
-    for layer in factors {
-      let (out, inputs) = (layer.weightShape[0], layer.weightShape[1])
-      let weight = layer.weightBlock.map { rows($0, [out, inputs]) }
-      let bias = layer.biasBlock.map { rows($0, [out]) }
-      let (newWeight, newBias) = map(layer, weight, bias)
-      if let block = layer.weightBlock, let newWeight {
-        result.scalars.replaceSubrange((offsets[block]! * k)..<((offsets[block]! + out * inputs) * k), with: newWeight.scalars)
-      }
-      if let block = layer.biasBlock, let newBias {
-        result.scalars.replaceSubrange((offsets[block]! * k)..<((offsets[block]! + out) * k), with: newBias.scalars)
-      }
-    }
-    return result
+    applyLayerBlocks(x, offsets: offsets, layers: factors, map)
   }
 
   /// `(L ⊗ R) vec(V)` = `L V R` for weight rows `[out, in, k]` (R symmetric), `L v` for bias
@@ -173,4 +156,43 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
     }
     return (NDArray(shape: [out, m, k], scalars: first), NDArray(shape: [out, 1, k], scalars: second))
   }
+}
+
+/// What a Kronecker-factored layer knows about where its parameters sit.
+protocol KroneckerLayerLayout {
+  var layer: Int { get }
+  var weightBlock: Int? { get }
+  var biasBlock: Int? { get }
+  var joint: Bool { get }
+  var weightShape: [Int] { get }
+}
+
+extension KFACLayerFactors: KroneckerLayerLayout {}
+
+/// Applies a per-layer map to the weight rows `[out, in, k]` and bias rows `[out, k]` of
+/// `X` (`[P, k]`, blocks at `offsets`) and reassembles the result. Parameters outside
+/// every layer pass through unchanged.
+func applyLayerBlocks<W: BLASScalar, L: KroneckerLayerLayout>(
+  _ x: NDArray<W>, offsets: [Int: Int], layers: [L],
+  _ map: (L, NDArray<W>?, NDArray<W>?) -> (NDArray<W>?, NDArray<W>?)
+) -> NDArray<W> {
+  let k = x.shape[1]
+  var result = x
+  func rows(_ block: Int, _ shape: [Int]) -> NDArray<W> {
+    let start = offsets[block]! * k, count = shape.reduce(1, *) * k
+    return NDArray(shape: shape + [k], scalars: Array(x.scalars[start..<(start + count)]))
+  }
+  for layer in layers {
+    let (out, inputs) = (layer.weightShape[0], layer.weightShape[1])
+    let weight = layer.weightBlock.map { rows($0, [out, inputs]) }
+    let bias = layer.biasBlock.map { rows($0, [out]) }
+    let (newWeight, newBias) = map(layer, weight, bias)
+    if let block = layer.weightBlock, let newWeight {
+      result.scalars.replaceSubrange((offsets[block]! * k)..<((offsets[block]! + out * inputs) * k), with: newWeight.scalars)
+    }
+    if let block = layer.biasBlock, let newBias {
+      result.scalars.replaceSubrange((offsets[block]! * k)..<((offsets[block]! + out) * k), with: newBias.scalars)
+    }
+  }
+  return result
 }

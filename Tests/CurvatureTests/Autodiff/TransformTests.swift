@@ -371,11 +371,20 @@ import Testing
   /// The graph holds the inputs' values (pullbacks capture them). A probe array shares its
   /// storage with the input; once the transform returns and the graph is freed, the probe
   /// is again the storage's only owner, so mutable access does not copy it.
+  /// Creates the tensor and runs `run` in a frame of its own, so that in optimized builds
+  /// the temporary's lifetime ends when this returns, not at the optimizer's discretion.
+  @inline(never)
+  static func runWithTemporaryTensor(_ value: NDArray<Double>, _ run: (Tensor<Double>) -> Void) {
+    run(Tensor(value))
+  }
+
   @Test func graphIsFreedAfterTransformsReturn() {
     func storageIsUnshared(_ run: (Tensor<Double>) -> Void) -> Bool {
-      var probe = NDArray<Double>([0.5, -1, 2, 0.25])
+      // Built at run time: in optimized builds an array literal becomes statically
+      // initialized storage, which is never uniquely referenced and so always copies.
+      var probe = NDArray<Double>((0..<4).map { Double($0) * 0.75 - 1 })
       let before = probe.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
-      run(Tensor(probe))
+      Self.runWithTemporaryTensor(probe, run)
       let after = probe.withUnsafeMutableBufferPointer { UInt(bitPattern: $0.baseAddress) }
       return before == after
     }

@@ -11,7 +11,11 @@
 func fastExp(_ x: Float) -> Float {
   // Beyond these bounds the result over- or underflows; clamping keeps the bit trick valid.
   let clamped = Swift.min(Swift.max(x, -87.33654), 88.72283)
-  let n = (clamped * 1.442695041).rounded()
+  // Round x·log₂e to the nearest integer without a libm call (the SSE2 baseline has no
+  // rounding instruction): adding 1.5·2²³ leaves the integer in the low mantissa bits.
+  let shifted = clamped * 1.442695041 + 12_582_912
+  let n = shifted - 12_582_912
+  let integer = Int32(bitPattern: shifted.bitPattern) &- 0x4B40_0000
   let r = (clamped - n * 0.693145751953125) - n * 1.428606765330187e-06
   var p: Float = 1.0 / 5040
   p = p * r + 1.0 / 720
@@ -21,29 +25,29 @@ func fastExp(_ x: Float) -> Float {
   p = p * r + 0.5
   p = p * r + 1
   p = p * r + 1
-  // 2ⁿ for n in [-126, 128): build the exponent field directly (split so n = 128 stays finite).
-  let half = (n * 0.5).rounded(.down)
-  let scale1 = Float(bitPattern: UInt32(Int32(half) + 127) << 23)
-  let scale2 = Float(bitPattern: UInt32(Int32(n - half) + 127) << 23)
+  // 2ⁿ for n in [-126, 128] as two exponent-field factors, so n = 128 stays finite.
+  let half = integer >> 1
+  let scale1 = Float(bitPattern: UInt32(bitPattern: (half &+ 127) << 23))
+  let scale2 = Float(bitPattern: UInt32(bitPattern: (integer &- half &+ 127) << 23))
   let result = p * scale1 * scale2
   return x < -87.33654 ? 0 : (x > 88.72283 ? .infinity : result)
 }
 
 @inline(__always)
 func fastTanh(_ x: Float) -> Float {
+  // Both branches are computed and one selected, so the loop stays branch-free and vectorizes.
   let a = Swift.abs(x)
-  if a < 0.3 {
-    let x2 = x * x
-    var p: Float = 21844.0 / 6081075
-    p = p * x2 - 1382.0 / 155925
-    p = p * x2 + 62.0 / 2835
-    p = p * x2 - 17.0 / 315
-    p = p * x2 + 2.0 / 15
-    p = p * x2 - 1.0 / 3
-    return x + x * x2 * p
-  }
-  let t = 1 - 2 / (fastExp(2 * a) + 1)
-  return x < 0 ? -t : t
+  let x2 = x * x
+  var p: Float = 21844.0 / 6081075
+  p = p * x2 - 1382.0 / 155925
+  p = p * x2 + 62.0 / 2835
+  p = p * x2 - 17.0 / 315
+  p = p * x2 + 2.0 / 15
+  p = p * x2 - 1.0 / 3
+  let series = x + x * x2 * p
+  let large = 1 - 2 / (fastExp(2 * a) + 1)
+  let signed = x < 0 ? -large : large
+  return a < 0.3 ? series : signed
 }
 
 @inline(__always)

@@ -1,0 +1,147 @@
+/// The eigenvalue-corrected Kronecker factors of one Linear or Conv2d layer (EKFAC,
+/// George et al. 2018).
+///
+/// KFAC's factors are replaced by their eigenbases `Q_A` (input) and `Q_B` (output
+/// gradient), and the Kronecker product of their eigenvalues by corrected eigenvalues:
+///
+/// ```
+/// weight block ≈ (Q_B ⊗ Q_A) diag(vec Λ*) (Q_B ⊗ Q_A)ᵀ        (row-major flattening)
+/// Λ*_ij = (1/(R·M)) Σ_terms Σ_columns (Q_Bᵀ G Q_A)_ij²
+/// ```
+///
+/// with `G` a loss term's gradient of the weight for one factor column (a loss-Hessian
+/// square-root column for type-2, one of `M` sampled gradients for mc, the observed
+/// gradient for empirical), `R` the loss's reduction factor (see `CurvatureProblem`).
+/// `Λ*` is the diagonal of the exact curvature block in the Kronecker eigenbasis, so EKFAC
+/// is the closest matrix to that block (in Frobenius norm) among those diagonal in the
+/// basis — KFAC is one of them. A separate bias block is `Q_B diag(λ*) Q_Bᵀ` with
+/// `λ*_i = (1/(R·M)) Σ Σ (Q_Bᵀ g)_i²` from the per-term bias gradients `g`; a joint
+/// `[W b]` block appends the bias gradient to `G` as a last column.
+///
+/// EKFAC depends on the eigenbasis chosen within a repeated eigenvalue's eigenspace (for
+/// instance the null space of a factor from fewer data points than inputs), so two
+/// libraries agree only for factors with distinct eigenvalues; saved EKFAC factors hold
+/// the bases themselves.
+///
+/// Per-term gradients are exact: for Conv2d with `groups > 1` each group's weights see
+/// their own patches (curvlinops averages the patches over groups here, as for `A`), and
+/// outputs with several loss terms per data point (sequences, one term per position) are
+/// supported for networks that act position-wise (curvlinops' EKFAC needs 2-D outputs).
+public struct EKFACLayerFactors<Scalar: BLASScalar>: Sendable, Equatable {
+  /// The layer's index in the `Sequential`.
+  public var layer: Int
+  /// The parameter block of the weight among the model's blocks, when selected.
+  public var weightBlock: Int?
+  /// The parameter block of the bias, when selected.
+  public var biasBlock: Int?
+  /// Whether weight and bias form one joint block.
+  public var joint: Bool
+  /// The weight's rows (`out`) and columns (`in`, or `Cin/groups·kh·kw`).
+  public var weightShape: [Int]
+  /// The eigenvectors of the input covariance `A` as columns (`[in, in]`, `[in+1, in+1]`
+  /// joint; nil when only the bias is selected).
+  public var inputBasis: NDArray<Scalar>?
+  /// The eigenvectors of the output-gradient covariance `B` as columns, `[out, out]`.
+  public var gradientBasis: NDArray<Scalar>
+  /// The corrected eigenvalues of the weight (or joint) block, `[out, in]` (`[out, in+1]`).
+  public var eigenvalues: NDArray<Scalar>?
+  /// The corrected eigenvalues of a separate bias block, `[out]`.
+  public var biasEigenvalues: NDArray<Scalar>?
+
+  /// Factors from their parts (e.g. read from a file); checked by `EKFACOperator`.
+  public init(
+    layer: Int, weightBlock: Int?, biasBlock: Int?, joint: Bool, weightShape: [Int],
+    inputBasis: NDArray<Scalar>?, gradientBasis: NDArray<Scalar>, eigenvalues: NDArray<Scalar>?,
+    biasEigenvalues: NDArray<Scalar>?
+  ) {
+    self.layer = layer
+    self.weightBlock = weightBlock
+    self.biasBlock = biasBlock
+    self.joint = joint
+    self.weightShape = weightShape
+    self.inputBasis = inputBasis
+    self.gradientBasis = gradientBasis
+    self.eigenvalues = eigenvalues
+    self.biasEigenvalues = biasEigenvalues
+  }
+
+  /// The order of `A` (and of the rows of `Λ*`): `in`, or `in + 1` for a joint block.
+  var inputOrder: Int { weightShape[1] + (joint ? 1 : 0) }
+
+  /// Whether the parts have the shapes the layout asks for.
+  var isConsistent: Bool {
+    let out = weightShape[0]
+    guard gradientBasis.shape == [out, out] else { return false }
+    if weightBlock != nil {
+      guard inputBasis?.shape == [inputOrder, inputOrder], eigenvalues?.shape == [out, inputOrder] else { return false }
+    } else if inputBasis != nil || eigenvalues != nil {
+      return false
+    }
+    let separateBias = biasBlock != nil && !joint
+    return separateBias ? biasEigenvalues?.shape == [out] : biasEigenvalues == nil
+  }
+}
+
+extension EKFACLayerFactors: KroneckerLayerLayout {}
+
+extension CurvatureProblem {
+  /// EKFAC factors from KFAC factors: eigendecompositions of `A` and `B`, then one pass
+  /// over the data accumulating the squared per-term gradients in the eigenbases.
+  /// - Throws: `CurvatureError` for unsupported layers or outputs, invalid data,
+  ///   non-finite values, or factors that cannot be decomposed.
+  /// - Complexity: One forward pass and (`C`, `M` or 1) reverse passes per batch; per
+  ///   layer and column, gemms of the rows with the bases.
+  func ekfacFactors(_ options: KFACOptions, kfac: [KFACLayerFactors<Scalar>]) throws -> [EKFACLayerFactors<Scalar>] {
+    guard options.fisherType != .forwardOnly else {
+      throw CurvatureError.invalidArgument("EKFAC needs gradients: use the type-2, mc or empirical Fisher type, not forward-only")
+    }
+    guard let sequential = model as? Sequential<Scalar> else {
+      throw CurvatureError.unsupported("EKFAC needs a Sequential model of Linear and Conv2d layers")
+    }
+    var factors = try kfac.map { f -> EKFACLayerFactors<Scalar> in
+      do {
+        let qb = try f.gradientCovariance.symmetricEigen().vectors
+        let qa = try f.inputCovariance?.symmetricEigen().vectors
+        let out = f.weightShape[0]
+        return EKFACLayerFactors(
+          layer: f.layer, weightBlock: f.weightBlock, biasBlock: f.biasBlock, joint: f.joint,
+          weightShape: f.weightShape, inputBasis: qa, gradientBasis: qb,
+          eigenvalues: qa.map { NDArray(zeros: [out, $0.shape[0]]) },
+          biasEigenvalues: f.biasBlock != nil && !f.joint ? NDArray(zeros: [out]) : nil)
+      } catch {
+        throw CurvatureError.nonFinite("KFAC factors of layer \(f.layer) could not be decomposed: \(error)")
+      }
+    }
+
+    let layers = Set(factors.map { $0.layer })
+    for range in data.batchRanges(size: batchSize) {
+      let batch = try checkedBatch(range)
+      let (output, inputs, outputs) = try tappedForward(sequential, batch, layers: layers)
+      let columns = factorColumns(options, output: output.value, batch: batch)!
+      let terms = columns.shape[1]
+      // Per layer once per batch: the input rows or patches, rotated into Q_A.
+      let prepared = try factors.map { f in
+        try preparePerTermInput(
+          layer: sequential.layers[f.layer], input: inputs[f.layer]!, terms: terms, points: range.count,
+          inputBasis: f.inputBasis, withBiasColumn: f.joint, weight: f.weightBlock != nil)
+      }
+      try forEachFactorColumn(columns, output: output, tapped: factors.map { outputs[$0.layer]! }) { deltas in
+        for (slot, delta) in deltas.enumerated() {
+          let f = factors[slot]
+          let squares = try squaredRotatedPerTermGradients(
+            layer: sequential.layers[f.layer], prepared: prepared[slot], delta: delta, points: range.count,
+            outputBasis: f.gradientBasis, weight: f.weightBlock != nil, bias: f.biasBlock != nil && !f.joint)
+          if let w = squares.weight { factors[slot].eigenvalues!.add(w) }
+          if let b = squares.bias { factors[slot].biasEigenvalues!.add(b) }
+        }
+      }
+    }
+
+    let scale = 1 / (Scalar(reductionFactor) * Scalar(options.fisherType == .mc ? options.mcSamples : 1))
+    for slot in factors.indices {
+      factors[slot].eigenvalues?.scale(by: scale)
+      factors[slot].biasEigenvalues?.scale(by: scale)
+    }
+    return factors
+  }
+}
