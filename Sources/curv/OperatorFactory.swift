@@ -1,8 +1,7 @@
 import Curvature
 import Foundation
 
-// Builds the curvature operators from `--operator` and its settings, in one place, so a new
-// operator (EKFAC) is a one-line change.
+// Builds the curvature operators from `--operator` and its settings, in one place.
 
 /// Which operator to build, and its settings.
 struct OperatorChoice: Sendable {
@@ -17,8 +16,8 @@ struct OperatorChoice: Sendable {
 }
 
 /// The curvature operator of `problem` chosen by `choice`.
-/// - Throws: `CLIError` for ekfac (not in this build yet); `CurvatureError` when the model
-///   does not support the operator (KFAC needs Linear/Conv2d layers) or for invalid options.
+/// - Throws: `CurvatureError` when the model does not support the operator (KFAC and EKFAC
+///   need Linear/Conv2d layers) or for invalid options.
 func makeOperator<T: BLASScalar>(_ choice: OperatorChoice, problem: CurvatureProblem<T>) throws -> any LinearOperator<T> {
   switch choice.kind {
   case .hessian: return HessianOperator(problem)
@@ -26,14 +25,9 @@ func makeOperator<T: BLASScalar>(_ choice: OperatorChoice, problem: CurvaturePro
   case .ef: return EmpiricalFisherOperator(problem)
   case .fisherMC: return try MonteCarloFisherOperator(problem, mcSamples: choice.mcSamples, seed: choice.seed)
   case .kfac: return try KFACOperator(problem, options: choice.kfac)
-  case .ekfac:
-    // TODO(ekfac): return try EKFACOperator(problem, options: choice.kfac) once EKFACOperator is merged.
-    throw ekfacUnavailable
+  case .ekfac: return try EKFACOperator(problem, options: choice.kfac)
   }
 }
-
-/// The error of `--operator ekfac` until `EKFACOperator` is merged.
-let ekfacUnavailable = CLIError("ekfac is not available in this build (EKFACOperator has not been merged yet); use --operator kfac")
 
 /// The operator `A + δI` (`A` itself for δ = 0).
 func dampedOperator<T: BLASScalar>(_ a: any LinearOperator<T>, damping: Double) -> any LinearOperator<T> {

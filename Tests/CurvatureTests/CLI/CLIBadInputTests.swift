@@ -96,11 +96,6 @@ import Testing
     try expectFailure(
       ["trace"] + fixture.fileArguments + ["--operator", "ggn", "--method", "exactly"],
       in: fixture, ["--method", "unknown value 'exactly'"], status: 64)
-    // ekfac is a known operator, not in this build yet.
-    // TODO(ekfac): once EKFACOperator is merged, replace this case with a dense ekfac test.
-    try expectFailure(
-      ["dense"] + fixture.fileArguments + ["--operator", "ekfac", "--output", fixture.path("M.npy")],
-      in: fixture, ["ekfac is not available in this build"], status: 1)
   }
 
   @Test func optionThatDoesNotApplyToTheOperator() throws {

@@ -29,6 +29,30 @@ import Testing
     }
   }
 
+  /// `curv dense` of KFAC and EKFAC (type-2 and empirical, separate and joint bias) equals
+  /// curvlinops' KFACLinearOperator and EKFACLinearOperator on the committed fixture
+  /// (Fixtures/KFAC/mlp_ce_sum).
+  @Test func kfacAndEKFACDenseMatchCurvlinops() throws {
+    let fixture = CLI.committedFixture("KFAC", "mlp_ce_sum")
+    let expected = try SafetensorsFile(contentsOf: fixture.appendingPathComponent("expected.safetensors"))
+    let directory = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let keys = expected.names.filter { $0.hasPrefix("kfac/") || $0.hasPrefix("ekfac/") }
+    #expect(keys.count == 8)
+    for key in keys {
+      let parts = key.split(separator: "/").map(String.init)  // operator/fisher type/approximation/bias
+      let output = directory.appendingPathComponent("K.npy")
+      let run = try CLI.run(
+        ["dense", "--model", fixture.appendingPathComponent("model.json").path,
+         "--weights", fixture.appendingPathComponent("weights.safetensors").path,
+         "--inputs", fixture.appendingPathComponent("X.npy").path, "--targets", fixture.appendingPathComponent("y.npy").path,
+         "--operator", parts[0], "--fisher-type", parts[1], "--kfac-approx", parts[2], "--dtype", "float64",
+         "--output", output.path] + (parts[3] == "joint" ? ["--joint-bias"] : []))
+      #expect(run.status == 0, "\(key): \(run.stderr)")
+      expectClose(try CLI.readNPY(output), try expected.array(named: key, as: Double.self), rtol: 1e-9, atolFactor: 1e-12, key)
+    }
+  }
+
   /// `dense` of fisher-mc and KFAC (with their options) and `--damping` against the library.
   @Test func denseMatchesLibraryOperators() throws {
     let fixture = try CLIFixture.make()
@@ -43,6 +67,8 @@ import Testing
        try KFACOperator(problem, options: KFACOptions(fisherType: .mc, mcSamples: 2, seed: 4, jointBias: true)).dense()),
       (["--operator", "kfac", "--fisher-type", "empirical", "--kfac-approx", "reduce"],
        try KFACOperator(problem, options: KFACOptions(fisherType: .empirical, approximation: .reduce)).dense()),
+      (["--operator", "ekfac", "--fisher-type", "mc", "--mc-samples", "2", "--seed", "5"],
+       try EKFACOperator(problem, options: KFACOptions(fisherType: .mc, mcSamples: 2, seed: 5)).dense()),
       (["--operator", "ggn", "--damping", "0.5"],
        try GGNOperator(problem).dense() + 0.5 * NDArray<Double>.identity(problem.dimension)),
     ]
@@ -299,14 +325,14 @@ import Testing
   }
 
   /// `demo` (its small variant, for debug builds) trains, reports every section and writes
-  /// the SVG; EKFAC is reported as unavailable until it is merged.
+  /// the SVG; its output is the same on every run.
   @Test func demoRunsWithoutFiles() throws {
     let directory = try CLI.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }
     let svg = directory.appendingPathComponent("spectrum.svg").path
     let run = try CLI.run(["demo", "--small", "--output", svg])
     #expect(run.status == 0, "\(run.stderr)")
-    for text in ["Training", "Top 5 eigenvalues", "Hutch++", "KFAC (type-2)", "EKFAC", "preconditioner", "Hessian spectral density", svg] {
+    for text in ["Training", "Top 5 eigenvalues", "Hutch++", "KFAC (type-2)", "EKFAC (type-2)", "preconditioner", "Hessian spectral density", svg] {
       #expect(run.stdout.contains(text), "missing \(text) in \(run.stdout)")
     }
     #expect(try String(contentsOfFile: svg, encoding: .utf8).hasPrefix("<svg"))
