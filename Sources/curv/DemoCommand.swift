@@ -19,7 +19,7 @@ struct Demo: ParsableCommand {
   @Option(help: ArgumentHelp("Where to write the spectral density plot.", valueName: "spectrum.svg"))
   var output: String = "curv-demo-spectrum.svg"
 
-  @Option(help: ArgumentHelp("Threads for BLAS and LAPACK (default: OpenBLAS's choice).", valueName: "N"))
+  @Option(help: ArgumentHelp("Threads for BLAS and LAPACK (default: 1; the demo's matrices are too small to gain from more).", valueName: "N"))
   var threads: Int?
 
   /// A smaller network and data set, for the test suite's debug builds.
@@ -32,7 +32,9 @@ struct Demo: ParsableCommand {
 
   func run() throws {
     try checkOutputPath(output)
-    if let threads { NumericsBackend.threadCount = threads }
+    // One thread by default: the products are small, and idle BLAS threads spinning on a
+    // busy machine cost more than they save.
+    NumericsBackend.threadCount = threads ?? 1
     try DemoRun(small: small, output: output).run()
   }
 }
@@ -56,7 +58,7 @@ struct DemoRun {
        Linear(inFeatures: hidden, outFeatures: 3)], seed: 0)
     let loss = Loss<Double>(.crossEntropy)
     let p = model.parameterCount
-    print("Curvature demo: a 2-\(hidden)-\(hidden)-3 tanh MLP (P = \(p) parameters) on a three-class spiral (N = \(data.count) points), float64, \(NumericsBackend.threadCount) threads")
+    print("Curvature demo: a 2-\(hidden)-\(hidden)-3 tanh MLP (P = \(p) parameters) on a three-class spiral (N = \(data.count) points), float64, \(NumericsBackend.threadCount) BLAS thread\(NumericsBackend.threadCount == 1 ? "" : "s")")
 
     // 1. Training.
     var section = ContinuousClock.now
