@@ -1,0 +1,101 @@
+import ArgumentParser
+import Curvature
+import Foundation
+
+/// `curv bench`: median timings of the basic curvature products on a model and data set.
+struct BenchCommand: PrecisionGenericCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "bench",
+    abstract: "Time a gradient, one matvec of each operator and the KFAC factor builds.",
+    discussion: """
+      Example: curv bench --model model.json --weights weights.safetensors \
+      --inputs X.npy --targets y.npy --repeat 5 --json
+
+      Each quantity is timed --repeat times over the whole data set and the median is \
+      reported in milliseconds: gradient_ms (loss and gradient), hessian_matvec_ms, \
+      ggn_matvec_ms, ef_matvec_ms (one product with a random vector), kfac_type-2_build_ms \
+      and kfac_mc_build_ms (computing the Kronecker factors), kfac_matvec_ms; plus P, N and \
+      the peak resident memory (peak_rss_bytes). KFAC keys are null when the model has \
+      layers KFAC does not support.
+      """)
+
+  @OptionGroup(title: "Model and data") var dataOptions: DataOptions
+
+  @Option(help: ArgumentHelp("Timed runs of each quantity (the median is reported).", valueName: "R"))
+  var `repeat`: Int = 5
+
+  @Option(help: ArgumentHelp("Seed of the random vector, the Monte Carlo labels and the initialization without --weights.", valueName: "S"))
+  var seed: UInt64 = 0
+
+  @Flag(help: "Print one JSON object on stdout instead of a table.")
+  var json = false
+
+  func validate() throws {
+    guard `repeat` >= 1 else { throw ValidationError("--repeat must be at least 1, got \(`repeat`)") }
+  }
+
+  func run() throws { try dispatch() }
+
+  func execute<T: BLASScalar>(_: T.Type) throws {
+    let start = ContinuousClock.now
+    let loaded = try dataOptions.load(T.self, seed: seed)
+    let problem = loaded.problem
+    var rng = RandomGenerator(seed: seed)
+    let v: NDArray<T> = rng.normalArray(shape: [problem.dimension])
+    let bar = ProgressBar(enabled: !json)
+    var done = 0
+    let total = 7 * `repeat`
+
+    /// The median of `repeat` timings of `body`, in milliseconds.
+    func median(_ task: String, _ body: () throws -> Void) throws -> Double {
+      var times = [Double]()
+      for _ in 0..<`repeat` {
+        let t0 = ContinuousClock.now
+        try body()
+        times.append(secondsSince(t0) * 1000)
+        done += 1
+        bar.update(task: "bench \(task)", completed: done, total: total)
+      }
+      times.sort()
+      let middle = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+      return (middle * 1e4).rounded() / 1e4
+    }
+
+    var results: [(String, Double?)] = []
+    results.append(("gradient_ms", try median("gradient") { _ = try problem.lossAndGradient() }))
+    results.append(("hessian_matvec_ms", try median("hessian") { _ = try HessianOperator(problem).apply(v) }))
+    results.append(("ggn_matvec_ms", try median("ggn") { _ = try GGNOperator(problem).apply(v) }))
+    results.append(("ef_matvec_ms", try median("ef") { _ = try EmpiricalFisherOperator(problem).apply(v) }))
+    do {
+      results.append(("kfac_type-2_build_ms", try median("kfac type-2") {
+        try KFACOperator(problem, options: KFACOptions(fisherType: .type2)).computeFactors()
+      }))
+      let kfac = try KFACOperator(problem, options: KFACOptions(fisherType: .mc, seed: seed))
+      results.append(("kfac_mc_build_ms", try median("kfac mc") {
+        try KFACOperator(problem, options: KFACOptions(fisherType: .mc, seed: seed)).computeFactors()
+      }))
+      try kfac.computeFactors()
+      results.append(("kfac_matvec_ms", try median("kfac matvec") { _ = try kfac.apply(v) }))
+    } catch CurvatureError.unsupported {
+      for key in ["kfac_type-2_build_ms", "kfac_mc_build_ms", "kfac_matvec_ms"] where !results.contains(where: { $0.0 == key }) {
+        results.append((key, nil))
+      }
+    }
+    bar.finish()
+    let seconds = secondsSince(start)
+    let memory = peakResidentBytes()
+    if json {
+      printJSONObject(operator: "all", seconds: seconds, results.map { ($0.0, $0.1.map { .number($0) } ?? .null) } + [
+        ("P", .int(problem.dimension)), ("N", .int(loaded.data.count)), ("batch_size", .int(problem.batchSize)),
+        ("dtype", .string(loaded.dtype.rawValue)), ("threads", .int(NumericsBackend.threadCount)),
+        ("repeat", .int(`repeat`)), ("peak_rss_bytes", .int(memory)),
+      ])
+    } else {
+      print("Benchmark (\(loaded.summary), \(NumericsBackend.threadCount) threads), median of \(`repeat`)")
+      var table = TextTable(["quantity", "milliseconds"])
+      for (key, value) in results { table.add([key, value.map { String(format: "%.3f", $0) } ?? "unsupported"]) }
+      print(table.text)
+      print("peak resident memory \(String(format: "%.1f", Double(memory) / 1_048_576)) MiB, total time \(formatSeconds(seconds))")
+    }
+  }
+}
