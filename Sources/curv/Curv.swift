@@ -30,6 +30,8 @@ struct Curv: ParsableCommand {
   /// completion requests print as usual; command-line errors exit with ArgumentParser's
   /// status (64), failures of a subcommand with 1.
   static func main() {
+    // Reuse freed activation buffers across passes instead of page-faulting new ones.
+    NumericsBackend.retainFreedMemory()
     // Errors name the subcommand: "curv eigs: error: …".
     var name = "curv"
     if let first = CommandLine.arguments.dropFirst().first,
