@@ -10,5 +10,8 @@ import Foundation
 let registry = BenchmarkRegistry()
 registerGemmBenchmarks(in: registry)
 registerAutodiffBenchmarks(in: registry)
+registerCurvatureOperatorBenchmarks(in: registry)
+// registerKFACBenchmarks(in: registry)  // KFACBenchmarks.swift (wip-kfac-bench): enable on merge
+registerSolverBenchmarks(in: registry)
 
 exit(BenchmarkMain.run(registry, arguments: CommandLine.arguments.dropFirst()))
