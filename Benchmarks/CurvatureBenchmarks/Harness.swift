@@ -317,6 +317,9 @@ struct BenchmarkResult {
   var benchmark: Benchmark
   /// Seconds per iteration, one entry per sample, sorted ascending.
   var sortedSamples: [Double]
+  /// Process CPU seconds (all threads, user and system) per iteration, sorted ascending.
+  /// On a busy machine, single-threaded CPU time is a steadier measure than wall time.
+  var sortedCPUSamples: [Double] = []
   /// Iterations timed together in each sample (more than 1 for very fast bodies).
   var iterationsPerSample: Int
   /// Peak resident memory while the benchmark set up and ran, in MiB (whole process).
@@ -327,16 +330,20 @@ struct BenchmarkResult {
   var comparison: BaselineComparison?
 
   var median: Double { quantile(0.5) }
+  var cpuMedian: Double? { sortedCPUSamples.isEmpty ? nil : interpolate(sortedCPUSamples, 0.5) }
+  var cpuMinimum: Double? { sortedCPUSamples.first }
   var minimum: Double { sortedSamples[0] }
   var p90: Double { quantile(0.9) }
 
   /// Linear interpolation between the closest ranks.
-  func quantile(_ q: Double) -> Double {
-    let position = q * Double(sortedSamples.count - 1)
+  func quantile(_ q: Double) -> Double { interpolate(sortedSamples, q) }
+
+  private func interpolate(_ sorted: [Double], _ q: Double) -> Double {
+    let position = q * Double(sorted.count - 1)
     let lower = Int(position.rounded(.down))
-    let upper = min(lower + 1, sortedSamples.count - 1)
+    let upper = min(lower + 1, sorted.count - 1)
     let fraction = position - Double(lower)
-    return sortedSamples[lower] + fraction * (sortedSamples[upper] - sortedSamples[lower])
+    return sorted[lower] + fraction * (sorted[upper] - sorted[lower])
   }
 
   /// Units of work per second at the given time per iteration.
@@ -354,12 +361,13 @@ extension Duration {
 }
 
 /// A result divided by its baseline's: `ratio = median / (multiple × baseline median)`, and
-/// the same with minimum times (`bestRatio`).
+/// the same with minimum times (`bestRatio`) and median CPU times (`cpuRatio`).
 struct BaselineComparison {
   var baseline: String
   var multiple: Double
   var ratio: Double
   var bestRatio: Double
+  var cpuRatio: Double?
 
   /// Compares `result` with `baseline`, or returns `nil` when the multiple is unknown.
   init?(_ result: BenchmarkResult, to baseline: BenchmarkResult) {
@@ -374,6 +382,9 @@ struct BaselineComparison {
     self.baseline = baseline.benchmark.name
     ratio = result.median / (multiple * baseline.median)
     bestRatio = result.minimum / (multiple * baseline.minimum)
+    if let cpu = result.cpuMedian, let reference = baseline.cpuMedian, reference > 0 {
+      cpuRatio = cpu / (multiple * reference)
+    }
   }
 }
 
@@ -391,7 +402,7 @@ struct BenchmarkRunner {
     // Per-benchmark peak memory; without a reset the reading is the run's peak so far.
     PeakMemory.reset()
     var batch = 1
-    var samples: [Double] = []
+    var samples: [Double] = [], cpuSamples: [Double] = []
     let recorder = BenchmarkRecorder()
     let warmup = options.warmup ?? benchmark.sampling?.warmup ?? 3
     let minimumRepeats = benchmark.sampling?.minimumRepeats ?? options.minimumRepeats
@@ -411,9 +422,11 @@ struct BenchmarkRunner {
 
       var total = 0.0
       while true {
+        let cpuStart = processCPUSeconds()
         let start = clock.now
         for _ in 0..<batch { body() }
         let elapsed = start.duration(to: clock.now).seconds
+        cpuSamples.append((processCPUSeconds() - cpuStart) / Double(batch))
         samples.append(elapsed / Double(batch))
         total += elapsed
         if let repeats = options.repeats {
@@ -426,9 +439,16 @@ struct BenchmarkRunner {
       }
     }  // `body` and its buffers are released here.
     return BenchmarkResult(
-      benchmark: benchmark, sortedSamples: samples.sorted(), iterationsPerSample: batch,
-      peakRSSMiB: PeakMemory.current(), metrics: recorder.metrics)
+      benchmark: benchmark, sortedSamples: samples.sorted(), sortedCPUSamples: cpuSamples.sorted(),
+      iterationsPerSample: batch, peakRSSMiB: PeakMemory.current(), metrics: recorder.metrics)
   }
+}
+
+/// CPU time of the whole process (all threads, user and system), in seconds.
+func processCPUSeconds() -> Double {
+  var time = timespec()
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+  return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
 }
 
 // MARK: - Memory
@@ -580,6 +600,8 @@ extension BenchmarkResult {
       ("median_ms", .number(rounded(median * 1e3, decimals: 6))),
       ("min_ms", .number(rounded(minimum * 1e3, decimals: 6))),
       ("p90_ms", .number(rounded(p90 * 1e3, decimals: 6))),
+      ("cpu_median_ms", cpuMedian.map { .number(rounded($0 * 1e3, decimals: 6)) } ?? .null),
+      ("cpu_min_ms", cpuMinimum.map { .number(rounded($0 * 1e3, decimals: 6)) } ?? .null),
       ("repeats", .number(Double(sortedSamples.count))),
       ("iterations_per_sample", .number(Double(iterationsPerSample))),
     ]
@@ -601,6 +623,7 @@ extension BenchmarkResult {
       members.append(("baseline_multiple", .number(comparison.multiple)))
       members.append(("ratio_to_baseline", .number(rounded(comparison.ratio, decimals: 4))))
       members.append(("ratio_to_baseline_best", .number(rounded(comparison.bestRatio, decimals: 4))))
+      members.append(("ratio_to_baseline_cpu", comparison.cpuRatio.map { .number(rounded($0, decimals: 4)) } ?? .null))
     }
     if !metrics.isEmpty {
       members.append(("metrics", .object(metrics.map { ($0.0, .number($0.1)) })))
@@ -692,7 +715,7 @@ enum BenchmarkMain {
 
     let nameWidth = max(9, selected.map(\.name.count).max() ?? 0)
     let columns: [(String, Int)] = [
-      ("median", 11), ("min", 11), ("p90", 11), ("reps", 6), ("throughput", 18), ("× base", 8),
+      ("median", 11), ("min", 11), ("p90", 11), ("cpu median", 11), ("reps", 6), ("throughput", 18), ("× base", 8),
       ("peak RSS", 11),
     ]
     if !options.json {
@@ -723,6 +746,7 @@ enum BenchmarkMain {
       } else {
         let cells = [
           TableFormat.time(result.median), TableFormat.time(result.minimum), TableFormat.time(result.p90),
+          result.cpuMedian.map(TableFormat.time) ?? "?",
           "\(result.sortedSamples.count)",
           TableFormat.throughput(result.throughput(at: result.median), work: benchmark.work),
           result.comparison.map { String(format: "%.2f", $0.ratio) } ?? "",
