@@ -47,8 +47,60 @@ struct Benchmark {
   var suite: String
   /// Work per iteration, for throughput; `nil` reports times only.
   var work: Work?
-  /// Prepares inputs and returns the timed body.
-  var setUp: () -> Body
+  /// Another benchmark this one is reported relative to (e.g. a matvec relative to one
+  /// gradient); it runs whenever this one is selected.
+  var baseline: Baseline?
+  /// Per-benchmark sampling defaults for expensive bodies (the command line overrides them).
+  var sampling: Sampling?
+  /// Long benchmarks run only with `--long`.
+  var isLong: Bool
+  /// Prepares inputs and returns the timed body; the body may record metrics.
+  var setUp: (BenchmarkRecorder) -> Body
+}
+
+/// A reference benchmark and how many of its iterations one iteration of this benchmark is
+/// worth: the report gives `ratio_to_baseline = median / (multiple × baseline median)`.
+struct Baseline {
+  /// How many baseline iterations one iteration corresponds to.
+  enum Multiple {
+    /// A fixed count, e.g. the `k` columns of a matmat.
+    case fixed(Double)
+    /// The value of a metric the body records, e.g. `"matvecs"` for an eigensolver.
+    case metric(String)
+  }
+
+  /// The reference benchmark's name.
+  var name: String
+  var multiple: Multiple = .fixed(1)
+}
+
+/// Sampling defaults for one benchmark, used unless `--warmup` / `--repeat` are given.
+struct Sampling {
+  /// Untimed iterations before sampling.
+  var warmup: Int?
+  /// The fewest samples under the time budget.
+  var minimumRepeats: Int?
+}
+
+/// Named numbers a benchmark body records about its last iteration (matvec counts,
+/// restarts, …); they are reported with the timings under `metrics`.
+final class BenchmarkRecorder {
+  private(set) var metrics: [(String, Double)] = []
+
+  /// Sets `key` to `value` (the last recorded value wins).
+  func record(_ key: String, _ value: Double) {
+    if let index = metrics.firstIndex(where: { $0.0 == key }) {
+      metrics[index].1 = value
+    } else {
+      metrics.append((key, value))
+    }
+  }
+
+  func record(_ key: String, _ value: Int) { record(key, Double(value)) }
+
+  func record(_ key: String, _ value: Bool) { record(key, value ? 1.0 : 0.0) }
+
+  func value(_ key: String) -> Double? { metrics.first { $0.0 == key }?.1 }
 }
 
 /// The benchmarks known to this executable, in registration order.
@@ -59,18 +111,50 @@ final class BenchmarkRegistry {
   private(set) var benchmarks: [Benchmark] = []
 
   /// Registers a benchmark whose inputs are prepared by `setUp` (untimed), which returns
-  /// the body to time.
+  /// the body to time. The body can record metrics through the recorder.
   func register(
-    _ name: String, suite: String, work: Work? = nil, setUp: @escaping () -> Benchmark.Body
+    _ name: String, suite: String, work: Work? = nil, baseline: Baseline? = nil,
+    sampling: Sampling? = nil, long: Bool = false,
+    recordingSetUp setUp: @escaping (BenchmarkRecorder) -> Benchmark.Body
   ) {
     precondition(
       !benchmarks.contains { $0.name == name }, "BenchmarkRegistry: duplicate benchmark name \(name)")
-    benchmarks.append(Benchmark(name: name, suite: suite, work: work, setUp: setUp))
+    benchmarks.append(
+      Benchmark(
+        name: name, suite: suite, work: work, baseline: baseline, sampling: sampling, isLong: long,
+        setUp: setUp))
+  }
+
+  /// Registers a benchmark whose inputs are prepared by `setUp` (untimed), which returns
+  /// the body to time.
+  func register(
+    _ name: String, suite: String, work: Work? = nil, baseline: Baseline? = nil,
+    sampling: Sampling? = nil, long: Bool = false, setUp: @escaping () -> Benchmark.Body
+  ) {
+    register(
+      name, suite: suite, work: work, baseline: baseline, sampling: sampling, long: long,
+      recordingSetUp: { _ in setUp() })
   }
 
   /// Registers a benchmark without set-up: `body` is timed as it is.
   func register(_ name: String, suite: String, work: Work? = nil, body: @escaping Benchmark.Body) {
     register(name, suite: suite, work: work, setUp: { body })
+  }
+
+  /// The benchmarks `options` select, in registration order, with the baselines they
+  /// refer to added (a baseline runs before the benchmarks that refer to it, as it is
+  /// registered first).
+  func selection(_ options: BenchmarkOptions) -> [Benchmark] {
+    var chosen = Set(benchmarks.filter(options.selects).map(\.name))
+    var frontier = Array(chosen)
+    while let name = frontier.popLast() {
+      guard let base = benchmarks.first(where: { $0.name == name })?.baseline?.name,
+        benchmarks.contains(where: { $0.name == base }), !chosen.contains(base)
+      else { continue }
+      chosen.insert(base)
+      frontier.append(base)
+    }
+    return benchmarks.filter { chosen.contains($0.name) }
   }
 }
 
@@ -117,13 +201,17 @@ struct BenchmarkOptions {
   var filters: [String] = []
   /// A fixed number of timed samples; `nil` uses the time budget.
   var repeats: Int?
-  /// Untimed iterations before sampling.
-  var warmup = 3
+  /// Untimed iterations before sampling; `nil` uses the benchmark's default (3 unless it
+  /// declares fewer).
+  var warmup: Int?
   /// Seconds of timed samples per benchmark when `repeats` is not given.
   var timeBudget = 1.0
-  /// Minimum and maximum number of samples under the time budget.
+  /// Minimum and maximum number of samples under the time budget (a benchmark may declare
+  /// a smaller minimum).
   var minimumRepeats = 5
   var maximumRepeats = 100_000
+  /// Also run benchmarks registered as long.
+  var long = false
   /// BLAS/LAPACK threads (`NumericsBackend.threadCount`); `nil` keeps the default.
   var threads: Int?
   var json = false
@@ -132,16 +220,18 @@ struct BenchmarkOptions {
 
   static let usage = """
     USAGE: CurvatureBenchmarks [--filter SUBSTRING]... [--repeat N] [--warmup N]
-                               [--time SECONDS] [--threads N] [--json] [--list]
+                               [--time SECONDS] [--threads N] [--long] [--json] [--list]
 
     OPTIONS:
       --filter SUBSTRING  Run benchmarks whose name or suite contains SUBSTRING.
                           Repeatable, or comma-separated: --filter gemm,svd
       --repeat N          Take exactly N timed samples per benchmark (default: as many
                           as fit in the time budget, at least 5).
-      --warmup N          Untimed iterations before sampling (default 3).
+      --warmup N          Untimed iterations before sampling (default 3; some
+                          expensive benchmarks declare fewer).
       --time SECONDS      Time budget of timed samples per benchmark (default 1).
       --threads N         BLAS/LAPACK threads (NumericsBackend.threadCount).
+      --long              Also run the benchmarks marked long (minutes each).
       --json              Print one JSON object on stdout (progress goes to stderr).
       --list              List the selected benchmarks and exit.
       -h, --help          Show this help.
@@ -196,6 +286,9 @@ struct BenchmarkOptions {
         options.timeBudget = seconds
       case "--threads":
         options.threads = try integer(atLeast: 1)
+      case "--long":
+        try noValue()
+        options.long = true
       case "--json":
         try noValue()
         options.json = true
@@ -212,7 +305,8 @@ struct BenchmarkOptions {
   }
 
   func selects(_ benchmark: Benchmark) -> Bool {
-    filters.isEmpty || filters.contains { benchmark.name.contains($0) || benchmark.suite.contains($0) }
+    (long || !benchmark.isLong)
+      && (filters.isEmpty || filters.contains { benchmark.name.contains($0) || benchmark.suite.contains($0) })
   }
 }
 
@@ -223,22 +317,33 @@ struct BenchmarkResult {
   var benchmark: Benchmark
   /// Seconds per iteration, one entry per sample, sorted ascending.
   var sortedSamples: [Double]
+  /// Process CPU seconds (all threads, user and system) per iteration, sorted ascending.
+  /// On a busy machine, single-threaded CPU time is a steadier measure than wall time.
+  var sortedCPUSamples: [Double] = []
   /// Iterations timed together in each sample (more than 1 for very fast bodies).
   var iterationsPerSample: Int
   /// Peak resident memory while the benchmark set up and ran, in MiB (whole process).
   var peakRSSMiB: Double?
+  /// What the body recorded in its last iteration.
+  var metrics: [(String, Double)] = []
+  /// This benchmark relative to its baseline, when both ran.
+  var comparison: BaselineComparison?
 
   var median: Double { quantile(0.5) }
+  var cpuMedian: Double? { sortedCPUSamples.isEmpty ? nil : interpolate(sortedCPUSamples, 0.5) }
+  var cpuMinimum: Double? { sortedCPUSamples.first }
   var minimum: Double { sortedSamples[0] }
   var p90: Double { quantile(0.9) }
 
   /// Linear interpolation between the closest ranks.
-  func quantile(_ q: Double) -> Double {
-    let position = q * Double(sortedSamples.count - 1)
+  func quantile(_ q: Double) -> Double { interpolate(sortedSamples, q) }
+
+  private func interpolate(_ sorted: [Double], _ q: Double) -> Double {
+    let position = q * Double(sorted.count - 1)
     let lower = Int(position.rounded(.down))
-    let upper = min(lower + 1, sortedSamples.count - 1)
+    let upper = min(lower + 1, sorted.count - 1)
     let fraction = position - Double(lower)
-    return sortedSamples[lower] + fraction * (sortedSamples[upper] - sortedSamples[lower])
+    return sorted[lower] + fraction * (sorted[upper] - sorted[lower])
   }
 
   /// Units of work per second at the given time per iteration.
@@ -252,6 +357,34 @@ extension Duration {
   var seconds: Double {
     let (whole, attoseconds) = components
     return Double(whole) + Double(attoseconds) * 1e-18
+  }
+}
+
+/// A result divided by its baseline's: `ratio = median / (multiple × baseline median)`, and
+/// the same with minimum times (`bestRatio`) and median CPU times (`cpuRatio`).
+struct BaselineComparison {
+  var baseline: String
+  var multiple: Double
+  var ratio: Double
+  var bestRatio: Double
+  var cpuRatio: Double?
+
+  /// Compares `result` with `baseline`, or returns `nil` when the multiple is unknown.
+  init?(_ result: BenchmarkResult, to baseline: BenchmarkResult) {
+    guard let reference = result.benchmark.baseline else { return nil }
+    switch reference.multiple {
+    case .fixed(let count): multiple = count
+    case .metric(let key):
+      guard let count = result.metrics.first(where: { $0.0 == key })?.1 else { return nil }
+      multiple = count
+    }
+    guard multiple > 0, baseline.median > 0, baseline.minimum > 0 else { return nil }
+    self.baseline = baseline.benchmark.name
+    ratio = result.median / (multiple * baseline.median)
+    bestRatio = result.minimum / (multiple * baseline.minimum)
+    if let cpu = result.cpuMedian, let reference = baseline.cpuMedian, reference > 0 {
+      cpuRatio = cpu / (multiple * reference)
+    }
   }
 }
 
@@ -269,13 +402,16 @@ struct BenchmarkRunner {
     // Per-benchmark peak memory; without a reset the reading is the run's peak so far.
     PeakMemory.reset()
     var batch = 1
-    var samples: [Double] = []
+    var samples: [Double] = [], cpuSamples: [Double] = []
+    let recorder = BenchmarkRecorder()
+    let warmup = options.warmup ?? benchmark.sampling?.warmup ?? 3
+    let minimumRepeats = benchmark.sampling?.minimumRepeats ?? options.minimumRepeats
     do {
-      let body = benchmark.setUp()
+      let body = benchmark.setUp(recorder)
 
       // Warm up, remembering the fastest warm-up iteration to size batches.
       var fastestWarmup = Double.infinity
-      for _ in 0..<options.warmup {
+      for _ in 0..<warmup {
         let start = clock.now
         body()
         fastestWarmup = min(fastestWarmup, start.duration(to: clock.now).seconds)
@@ -286,14 +422,16 @@ struct BenchmarkRunner {
 
       var total = 0.0
       while true {
+        let cpuStart = processCPUSeconds()
         let start = clock.now
         for _ in 0..<batch { body() }
         let elapsed = start.duration(to: clock.now).seconds
+        cpuSamples.append((processCPUSeconds() - cpuStart) / Double(batch))
         samples.append(elapsed / Double(batch))
         total += elapsed
         if let repeats = options.repeats {
           if samples.count >= repeats { break }
-        } else if (samples.count >= options.minimumRepeats && total >= options.timeBudget)
+        } else if (samples.count >= minimumRepeats && total >= options.timeBudget)
           || samples.count >= options.maximumRepeats
         {
           break
@@ -301,9 +439,16 @@ struct BenchmarkRunner {
       }
     }  // `body` and its buffers are released here.
     return BenchmarkResult(
-      benchmark: benchmark, sortedSamples: samples.sorted(), iterationsPerSample: batch,
-      peakRSSMiB: PeakMemory.current())
+      benchmark: benchmark, sortedSamples: samples.sorted(), sortedCPUSamples: cpuSamples.sorted(),
+      iterationsPerSample: batch, peakRSSMiB: PeakMemory.current(), metrics: recorder.metrics)
   }
+}
+
+/// CPU time of the whole process (all threads, user and system), in seconds.
+func processCPUSeconds() -> Double {
+  var time = timespec()
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+  return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
 }
 
 // MARK: - Memory
@@ -455,6 +600,8 @@ extension BenchmarkResult {
       ("median_ms", .number(rounded(median * 1e3, decimals: 6))),
       ("min_ms", .number(rounded(minimum * 1e3, decimals: 6))),
       ("p90_ms", .number(rounded(p90 * 1e3, decimals: 6))),
+      ("cpu_median_ms", cpuMedian.map { .number(rounded($0 * 1e3, decimals: 6)) } ?? .null),
+      ("cpu_min_ms", cpuMinimum.map { .number(rounded($0 * 1e3, decimals: 6)) } ?? .null),
       ("repeats", .number(Double(sortedSamples.count))),
       ("iterations_per_sample", .number(Double(iterationsPerSample))),
     ]
@@ -470,6 +617,16 @@ extension BenchmarkResult {
         members.append(("throughput", .number(rounded(atMedian, decimals: 3))))
         members.append(("throughput_unit", .string("\(work.unit)/s")))
       }
+    }
+    if let comparison {
+      members.append(("baseline", .string(comparison.baseline)))
+      members.append(("baseline_multiple", .number(comparison.multiple)))
+      members.append(("ratio_to_baseline", .number(rounded(comparison.ratio, decimals: 4))))
+      members.append(("ratio_to_baseline_best", .number(rounded(comparison.bestRatio, decimals: 4))))
+      members.append(("ratio_to_baseline_cpu", comparison.cpuRatio.map { .number(rounded($0, decimals: 4)) } ?? .null))
+    }
+    if !metrics.isEmpty {
+      members.append(("metrics", .object(metrics.map { ($0.0, .number($0.1)) })))
     }
     members.append(("peak_rss_mib", peakRSSMiB.map { .number(rounded($0, decimals: 1)) } ?? .null))
     return .object(members)
@@ -498,6 +655,12 @@ enum TableFormat {
     return String(format: "%.2f ", scaled) + "\(prefix)\(work.unit)/s"
   }
 
+  /// A metric: integers as integers, others with 4 significant digits.
+  static func number(_ value: Double) -> String {
+    if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+    return String(format: "%.4g", value)
+  }
+
   /// Pads on the right (`left == true`) or the left, counting characters, not bytes.
   static func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
     let padding = String(repeating: " ", count: max(0, width - text.count))
@@ -523,7 +686,7 @@ enum BenchmarkMain {
       return 0
     }
 
-    let selected = registry.benchmarks.filter(options.selects)
+    let selected = registry.selection(options)
     if selected.isEmpty {
       printError("error: no benchmark matches --filter \(options.filters.joined(separator: ","))")
       return 1
@@ -551,14 +714,19 @@ enum BenchmarkMain {
     var results: [BenchmarkResult] = []
 
     let nameWidth = max(9, selected.map(\.name.count).max() ?? 0)
-    let columns: [(String, Int)] = [("median", 11), ("min", 11), ("p90", 11), ("reps", 6), ("throughput", 16), ("peak RSS", 11)]
+    let columns: [(String, Int)] = [
+      ("median", 11), ("min", 11), ("p90", 11), ("cpu median", 11), ("reps", 6), ("throughput", 18), ("× base", 8),
+      ("peak RSS", 11),
+    ]
     if !options.json {
       print("Curvature benchmarks, \(MachineInfo.timestamp)")
       print("machine: \(MachineInfo.cores) cores, \(MachineInfo.cpuModel), \(MachineInfo.operatingSystem)")
       print("BLAS:    \(NumericsBackend.blasConfiguration), \(threads) thread\(threads == 1 ? "" : "s")")
       print("LAPACK \(NumericsBackend.lapackVersion), \(NumericsBackend.fftVersion)")
       let budget = options.repeats.map { "\($0) samples" } ?? "\(options.timeBudget) s per benchmark"
-      print("warm-up \(options.warmup), \(budget)\n")
+      let warmup = options.warmup.map(String.init) ?? "3 (fewer where a benchmark declares it)"
+      print("warm-up \(warmup), \(budget)")
+      print("× base: median ÷ (multiple × median of the benchmark's baseline), see README\n")
       let header = TableFormat.pad("benchmark", nameWidth, left: true)
         + columns.map { "  " + TableFormat.pad($0.0, $0.1) }.joined()
       print(header)
@@ -567,20 +735,29 @@ enum BenchmarkMain {
 
     for benchmark in selected {
       if options.json { printError("running \(benchmark.name) …") }
-      let result = runner.run(benchmark)
+      var result = runner.run(benchmark)
+      if let base = benchmark.baseline?.name, let reference = results.first(where: { $0.benchmark.name == base }) {
+        result.comparison = BaselineComparison(result, to: reference)
+      }
       results.append(result)
       if options.json {
-        printError("  median \(TableFormat.time(result.median)) \(TableFormat.throughput(result.throughput(at: result.median), work: benchmark.work))")
+        let ratio = result.comparison.map { String(format: " (%.2f× baseline)", $0.ratio) } ?? ""
+        printError("  median \(TableFormat.time(result.median)) \(TableFormat.throughput(result.throughput(at: result.median), work: benchmark.work))\(ratio)")
       } else {
         let cells = [
           TableFormat.time(result.median), TableFormat.time(result.minimum), TableFormat.time(result.p90),
+          result.cpuMedian.map(TableFormat.time) ?? "?",
           "\(result.sortedSamples.count)",
           TableFormat.throughput(result.throughput(at: result.median), work: benchmark.work),
+          result.comparison.map { String(format: "%.2f", $0.ratio) } ?? "",
           result.peakRSSMiB.map { String(format: "%.1f MiB", $0) } ?? "?",
         ]
         print(
           TableFormat.pad(benchmark.name, nameWidth, left: true)
             + zip(cells, columns).map { "  " + TableFormat.pad($0.0, $0.1.1) }.joined())
+        if !result.metrics.isEmpty {
+          print("    " + result.metrics.map { "\($0.0)=\(TableFormat.number($0.1))" }.joined(separator: ", "))
+        }
       }
       fflush(nil)  // show each row as it completes, even through a pipe
     }
@@ -588,13 +765,14 @@ enum BenchmarkMain {
     // The high-water mark is reset per benchmark, so the run's peak is the largest reading.
     let peak = ([startMemory, PeakMemory.current()] + results.map(\.peakRSSMiB)).compactMap { $0 }.max()
     if options.json {
-      var settings: [(String, JSONValue)] = [("warmup", .number(Double(options.warmup)))]
+      var settings: [(String, JSONValue)] = [("warmup", options.warmup.map { .number(Double($0)) } ?? .string("default"))]
       if let repeats = options.repeats {
         settings.append(("repeat", .number(Double(repeats))))
       } else {
         settings.append(("time_budget_s", .number(options.timeBudget)))
       }
       settings.append(("filters", .array(options.filters.map { .string($0) })))
+      settings.append(("long", .bool(options.long)))
       let report = JSONValue.object([
         ("machine", MachineInfo.json(threads: threads)),
         ("settings", .object(settings)),

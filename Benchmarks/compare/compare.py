@@ -1,0 +1,464 @@
+#!/usr/bin/env python3
+"""Curvature vs curvlinops: the same models, weights and data, timed side by side.
+
+For each reference problem (the benchmark MLP 784-256-256-10 tanh with cross-entropy on
+N = 512, and the CNN 3x32x32 -> conv16 -> conv32/2 -> linear 10 on N = 128) this script
+
+1. builds the model in PyTorch with fixed seeds and writes it in Curvature's interchange
+   format (model.json, weights.safetensors, X.npy, y.npy) under --workdir;
+2. times curvlinops on it with ``torch.set_num_threads(--threads)``: one gradient
+   (``gradient_and_loss``), one matvec with the Hessian, GGN, empirical Fisher and MC
+   Fisher, the KFAC factor builds (type-2 and mc, ``compute_kronecker_factors``) and one
+   KFAC matvec, as medians over --repeat runs after --warmup runs;
+3. runs ``curv bench --repeat R --json`` (issue 9) on the same files with the same thread
+   count, or reads its output from a file (--curvature-json);
+4. prints one table: metric, curvlinops ms, Curvature ms, ratio (Curvature / curvlinops),
+   and whether the target of issue 10 is met (every matvec and KFAC build <= 0.5x).
+
+    python3 Benchmarks/compare/compare.py                       # both halves
+    python3 Benchmarks/compare/compare.py --curvlinops-only     # no curv binary needed
+    python3 Benchmarks/compare/compare.py --curvature-json mlp=mlp.json --curvature-json cnn=cnn.json
+    python3 Benchmarks/compare/compare.py --json > comparison.json
+
+Needs: torch, curvlinops-for-pytorch, numpy, safetensors.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+# The keys of `curv bench --json` (issue 9) that are timings, in table order. Keys not in
+# the contract (fisher_mc_matvec_ms) are compared when both sides report them.
+TIMINGS = [
+    "gradient_ms",
+    "hessian_matvec_ms",
+    "ggn_matvec_ms",
+    "ef_matvec_ms",
+    "fisher_mc_matvec_ms",
+    "kfac_type-2_build_ms",
+    "kfac_mc_build_ms",
+    "kfac_matvec_ms",
+]
+# Issue 10: every matvec and every KFAC build at most 0.5x curvlinops' time.
+TARGET_VS_CURVLINOPS = 0.5
+# Issue 10: matvec time / own gradient time.
+TARGET_VS_GRADIENT = {"hessian_matvec_ms": 3.0, "ggn_matvec_ms": 2.5, "ef_matvec_ms": 2.5}
+
+
+def fail(message: str, status: int = 2) -> None:
+    print(f"compare.py: error: {message}", file=sys.stderr)
+    sys.exit(status)
+
+
+def note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Models and files
+
+
+def build_problem(name: str, dtype):
+    """The model (fixed seed) and one batch of data of a reference problem."""
+    import torch
+    from torch import nn
+
+    if name == "mlp":
+        torch.manual_seed(1)
+        model = nn.Sequential(nn.Linear(784, 256), nn.Tanh(), nn.Linear(256, 256), nn.Tanh(),
+                              nn.Linear(256, 10))
+        generator = torch.Generator().manual_seed(2)
+        X = torch.randn(512, 784, generator=generator)
+        y = torch.randint(0, 10, (512,), generator=generator)
+    elif name == "cnn":
+        torch.manual_seed(1)
+        model = nn.Sequential(
+            nn.Conv2d(3, 16, kernel_size=3, padding=1), nn.ReLU(),
+            nn.Conv2d(16, 32, kernel_size=3, stride=2, padding=1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(32 * 16 * 16, 10))
+        generator = torch.Generator().manual_seed(3)
+        X = torch.randn(128, 3, 32, 32, generator=generator)
+        y = torch.randint(0, 10, (128,), generator=generator)
+    else:
+        raise ValueError(name)
+    return model.to(dtype), X.to(dtype), y
+
+
+def layer_json(module):
+    from torch import nn
+
+    if isinstance(module, nn.Linear):
+        return {"type": "linear", "in_features": module.in_features,
+                "out_features": module.out_features, "bias": module.bias is not None}
+    if isinstance(module, nn.Conv2d):
+        return {"type": "conv2d", "in_channels": module.in_channels,
+                "out_channels": module.out_channels, "kernel_size": list(module.kernel_size),
+                "stride": list(module.stride), "padding": list(module.padding),
+                "dilation": list(module.dilation), "groups": module.groups,
+                "bias": module.bias is not None}
+    names = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Flatten: "flatten"}
+    return {"type": names[type(module)]}
+
+
+def write_problem(directory: pathlib.Path, model, X, y) -> dict:
+    """Writes model.json, weights.safetensors, X.npy, y.npy (the layers issue's format)."""
+    import numpy as np
+    from safetensors.torch import save_file
+
+    directory.mkdir(parents=True, exist_ok=True)
+    description = {"layers": [layer_json(m) for m in model],
+                   "loss": {"type": "cross_entropy", "reduction": "mean"}}
+    (directory / "model.json").write_text(json.dumps(description, indent=2) + "\n")
+    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()},
+              str(directory / "weights.safetensors"))
+    np.save(directory / "X.npy", X.numpy())
+    np.save(directory / "y.npy", y.numpy())
+    return {"model": directory / "model.json", "weights": directory / "weights.safetensors",
+            "inputs": directory / "X.npy", "targets": directory / "y.npy"}
+
+
+# ---------------------------------------------------------------------------------------
+# Timing
+
+
+def measure(fn, warmup: int, repeat: int) -> dict:
+    """Median and minimum wall time of `fn()` in milliseconds, and the median process CPU
+    time (all threads; on a busy machine the steadier measure for one thread)."""
+    for _ in range(warmup):
+        fn()
+    samples, cpu = [], []
+    for _ in range(repeat):
+        cpu_start = time.process_time()
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1e3)
+        cpu.append((time.process_time() - cpu_start) * 1e3)
+    return {"median": statistics.median(samples), "min": min(samples),
+            "cpu_median": statistics.median(cpu), "samples": samples}
+
+
+def kfac_matvec_flops(model) -> float:
+    """Flops of one KFAC matvec with separate weight and bias blocks: per layer
+    G V A (2 o^2 i + 2 o i^2, with i = in_channels * kernel area for a convolution) and
+    G b (2 o^2)."""
+    from torch import nn
+
+    flops = 0.0
+    for m in model:
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            o = m.weight.shape[0]
+            i = m.weight[0].numel()
+            flops += 2 * o * o * i + 2 * o * i * i
+            if m.bias is not None:
+                flops += 2 * o * o
+    return flops
+
+
+def peak_rss_mib() -> float:
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_curvlinops(model, X, y, warmup: int, repeat: int, columns: list[int]) -> dict:
+    import torch
+    from curvlinops import (EFLinearOperator, FisherMCLinearOperator, GGNLinearOperator,
+                            HessianLinearOperator, KFACLinearOperator)
+
+    loss = torch.nn.CrossEntropyLoss(reduction="mean")
+    params = [p for p in model.parameters() if p.requires_grad]
+    data = [(X, y)]
+    n = X.shape[0]
+    common = dict(check_deterministic=False, num_data=n)
+    P = sum(p.numel() for p in params)
+    generator = torch.Generator().manual_seed(7)
+    v = torch.randn(P, generator=generator, dtype=X.dtype)
+
+    results: dict = {"P": P, "N": n}
+    timings = {}
+
+    def record(key, fn):
+        note(f"  curvlinops {key} …")
+        timings[key] = measure(fn, warmup, repeat)
+
+    hessian = HessianLinearOperator(model, loss, params, data, **common)
+    record("gradient_ms", lambda: hessian.gradient_and_loss())
+    record("hessian_matvec_ms", lambda: hessian @ v)
+    ggn = GGNLinearOperator(model, loss, params, data, **common)
+    record("ggn_matvec_ms", lambda: ggn @ v)
+    ef = EFLinearOperator(model, loss, params, data, **common)
+    record("ef_matvec_ms", lambda: ef @ v)
+    fisher = FisherMCLinearOperator(model, loss, params, data, mc_samples=1, **common)
+    record("fisher_mc_matvec_ms", lambda: fisher @ v)
+
+    # Matmats with k columns (curvlinops vmaps over the columns), informational.
+    for k in columns:
+        V = torch.randn(P, k, generator=generator, dtype=X.dtype)
+        for name, op in [("hessian", hessian), ("ggn", ggn), ("ef", ef), ("fisher_mc", fisher)]:
+            record(f"{name}_matmat_k{k}_ms", lambda op=op, V=V: op @ V)
+
+    kfacs = {}
+    for fisher_type in ("type-2", "mc"):
+        kfac = KFACLinearOperator(model, loss, params, data, fisher_type=fisher_type, **common)
+        record(f"kfac_{fisher_type}_build_ms", kfac.compute_kronecker_factors)
+        kfacs[fisher_type] = kfac
+    kfac = kfacs["mc"]  # factors computed by the build timing above
+    record("kfac_matvec_ms", lambda: kfac @ v)
+
+    results["timings"] = timings
+    results["kfac_matvec_flops"] = kfac_matvec_flops(model)
+    results["peak_rss_mib"] = peak_rss_mib()
+    return results
+
+
+# ---------------------------------------------------------------------------------------
+# curv bench
+
+
+def check_curv(curv: str) -> None:
+    """Fails with a clear message unless `curv` exists and has a `bench` subcommand."""
+    path = shutil.which(curv) if os.sep not in curv else curv
+    if path is None or not os.path.isfile(path) or not os.access(path, os.X_OK):
+        fail(f"the curv binary '{curv}' does not exist or is not executable; build it with "
+             "`swift build -c release --product curv`, pass --curv PATH, or use "
+             "--curvature-json MODEL=FILE / --curvlinops-only")
+    probe = subprocess.run([path, "bench", "--help"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        first = (probe.stderr or probe.stdout).strip().splitlines()
+        detail = f" ({first[0]})" if first else ""
+        fail(f"'{path}' has no `bench` subcommand{detail}. `curv bench --repeat R --json` "
+             "comes with the command-line issue (#9); until it is merged, use "
+             "--curvlinops-only, or --curvature-json MODEL=FILE with saved results")
+
+
+def run_curv(curv: str, files: dict, dtype: str, threads: int, repeat: int) -> dict:
+    command = [curv, "bench", "--model", str(files["model"]), "--weights", str(files["weights"]),
+               "--inputs", str(files["inputs"]), "--targets", str(files["targets"]),
+               "--dtype", dtype, "--threads", str(threads), "--repeat", str(repeat), "--json"]
+    note("  " + " ".join(command))
+    completed = subprocess.run(command, capture_output=True, text=True)
+    if completed.returncode != 0:
+        fail(f"`{' '.join(command)}` exited with status {completed.returncode}: "
+             f"{completed.stderr.strip()}")
+    try:
+        return json.loads(completed.stdout)
+    except json.JSONDecodeError as error:
+        fail(f"`curv bench --json` printed invalid JSON ({error}): {completed.stdout[:200]!r}")
+
+
+def load_curvature_json(specs: list[str], models: list[str]) -> dict:
+    """`--curvature-json` arguments: MODEL=FILE with one `curv bench --json` object, or FILE
+    holding either {"mlp": {...}, "cnn": {...}} or (with one model selected) one object."""
+    loaded = {}
+    for spec in specs:
+        model, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        try:
+            content = json.loads(pathlib.Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            fail(f"cannot read Curvature results from '{path}': {error}")
+        if model:
+            loaded[model] = content
+        elif isinstance(content, dict) and any(m in content for m in models):
+            loaded.update({m: content[m] for m in models if m in content})
+        elif len(models) == 1:
+            loaded[models[0]] = content
+        else:
+            fail(f"'{path}' is one `curv bench` object; name its model: --curvature-json mlp={path}")
+    return loaded
+
+
+def curvature_peak_mib(result: dict):
+    """The peak resident memory of a `curv bench` object in MiB, whatever its key."""
+    for key, value in result.items():
+        if key.startswith("peak") and isinstance(value, (int, float)):
+            if key.endswith("_bytes"):
+                return value / 2**20
+            if key.endswith(("_kib", "_kb")):
+                return value / 1024
+            if key.endswith(("_gib", "_gb")):
+                return value * 1024
+            return value  # _mib, _mb, or unitless: MiB
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Report
+
+
+def fmt(value, digits=3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1000:
+        return f"{int(value)}"
+    return f"{value:.{digits}f}" if abs(value) < 100 else f"{value:.1f}"
+
+
+def comparison_rows(name: str, lin: dict, ours: dict | None) -> list[dict]:
+    rows = []
+    for key in TIMINGS:
+        theirs = lin["timings"].get(key, {}).get("median")
+        mine = ours.get(key) if ours else None
+        if theirs is None and mine is None:
+            continue
+        ratio = mine / theirs if (mine is not None and theirs) else None
+        target = None
+        if key != "gradient_ms" and ratio is not None:
+            target = ratio <= TARGET_VS_CURVLINOPS
+        rows.append({"model": name, "metric": key, "curvlinops_ms": theirs,
+                     "curvlinops_min_ms": lin["timings"].get(key, {}).get("min"),
+                     "curvature_ms": mine, "ratio": ratio, "target_met": target})
+    for key, value in lin["timings"].items():
+        if key not in TIMINGS:  # matmats: curvlinops only
+            rows.append({"model": name, "metric": key, "curvlinops_ms": value["median"],
+                         "curvlinops_min_ms": value["min"], "curvature_ms": None,
+                         "ratio": None, "target_met": None})
+    return rows
+
+
+def gradient_ratios(timings: dict) -> dict:
+    """Matvec time / gradient time of one library (timings in ms)."""
+    gradient = timings.get("gradient_ms")
+    if not gradient:
+        return {}
+    return {key.replace("_ms", "") + "/gradient": timings[key] / gradient
+            for key in ("hessian_matvec_ms", "ggn_matvec_ms", "ef_matvec_ms", "fisher_mc_matvec_ms")
+            if timings.get(key) is not None}
+
+
+def print_table(report: dict) -> None:
+    m = report["machine"]
+    print(f"Curvature vs curvlinops — {m['cpu']}, {m['cores']} cores, {report['settings']['threads']} "
+          f"threads, {report['settings']['dtype']}, medians of {report['settings']['repeat']} runs")
+    print(f"torch {m['torch']}, curvlinops {m['curvlinops']}; ratio = Curvature / curvlinops "
+          f"(target ≤ {TARGET_VS_CURVLINOPS} for matvecs and KFAC builds)\n")
+    header = f"{'model':5}  {'metric':26}  {'curvlinops ms':>13}  {'Curvature ms':>12}  {'ratio':>7}  target"
+    print(header)
+    print("-" * len(header))
+    for name, entry in report["models"].items():
+        for row in entry["rows"]:
+            target = {None: "", True: "met", False: "NOT met"}[row["target_met"]]
+            print(f"{name:5}  {row['metric']:26}  {fmt(row['curvlinops_ms']):>13}  "
+                  f"{fmt(row['curvature_ms']):>12}  {fmt(row['ratio'], 2):>7}  {target}")
+        lin, ours = entry["curvlinops"], entry.get("curvature") or {}
+        print(f"{name:5}  {'P':26}  {lin['P']:>13}  {fmt(ours.get('P')):>12}")
+        print(f"{name:5}  {'N':26}  {lin['N']:>13}  {fmt(ours.get('N')):>12}")
+        print(f"{name:5}  {'peak RSS MiB (process)':26}  {fmt(lin['peak_rss_mib'], 1):>13}  "
+              f"{fmt(curvature_peak_mib(ours), 1):>12}")
+        flops = lin["kfac_matvec_flops"]
+        theirs = lin["timings"]["kfac_matvec_ms"]["median"]
+        mine = ours.get("kfac_matvec_ms")
+        print(f"{name:5}  {'kfac matvec GFLOP/s':26}  {flops / theirs / 1e6:>13.2f}  "
+              f"{fmt(flops / mine / 1e6 if mine else None, 2):>12}")
+        for side, ratios in (("curvlinops", entry["curvlinops_gradient_ratios"]),
+                             ("Curvature", entry.get("curvature_gradient_ratios") or {})):
+            for key, value in ratios.items():
+                limit = TARGET_VS_GRADIENT.get(key.replace("/gradient", "_ms"))
+                target = "" if side != "Curvature" or limit is None else (
+                    f"{'met' if value <= limit else 'NOT met'} (≤ {limit})")
+                print(f"{name:5}  {side + ' ' + key:40}  {value:>8.2f}  {target}")
+        print()
+
+
+def machine() -> dict:
+    import curvlinops
+    import torch
+
+    cpu = "unknown"
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        from importlib.metadata import version
+        curvlinops_version = version("curvlinops-for-pytorch")
+    except Exception:  # noqa: BLE001 - informational only
+        curvlinops_version = getattr(curvlinops, "__version__", "unknown")
+    return {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "curvlinops": curvlinops_version,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="mlp,cnn", help="comma-separated: mlp, cnn")
+    parser.add_argument("--repeat", type=int, default=10, help="timed runs per metric (median)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs per metric")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="torch threads and `curv --threads` (default: all cores)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--workdir", type=pathlib.Path, default=REPO / ".build/compare",
+                        help="where the interchange files go (default .build/compare)")
+    parser.add_argument("--curv", default=str(REPO / ".build/release/curv"),
+                        help="the curv binary (default .build/release/curv)")
+    parser.add_argument("--curvature-json", action="append", default=[], metavar="[MODEL=]FILE",
+                        help="read Curvature's numbers from saved `curv bench --json` output "
+                             "instead of running curv (repeatable, one per model)")
+    parser.add_argument("--curvlinops-only", action="store_true",
+                        help="time curvlinops only (no curv binary needed)")
+    parser.add_argument("--matmat-columns", default="",
+                        help="also time curvlinops matmats with these column counts, e.g. 8,32")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    args = parser.parse_args()
+
+    models = [m for m in args.models.split(",") if m]
+    for m in models:
+        if m not in ("mlp", "cnn"):
+            fail(f"unknown model '{m}' (use mlp, cnn)")
+    if args.repeat < 1 or args.warmup < 0 or args.threads < 1:
+        fail("--repeat and --threads must be positive and --warmup non-negative")
+    columns = [int(c) for c in args.matmat_columns.split(",") if c]
+
+    saved = load_curvature_json(args.curvature_json, models) if args.curvature_json else {}
+    run_binary = not args.curvlinops_only and any(m not in saved for m in models)
+    if run_binary:
+        check_curv(args.curv)  # before spending minutes on curvlinops
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    dtype = {"float32": torch.float32, "float64": torch.float64}[args.dtype]
+
+    report = {"machine": machine(),
+              "settings": {"threads": args.threads, "dtype": args.dtype, "repeat": args.repeat,
+                           "warmup": args.warmup, "curv": None if not run_binary else args.curv},
+              "models": {}}
+    for name in models:
+        note(f"{name}: writing files to {args.workdir / name}")
+        model, X, y = build_problem(name, dtype)
+        files = write_problem(args.workdir / name, model, X, y)
+        note(f"{name}: timing curvlinops ({args.threads} threads)")
+        lin = time_curvlinops(model, X, y, args.warmup, args.repeat, columns)
+        ours = saved.get(name)
+        if ours is None and run_binary:
+            note(f"{name}: running curv bench")
+            ours = run_curv(args.curv, files, args.dtype, args.threads, args.repeat)
+        entry = {"files": {k: str(v) for k, v in files.items()}, "curvlinops": lin,
+                 "curvature": ours, "rows": comparison_rows(name, lin, ours),
+                 "curvlinops_gradient_ratios": gradient_ratios(
+                     {k: v["median"] for k, v in lin["timings"].items()}),
+                 "curvature_gradient_ratios": gradient_ratios(ours) if ours else None}
+        report["models"][name] = entry
+
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_table(report)
+
+
+if __name__ == "__main__":
+    main()
