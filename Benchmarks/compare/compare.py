@@ -35,6 +35,10 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
+
+# Importing torch 2.15 warns that torch.jit.script is deprecated; nothing here uses it.
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated")
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
