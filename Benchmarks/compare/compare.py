@@ -29,12 +29,17 @@ import json
 import os
 import pathlib
 import platform
+import re
 import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+import warnings
+
+# Importing torch 2.15 warns that torch.jit.script is deprecated; nothing here uses it.
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated")
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -232,10 +237,13 @@ def check_curv(curv: str) -> None:
         fail(f"the curv binary '{curv}' does not exist or is not executable; build it with "
              "`swift build -c release --product curv`, pass --curv PATH, or use "
              "--curvature-json MODEL=FILE / --curvlinops-only")
+    # For an unknown subcommand, swift-argument-parser answers `--help` with the root
+    # command's help and status 0, so look for the subcommand's own usage line.
     probe = subprocess.run([path, "bench", "--help"], capture_output=True, text=True)
-    if probe.returncode != 0:
+    usage = re.search(r"USAGE:\s*\S*curv\s+bench\b", probe.stdout + probe.stderr)
+    if probe.returncode != 0 or usage is None:
         first = (probe.stderr or probe.stdout).strip().splitlines()
-        detail = f" ({first[0]})" if first else ""
+        detail = f" (`curv bench --help` printed: {first[0]!r})" if first else ""
         fail(f"'{path}' has no `bench` subcommand{detail}. `curv bench --repeat R --json` "
              "comes with the command-line issue (#9); until it is merged, use "
              "--curvlinops-only, or --curvature-json MODEL=FILE with saved results")
@@ -295,12 +303,16 @@ def curvature_peak_mib(result: dict):
 # Report
 
 
-def fmt(value, digits=3) -> str:
+def fmt(value, digits=2) -> str:
+    """A time or ratio: `digits` decimals below 100, one above; `—` when missing."""
     if value is None:
         return "—"
-    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1000:
-        return f"{int(value)}"
+    value = float(value)
     return f"{value:.{digits}f}" if abs(value) < 100 else f"{value:.1f}"
+
+
+def fmt_count(value) -> str:
+    return "—" if value is None else str(int(value))
 
 
 def comparison_rows(name: str, lin: dict, ours: dict | None) -> list[dict]:
@@ -350,8 +362,8 @@ def print_table(report: dict) -> None:
             print(f"{name:5}  {row['metric']:26}  {fmt(row['curvlinops_ms']):>13}  "
                   f"{fmt(row['curvature_ms']):>12}  {fmt(row['ratio'], 2):>7}  {target}")
         lin, ours = entry["curvlinops"], entry.get("curvature") or {}
-        print(f"{name:5}  {'P':26}  {lin['P']:>13}  {fmt(ours.get('P')):>12}")
-        print(f"{name:5}  {'N':26}  {lin['N']:>13}  {fmt(ours.get('N')):>12}")
+        print(f"{name:5}  {'P':26}  {lin['P']:>13}  {fmt_count(ours.get('P')):>12}")
+        print(f"{name:5}  {'N':26}  {lin['N']:>13}  {fmt_count(ours.get('N')):>12}")
         print(f"{name:5}  {'peak RSS MiB (process)':26}  {fmt(lin['peak_rss_mib'], 1):>13}  "
               f"{fmt(curvature_peak_mib(ours), 1):>12}")
         flops = lin["kfac_matvec_flops"]
