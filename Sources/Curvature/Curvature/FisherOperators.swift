@@ -7,16 +7,12 @@
 /// (each term's own gradient, without the 1/R of the loss; as curvlinops'
 /// `EFLinearOperator`). A product needs no per-example gradients: with `a_t = g_tᵀ J_t v`
 /// from one forward pass, `F v = Jᵀ (a ⊙ g) / R` is one reverse pass.
-public struct EmpiricalFisherOperator<Scalar: BLASScalar>: LinearOperator {
+public struct EmpiricalFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
   /// The model, loss and data.
   public let problem: CurvatureProblem<Scalar>
 
   /// The empirical Fisher of a curvature problem.
   public init(_ problem: CurvatureProblem<Scalar>) { self.problem = problem }
-
-  public var rowCount: Int { problem.dimension }
-  public var columnCount: Int { problem.dimension }
-  public var isSymmetric: Bool { true }
 
   /// `F X` for `X` of shape `[P, k]`.
   /// - Throws: `CurvatureError` for invalid data or non-finite values.
@@ -29,8 +25,6 @@ public struct EmpiricalFisherOperator<Scalar: BLASScalar>: LinearOperator {
       return problem.transposedJacobianProduct(parameters, output: output, cotangent: u)
     }
   }
-
-  public func applyTranspose(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> { try apply(matrix: x) }
 }
 
 /// The Monte Carlo Fisher: the empirical Fisher at labels drawn from the model's predictive
@@ -43,7 +37,7 @@ public struct EmpiricalFisherOperator<Scalar: BLASScalar>: LinearOperator {
 /// It converges to the GGN as `mcSamples` grows (`E[ĝ ĝᵀ]` is the loss Hessian for these
 /// losses). Samples are fixed by `seed` and drawn per data point, so the operator is one
 /// fixed symmetric matrix, the same for every batch size.
-public struct MonteCarloFisherOperator<Scalar: BLASScalar>: LinearOperator {
+public struct MonteCarloFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
   /// The model, loss and data.
   public let problem: CurvatureProblem<Scalar>
   /// Samples per loss term.
@@ -59,10 +53,6 @@ public struct MonteCarloFisherOperator<Scalar: BLASScalar>: LinearOperator {
     self.mcSamples = mcSamples
     self.seed = seed
   }
-
-  public var rowCount: Int { problem.dimension }
-  public var columnCount: Int { problem.dimension }
-  public var isSymmetric: Bool { true }
 
   /// `F X` for `X` of shape `[P, k]`.
   /// - Throws: `CurvatureError` for invalid data or non-finite values.
@@ -82,8 +72,6 @@ public struct MonteCarloFisherOperator<Scalar: BLASScalar>: LinearOperator {
       return problem.transposedJacobianProduct(parameters, output: output, cotangent: u)
     }
   }
-
-  public func applyTranspose(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> { try apply(matrix: x) }
 }
 
 /// `scale · (g_tᵀ (Jv)_t) g_t` for every term row: the output cotangent of `Σ_t g_t g_tᵀ J v`.

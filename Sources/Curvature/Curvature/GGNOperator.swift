@@ -13,16 +13,12 @@
 /// let gv = try ggn.apply(v)
 /// let top = try lanczosEigenvalues(ggn, k: 5)     // any solver or estimator
 /// ```
-public struct GGNOperator<Scalar: BLASScalar>: LinearOperator {
+public struct GGNOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
   /// The model, loss and data.
   public let problem: CurvatureProblem<Scalar>
 
   /// The GGN of a curvature problem.
   public init(_ problem: CurvatureProblem<Scalar>) { self.problem = problem }
-
-  public var rowCount: Int { problem.dimension }
-  public var columnCount: Int { problem.dimension }
-  public var isSymmetric: Bool { true }
 
   /// `G X` for `X` of shape `[P, k]`.
   /// - Throws: `CurvatureError` for invalid data or non-finite outputs, or what reading
@@ -37,24 +33,18 @@ public struct GGNOperator<Scalar: BLASScalar>: LinearOperator {
       return problem.transposedJacobianProduct(parameters, output: output, cotangent: u)
     }
   }
-
-  public func applyTranspose(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> { try apply(matrix: x) }
 }
 
 /// The Hessian `∇²L(θ)` of the empirical risk over the selected parameters, by
 /// forward-over-reverse Hessian-vector products of the autodiff core.
 ///
 /// - Complexity: Per batch and column, about two gradient evaluations.
-public struct HessianOperator<Scalar: BLASScalar>: LinearOperator {
+public struct HessianOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
   /// The model, loss and data.
   public let problem: CurvatureProblem<Scalar>
 
   /// The Hessian of a curvature problem.
   public init(_ problem: CurvatureProblem<Scalar>) { self.problem = problem }
-
-  public var rowCount: Int { problem.dimension }
-  public var columnCount: Int { problem.dimension }
-  public var isSymmetric: Bool { true }
 
   /// `H X` for `X` of shape `[P, k]`.
   /// - Throws: `CurvatureError` for invalid data or non-finite values.
@@ -80,6 +70,4 @@ public struct HessianOperator<Scalar: BLASScalar>: LinearOperator {
       return column
     }
   }
-
-  public func applyTranspose(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> { try apply(matrix: x) }
 }
