@@ -82,7 +82,7 @@ func validateEstimator<A: LinearOperator>(
 ) throws {
   if square { try a.requireSquare(name) }
   guard matvecs >= minimum else {
-    throw SolverError.invalidArgument("\(name): a budget of \(matvecs) matvecs is too small; it needs at least \(minimum)")
+    throw SolverError.invalidArgument("\(name): matvecs = \(matvecs) is too small; the matvecs argument must be at least \(minimum)")
   }
   guard blockSize >= 1 else {
     throw SolverError.invalidArgument("\(name): blockSize \(blockSize) must be at least 1")

@@ -8,6 +8,13 @@
 /// Matrix Anal. Appl. 45(1), §4; their `xdiag.m`). On operators whose mass sits in a
 /// low-rank part, the error is far below Hutchinson's at equal products.
 ///
+/// Rank deficiency: a singular `R` (an operator of rank below `m`, as curvature matrices
+/// usually are) is handled as in `xtrace`: the leave-one-out bases come from the SVD of `R`
+/// truncated at its numerical rank, with the pseudo-inverse in place of `R⁻¹` (see
+/// `LeaveOneOutSketch`). Each leave-one-out estimate is still exact in its definition, and
+/// for an operator of rank below `m` the estimate is its diagonal up to rounding (zeros for
+/// the zero operator).
+///
 /// - Parameters:
 ///   - a: A square operator (`applyTranspose` is used for `Z`).
 ///   - matvecs: The budget; `m = ⌊matvecs/2⌋` products with `A` and `m` with `Aᵀ`,
@@ -18,9 +25,9 @@
 /// - Returns: The diagonal estimate and an error estimate per entry (`std/√m` of the
 ///   leave-one-out estimates).
 /// - Throws: `LinearOperatorError.notSquare`; `SolverError.invalidArgument` for
-///   `matvecs < 4`, `m > n`, `blockSize < 1` or a rank-deficient sketch;
-///   `LinearOperatorError.nonFinite`; or what `A` throws.
-/// - Complexity: `2m` products; `O(n m²)` flops; `O(n m)` memory.
+///   `matvecs < 4`, `m > n` or `blockSize < 1`; `LinearOperatorError.nonFinite`;
+///   `LAPACKError` if the SVD of `R` does not converge; or what `A` throws.
+/// - Complexity: `2m` products; `O(n m² + m³)` flops; `O(n m)` memory.
 public func xdiag<A: LinearOperator>(
   _ a: A, matvecs: Int, blockSize: Int = 32, seed: UInt64 = 0, onProgress: ProgressHandler? = nil
 ) throws -> DiagonalEstimate<A.Scalar> {
@@ -40,22 +47,29 @@ public func xdiag<A: LinearOperator>(
   let yRows = try applyInBlocks(a, rows: omegaRows, blockSize: blockSize, progress: report)
   used += m
   let (l, qRows) = householderLQ(yRows)
-  let r = l.transposed().converted(to: Double.self)
-  try requireFullRank(r, "xdiag")
-  let zRows = try applyInBlocks(a, rows: qRows, blockSize: blockSize, transpose: true, progress: report).converted(to: Double.self)
-  let q = qRows.converted(to: Double.self), omega = omegaRows.converted(to: Double.self), y = yRows.converted(to: Double.self)
-  let s = leaveOneOutDirections(r)
+  let rFull = l.transposed().converted(to: Double.self)
+  let sketch = try rankDeficientLeaveOneOut(rFull, n: n, unitRoundoff: Double(T.ulpOfOne) / 2)
+  let zFull = try applyInBlocks(a, rows: qRows, blockSize: blockSize, transpose: true, progress: report).converted(to: Double.self)
+  let qFull = qRows.converted(to: Double.self), omega = omegaRows.converted(to: Double.self), y = yRows.converted(to: Double.self)
+  // A rank-deficient sketch works in the basis Q̃ = Q Uₖ of range(Y), with the removed
+  // directions s̃ (zero where leaving out a column removes none): see LeaveOneOutSketch.
+  let (k, q, zRows, r, s) =
+    if let sketch {
+      (sketch.rank, matmul(sketch.basis, qFull), matmul(sketch.basis, zFull), sketch.r, sketch.directions)
+    } else {
+      (m, qFull, zFull, rFull, leaveOneOutDirections(rFull))
+    }
   // Rows of (QS)ᵀ, (ZS)ᵀ and (QR)ᵀ (T = Zᵀ Ω = Qᵀ A Ω = R), and c_l = s_lᵀ r_l.
   let qs = matmul(s, q, transposeA: true)
   let zs = matmul(s, zRows, transposeA: true)
   let qt = matmul(r, q, transposeA: true)
-  let c = (0..<m).map { l in (0..<m).reduce(0.0) { $0 + s.scalars[$1 * m + l] * r.scalars[$1 * m + l] } }
+  let c = (0..<m).map { l in (0..<k).reduce(0.0) { $0 + s.scalars[$1 * m + l] * r.scalars[$1 * m + l] } }
   // Leave-one-out estimate l at entry j:
   // diag(QQᵀA)_j − (Qs_l)_j (Zs_l)_j + ω_lj (y_lj − (QR)_lj + c_l (Qs_l)_j).
   var mean = [Double](repeating: 0, count: n), squares = mean
   var lowRank = [Double](repeating: 0, count: n)
   let (qv, zv, qsv, zsv, omegav, yv, qtv) = (q.scalars, zRows.scalars, qs.scalars, zs.scalars, omega.scalars, y.scalars, qt.scalars)
-  for i in 0..<m { for j in 0..<n { lowRank[j] += qv[i * n + j] * zv[i * n + j] } }
+  for i in 0..<k { for j in 0..<n { lowRank[j] += qv[i * n + j] * zv[i * n + j] } }
   for l in 0..<m {
     for j in 0..<n {
       let t = l * n + j

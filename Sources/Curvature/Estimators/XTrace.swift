@@ -14,6 +14,17 @@
 /// rotation-invariant vectors this keeps the estimate unbiased and lowers its variance.
 /// The error estimate is the paper's `std(tᵢ)/√m`.
 ///
+/// Rank deficiency: curvature matrices are low rank (a GGN has rank at most N·C), so `AΩ`
+/// is often singular. Then `R⁻¹` does not exist and the leave-one-out bases come from the
+/// SVD of `R` truncated at its numerical rank `k` instead: `Q̃ = Q Uₖ` spans `range(AΩ)`, and
+/// leaving out `ωᵢ` removes the direction given by the `i`-th column of the pseudo-inverse
+/// `(Uₖᵀ R)⁺ᵀ` only if `ωᵢ` is needed for the rank (otherwise the others span it all). Each
+/// `tᵢ` is still the paper's leave-one-out estimate, computed exactly, so the estimate stays
+/// unbiased; the improved normalization uses `n − dim range(AΩ₍ᵢ₎)`. For an operator of
+/// rank below `m` every leave-one-out basis spans the operator's range, and the estimate is
+/// its trace up to rounding (the zero operator gives 0). A full-rank sketch takes the
+/// nonsingular formulas above unchanged.
+///
 /// - Parameters:
 ///   - a: A square operator.
 ///   - matvecs: The budget; `m = ⌊matvecs/2⌋` test vectors, `2 ≤ m ≤ n`.
@@ -24,10 +35,10 @@
 ///   - onProgress: Called after each block (task `"XTrace"`, matvecs of `2m`).
 /// - Returns: The estimate, its error estimate and the `m` leave-one-out estimates.
 /// - Throws: `LinearOperatorError.notSquare`; `SolverError.invalidArgument` for
-///   `matvecs < 4`, `m > n`, `blockSize < 1`, `improved` with Rademacher vectors, or a
-///   rank-deficient sketch `AΩ` (an operator of rank below `m`: use Hutch++ or exact
-///   methods); `LinearOperatorError.nonFinite`; or what `A` throws.
-/// - Complexity: `2m` products with `A`; `O(n m²)` flops; `O(n m)` memory.
+///   `matvecs < 4`, `m > n`, `blockSize < 1` or `improved` with Rademacher vectors;
+///   `LinearOperatorError.nonFinite`; `LAPACKError` if the SVD of `R` (which finds its
+///   numerical rank) does not converge; or what `A` throws.
+/// - Complexity: `2m` products with `A`; `O(n m² + m³)` flops; `O(n m)` memory.
 public func xtrace<A: LinearOperator>(
   _ a: A, matvecs: Int, distribution: ProbeDistribution = .sphere, improved: Bool = true,
   blockSize: Int = 32, seed: UInt64 = 0, onProgress: ProgressHandler? = nil
@@ -54,9 +65,13 @@ public func xtrace<A: LinearOperator>(
   var omega = omegaRows.converted(to: Double.self)
   var y = yRows.converted(to: Double.self)
   var r = l.transposed().converted(to: Double.self)  // Y = Q R, R upper triangular
-  try requireFullRank(r, "xtrace")
-  // W = Qᵀ Ω; S: normalized rows of R⁻¹ as columns (sᵢ ⟂ every column of R but the i-th).
   let q = qRows.converted(to: Double.self)
+  if let sketch = try rankDeficientLeaveOneOut(r, n: n, unitRoundoff: Double(T.ulpOfOne) / 2) {
+    let z = try applyInBlocks(a, rows: qRows, blockSize: blockSize, progress: report).converted(to: Double.self)
+    let samples = xtraceSamples(sketch, q: q, z: z, omega: omega, y: y, improved: improved)
+    return StochasticEstimate(samples: samples, matvecs: 2 * m)
+  }
+  // W = Qᵀ Ω; S: normalized rows of R⁻¹ as columns (sᵢ ⟂ every column of R but the i-th).
   var w = matmul(q, omega, transposeB: true)
   let s = leaveOneOutDirections(r)
   if improved {
@@ -105,12 +120,63 @@ public func xtrace<A: LinearOperator>(
   return StochasticEstimate(samples: samples, matvecs: 2 * m)
 }
 
-/// Throws unless the triangular `r` is numerically nonsingular.
-func requireFullRank(_ r: NDArray<Double>, _ name: String) throws {
-  let diagonal = r.diagonal().scalars.map(Swift.abs)
-  let largest = diagonal.max() ?? 0
-  guard largest > 0, diagonal.allSatisfy({ $0 > 1000 * Double.ulpOfOne * Double(r.shape[0]) * largest }) else {
-    throw SolverError.invalidArgument("\(name): the sketch A Ω is rank deficient (the operator's rank is below the \(r.shape[0]) test vectors); use hutchPlusPlusTrace, fewer matvecs, or an exact method")
+/// The XTrace leave-one-out estimates from a rank-deficient sketch (see
+/// `LeaveOneOutSketch`): with `Q̃ = Q Uₖ` and the leave-one-out projector
+/// `Pᵢ = Q̃ (I − δᵢ s̃ᵢ s̃ᵢᵀ) Q̃ᵀ` (`δᵢ` whether leaving out `i` removes a direction),
+/// `tᵢ = tr(Pᵢ A) + ωᵢᵀ (I − Pᵢ) A (I − Pᵢ) ωᵢ`, from the small matrices `H̃ = Q̃ᵀ A Q̃`,
+/// `W̃ = Q̃ᵀ Ω`, `R̃ = Q̃ᵀ Y` and `T̃ = (A Q̃)ᵀ Ω`. The improved normalization gives
+/// `(I − Pᵢ) ωᵢ` the squared norm `n − dim range(Y₍ᵢ₎)`, its expectation for Gaussian vectors.
+/// `q`, `z`, `omega`, `y` hold `Q`, `A Q`, `Ω` and `Y` as rows.
+func xtraceSamples(
+  _ sketch: LeaveOneOutSketch, q: NDArray<Double>, z: NDArray<Double>, omega: NDArray<Double>,
+  y: NDArray<Double>, improved: Bool
+) -> [Double] {
+  let (m, n, k) = (q.shape[0], q.shape[1], sketch.rank)
+  var omega = omega, y = y, r = sketch.r
+  var w = matmul(sketch.basis, matmul(q, omega, transposeB: true))
+  let s = sketch.directions
+  func column(_ x: NDArray<Double>, _ i: Int) -> [Double] { (0..<k).map { x.scalars[$0 * m + i] } }
+  func dot(_ u: [Double], _ v: [Double]) -> Double { zip(u, v).reduce(0) { $0 + $1.0 * $1.1 } }
+  if improved {
+    for i in 0..<m {
+      let wi = column(w, i)
+      let removed = sketch.removes[i] ? dot(column(s, i), wi) : 0
+      let outside = omega.normOfRow(i) * omega.normOfRow(i) - dot(wi, wi) + removed * removed
+      let dimension = n - sketch.leaveOneOutDimension(i)
+      // With the others spanning everything, (I − Pᵢ) ωᵢ = 0 and the scale does not matter.
+      guard dimension > 0, outside > 0 else { continue }
+      let scale = (Double(dimension) / outside).squareRoot()
+      omega.scaleRow(i, by: scale)
+      y.scaleRow(i, by: scale)
+      for a in 0..<k {
+        r.scalars[a * m + i] *= scale
+        w.scalars[a * m + i] *= scale
+      }
+    }
+  }
+  // H̃ = Uₖᵀ (Qᵀ A Q) Uₖ and T̃ = Uₖᵀ (A Q)ᵀ Ω.
+  let h = matmul(matmul(sketch.basis, matmul(q, z, transposeB: true)), sketch.basis, transposeB: true)
+  let t = matmul(sketch.basis, matmul(z, omega, transposeB: true))
+  let traceH = (0..<k).reduce(0.0) { $0 + h.scalars[$1 * k + $1] }
+  func quadratic(_ u: [Double], _ v: [Double]) -> Double {
+    var total = 0.0
+    for a in 0..<k { for b in 0..<k { total += u[a] * h.scalars[a * k + b] * v[b] } }
+    return total
+  }
+  return (0..<m).map { i in
+    let wi = column(w, i)
+    // g: the coordinates of Pᵢ ωᵢ in Q̃.
+    var g = wi
+    var lowRank = traceH
+    if sketch.removes[i] {
+      let si = column(s, i)
+      let c = dot(si, wi)
+      for a in 0..<k { g[a] -= c * si[a] }
+      lowRank -= quadratic(si, si)
+    }
+    // (ωᵢ − Q̃g)ᵀ A (ωᵢ − Q̃g) = ωᵢᵀyᵢ − gᵀT̃ᵢ − gᵀR̃ᵢ + gᵀH̃g.
+    let deflated = omega.dotRow(i, y, row: i) - dot(g, column(t, i)) - dot(g, column(r, i)) + quadratic(g, g)
+    return lowRank + deflated
   }
 }
 
