@@ -39,7 +39,7 @@ import Testing
     }
   }
 
-  /// Hutch++ below its minimum budget says which argument is wrong and its minimum.
+  /// Hutch++ below its minimum budget says which argument is wrong, its value and minimum.
   @Test func hutchPlusPlusNamesTheMatvecsArgument() throws {
     let op = DenseOperator(RandomMatrices.spd(10, seed: 3, Double.self))
     do {
@@ -47,8 +47,8 @@ import Testing
       Issue.record("hutchPlusPlusTrace accepted 2 matvecs")
     } catch let error as SolverError {
       #expect(error.description.contains("hutchPlusPlusTrace"), "\(error)")
-      #expect(error.description.contains("matvecs"), "\(error)")
-      #expect(error.description.contains("at least 3"), "\(error)")
+      #expect(error.description.contains("matvecs = 2"), "\(error)")
+      #expect(error.description.contains("the matvecs argument must be at least 3"), "\(error)")
     }
   }
 }
