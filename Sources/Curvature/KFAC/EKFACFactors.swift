@@ -19,9 +19,12 @@
 /// `[W b]` block appends the bias gradient to `G` as a last column.
 ///
 /// EKFAC depends on the eigenbasis chosen within a repeated eigenvalue's eigenspace (for
-/// instance the null space of a factor from fewer data points than inputs), so two
-/// libraries agree only for factors with distinct eigenvalues; saved EKFAC factors hold
-/// the bases themselves.
+/// instance the null space of a factor from fewer data points than inputs, or the reduce
+/// setting's `A` of a strided, padded Conv2d whose kernel rows read the same input rows,
+/// singular for any data), so two libraries agree only for factors with distinct
+/// eigenvalues; saved EKFAC factors hold the bases themselves. The correction itself uses
+/// the per-term gradients `Σ_s g_s x_sᵀ` summed over shared positions in both the expand
+/// and the reduce setting, as curvlinops does.
 ///
 /// Per-term gradients are exact: for Conv2d with `groups > 1` each group's weights see
 /// their own patches (curvlinops averages the patches over groups here, as for `A`), and

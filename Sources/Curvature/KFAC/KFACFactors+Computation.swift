@@ -1,6 +1,7 @@
 // One pass over the data accumulates every layer's Kronecker factors with gemms: the
 // forward pass taps each Linear/Conv2d layer's input (for A) and output (for B); each factor
-// column is one reverse pass that yields the output gradients δ of all layers at once.
+// column is one reverse pass that yields the output gradients δ of all layers at once
+// (PerTermGradients.swift).
 
 extension CurvatureProblem {
   /// The layers KFAC covers and the selected blocks in each.
@@ -102,52 +103,15 @@ extension CurvatureProblem {
     return factors
   }
 
-  /// A forward pass over a batch that records a graph and taps the given layers: their
-  /// inputs (values) and outputs (tensors a reverse pass can reach).
-  /// - Throws: `CurvatureError.nonFinite` for non-finite network outputs.
-  func tappedForward(
-    _ sequential: Sequential<Scalar>, _ batch: Batch<Scalar>, layers: Set<Int>
-  ) throws -> (output: Tensor<Scalar>, inputs: [Int: NDArray<Scalar>], outputs: [Int: Tensor<Scalar>]) {
-    var inputs = [Int: NDArray<Scalar>](), outputs = [Int: Tensor<Scalar>]()
-    let parameters = sequential.parameters.map { Tensor($0) }
-    let output = AutodiffMode.recording(true) {
-      sequential(Tensor(batch.inputs), parameters: parameters) { index, input, output in
-        guard layers.contains(index) else { return output }
-        inputs[index] = input.value
-        let tapped = output.requiringGradient()
-        outputs[index] = tapped
-        return tapped
-      }
-    }
-    try requireFinite(output.value, "network outputs for data points \(batch.range)")
-    return (output, inputs, outputs)
-  }
-
   /// The factor columns `[K, T, C]` of a Fisher type for a batch's outputs, unscaled: the
   /// loss Hessian's symmetric factor (type-2, `K = C`), `M` sampled gradients (mc), or
   /// the observed gradient (empirical, `K = 1`); nil for forward-only.
   func factorColumns(_ options: KFACOptions, output: NDArray<Scalar>, batch: Batch<Scalar>) -> NDArray<Scalar>? {
     switch options.fisherType {
-    case .type2: return loss.hessianSquareRoot(output).permuted([2, 0, 1])
-    case .mc:
-      return loss.sampledGradients(output, samples: options.mcSamples, seed: options.seed, dataIndices: termDataIndices(batch.range))
-    case .empirical:
-      let g = loss.outputGradients(output, batch.targets)
-      return g.reshaped([1] + g.shape)
+    case .type2: return hessianSquareRootColumns(output)
+    case .mc: return sampledGradientColumns(output, samples: options.mcSamples, seed: options.seed, batch: batch)
+    case .empirical: return observedGradientColumns(output, batch: batch)
     case .forwardOnly: return nil
-    }
-  }
-
-  /// One reverse pass per factor column, from the output to the tapped layer outputs:
-  /// `body` receives the output gradients δ of every tapped layer for that column.
-  func forEachFactorColumn(
-    _ columns: NDArray<Scalar>, output: Tensor<Scalar>, tapped: [Tensor<Scalar>], _ body: ([NDArray<Scalar>]) throws -> Void
-  ) rethrows {
-    let width = columns.count / columns.shape[0]
-    for k in 0..<columns.shape[0] {
-      let seed = NDArray(shape: output.shape, scalars: Array(columns.scalars[(k * width)..<((k + 1) * width)]))
-      let deltas = AutodiffMode.withoutRecording { gradients(of: [output], seeds: [Tensor(seed)], wrt: tapped) }
-      try body(deltas.map(\.value))
     }
   }
 

@@ -7,7 +7,7 @@ import Testing
 /// KFAC and EKFAC matrices from curvlinops' `KFACLinearOperator` and `EKFACLinearOperator`
 /// (type-2 and empirical, expand and reduce, separate and joint bias) in float64, with the
 /// GGN and empirical Fisher.
-private let kfacCases = ["mlp_mse_mean", "mlp_ce_sum", "mlp_bce_mean", "cnn_ce_mean", "sequence_mse_mean"]
+private let kfacCases = ["mlp_mse_mean", "mlp_ce_sum", "mlp_bce_mean", "cnn_ce_mean", "sequence_mse_mean", "cnn_strided_ce_mean"]
 
 private struct KFACFixture {
   var model: Sequential<Double>
