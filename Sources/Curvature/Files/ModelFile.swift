@@ -115,10 +115,14 @@ public struct ModelFile<Scalar: BLASScalar>: Sendable {
     return try encoder.encode(object)
   }
 
-  /// Writes `model.json` and, when given a URL, the weights as safetensors.
-  /// - Throws: What writing the files throws.
+  /// Writes `model.json` and, when given a URL, the weights as safetensors; each file is
+  /// written to a temporary file and moved into place (through a symbolic link).
+  /// - Throws: `FileFormatError` when a file cannot be written, or its path is a directory,
+  ///   a FIFO or a device.
   public func write(description: URL, weights: URL? = nil) throws {
-    try jsonData().write(to: description, options: .atomic)
+    let writer = try SequentialFileWriter(url: description)
+    try writer.write([UInt8](try jsonData()))
+    try writer.close()
     if let weights {
       try SafetensorsWriter.write(Array(zip(model.parameterNames, model.parameters)).map { (name: $0.0, array: $0.1) }, to: weights)
     }

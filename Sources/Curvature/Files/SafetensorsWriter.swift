@@ -57,7 +57,7 @@ public enum SafetensorsWriter {
     // it is assembled here; `JSONEncoder` escapes the strings but cannot order keys so.
     var header = Array("{\(fields.joined(separator: ","))}".utf8)
     header += [UInt8](repeating: 0x20, count: (8 - header.count % 8) % 8)
-    let writer = try SequentialFileWriter(path: url.path)
+    let writer = try SequentialFileWriter(url: url)
     var prefix = [UInt8]()
     prefix.appendLittleEndian(UInt64(header.count))
     try writer.write(prefix)
