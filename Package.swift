@@ -22,11 +22,14 @@ let package = Package(
     .systemLibrary(
       name: "CFFTW", path: "Sources/CFFTW", pkgConfig: "fftw3",
       providers: [.apt(["libfftw3-dev"])]),
+    .systemLibrary(
+      name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+      providers: [.apt(["zlib1g-dev"])]),
 
     .target(
       name: "Curvature",
       dependencies: [
-        "COpenBLAS", "CLAPACKE", "CFFTW",
+        "COpenBLAS", "CLAPACKE", "CFFTW", "CZlib",
         .product(name: "Numerics", package: "swift-numerics"),
       ]),
     .target(

@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Musl)
@@ -104,24 +109,48 @@ final class RandomAccessFile: Sendable {
   }
 }
 
-/// A file opened for writing (created or truncated), written sequentially.
+/// A file written sequentially and moved into place when complete.
+///
+/// The bytes go to a temporary file in the destination's directory, which `close()`
+/// renames over the destination, so a failed or abandoned write never leaves a partial
+/// file (and never clobbers an existing one). Only a regular file (or nothing) is ever
+/// replaced: a symbolic link is written through (its target is replaced and the link
+/// kept), and a directory, FIFO, socket or device is refused untouched.
 final class SequentialFileWriter {
   /// The path (used in error messages).
   let path: String
-  /// The temporary file the bytes go to until `close()` renames it to `path`.
+  /// The file that `close()` replaces: `path`, or the target of the link at `path`.
+  private let destination: String
+  /// The temporary file the bytes go to until `close()` renames it to `destination`.
   private let temporaryPath: String
   private var descriptor: Int32
   /// The number of bytes written so far.
   private(set) var offset = 0
 
-  /// Starts writing `path`. The bytes go to a temporary file in the same directory, which
-  /// `close()` renames to `path`, so a failed or abandoned write never leaves a partial
-  /// file (and never clobbers an existing one).
-  /// - Throws: `FileFormatError` when the file cannot be created.
+  /// Starts writing the file at `url`.
+  /// - Throws: `FileFormatError` for a URL that names a directory (a trailing slash), and
+  ///   as `init(path:)`.
+  convenience init(url: URL) throws {
+    if url.hasDirectoryPath {
+      var info = stat()
+      let isDirectory = stat(url.path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+      throw FileFormatError(
+        path: url.path + (isDirectory ? "" : "/"), location: "file", problem: "cannot write a file at a directory path",
+        expected: "a file name (no trailing slash)", found: isDirectory ? "a directory" : "a path ending in '/'")
+    }
+    try self.init(path: url.path)
+  }
+
+  /// Starts writing `path`.
+  /// - Throws: `FileFormatError` when `path` is (or links to) something other than a
+  ///   regular file, or the temporary file cannot be created.
   init(path: String) throws {
     self.path = path
+    destination = try Self.destination(of: path)
+    // A short fixed-length name: a destination name of up to 255 bytes must still work.
+    let directory = destination.contains("/") ? String(destination[...destination.lastIndex(of: "/")!]) : ""
     var generator = SystemRandomNumberGenerator()
-    temporaryPath = "\(path).tmp-\(getpid())-\(String(generator.next() & 0xFFFF_FFFF, radix: 16))"
+    temporaryPath = directory + ".curv-\(String(UInt32(truncatingIfNeeded: getpid()), radix: 16))-\(String(generator.next() & 0xFFFF_FFFF, radix: 16)).tmp"
     descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
     guard descriptor >= 0 else {
       let code = errno
@@ -129,6 +158,52 @@ final class SequentialFileWriter {
         path: path, location: "file", problem: "cannot create the file",
         expected: "a writable location", found: systemErrorMessage(code))
     }
+  }
+
+  /// The file to replace for `path`: `path` itself when it is a regular file or does not
+  /// exist, the final target when it is a symbolic link to a regular file.
+  /// - Throws: `FileFormatError` for a directory, a FIFO, a socket, a device, a link to
+  ///   one of them, or a link to nothing.
+  private static func destination(of path: String) throws -> String {
+    func refuse(_ found: String, _ at: String = path) -> FileFormatError {
+      FileFormatError(
+        path: path, location: "file", problem: "refusing to replace something other than a regular file",
+        expected: "a regular file or a new name", found: at == path ? found : "a symbolic link to \(found) '\(at)'")
+    }
+    func kind(_ mode: mode_t) -> String? {
+      switch mode & S_IFMT {
+      case S_IFREG: nil
+      case S_IFDIR: "a directory"
+      case S_IFIFO: "a FIFO"
+      case S_IFSOCK: "a socket"
+      case S_IFCHR: "a character device"
+      case S_IFBLK: "a block device"
+      default: "a special file"
+      }
+    }
+    var info = stat()
+    guard lstat(path, &info) == 0 else {
+      let code = errno
+      if code == ENOENT { return path }
+      throw FileFormatError(
+        path: path, location: "file", problem: "cannot inspect the destination", expected: "an accessible path",
+        found: systemErrorMessage(code))
+    }
+    guard (info.st_mode & S_IFMT) == S_IFLNK else {
+      if let found = kind(info.st_mode) { throw refuse(found) }
+      return path
+    }
+    guard let resolved = realpath(path, nil) else {
+      let code = errno
+      throw FileFormatError(
+        path: path, location: "file", problem: "cannot resolve the symbolic link", expected: "a link to a regular file",
+        found: systemErrorMessage(code))
+    }
+    defer { free(resolved) }
+    let target = String(cString: resolved)
+    guard stat(target, &info) == 0 else { return target }
+    if let found = kind(info.st_mode) { throw refuse(found, target) }
+    return target
   }
 
   deinit {
@@ -163,7 +238,7 @@ final class SequentialFileWriter {
     try bytes.withUnsafeBytes { try write($0) }
   }
 
-  /// Flushes and closes the file, then moves it into place at `path`.
+  /// Flushes and closes the file, then moves it into place at `path` (through a link).
   /// - Throws: `FileFormatError` when closing reports a deferred write error or the rename
   ///   fails; the temporary file is removed then.
   func close() throws {
@@ -176,7 +251,7 @@ final class SequentialFileWriter {
         path: path, location: "file", problem: "cannot finish writing the file",
         expected: "a successful close", found: systemErrorMessage(code))
     }
-    if rename(temporaryPath, path) != 0 {
+    if rename(temporaryPath, destination) != 0 {
       let code = errno
       _ = unlink(temporaryPath)
       throw FileFormatError(
@@ -225,3 +300,4 @@ enum ByteSource: Sendable {
     }
   }
 }
+

@@ -42,4 +42,70 @@ extension JSONValue: Codable {
     case .object: return "an object"
     }
   }
+
+  /// The value as compact JSON with sorted keys (for error messages).
+  var compactText: String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? summary
+  }
+
+  /// The value `decoder` is at, for an error message about it.
+  static func found(in decoder: any Decoder) -> JSONValue {
+    (try? decoder.singleValueContainer().decode(JSONValue.self)) ?? .null
+  }
+}
+
+/// A key of a JSON object whose keys are data (tensor names) or are checked one by one.
+struct JSONKey: CodingKey, Hashable {
+  var stringValue: String
+  var intValue: Int? { nil }
+  init(_ string: String) { stringValue = string }
+  init(stringValue: String) { self.stringValue = stringValue }
+  init?(intValue: Int) { nil }
+}
+
+/// What is wrong with one field of a JSON document, found while decoding it into
+/// Curvature's types; the reader adds the file's path to make a `FileFormatError`.
+struct JSONFieldError: Error {
+  var location: String
+  var problem: String
+  var expected: String
+  var found: String
+
+  init(_ location: String, _ problem: String, expected: String, found: String) {
+    self.location = location
+    self.problem = problem
+    self.expected = expected
+    self.found = found
+  }
+
+  /// The error for the file at `path`.
+  func located(in path: String, prefix: String = "") -> FileFormatError {
+    ErrorContext(path: path, prefix: prefix).error(location, problem, expected: expected, found: found)
+  }
+}
+
+/// Decodes `T` from JSON text, and refuses text in which an object repeats a key.
+/// - Throws: `JSONFieldError` from `T`'s decoding or for a repeated key, and
+///   `DecodingError` when the text is not JSON.
+func decodeJSONWithoutDuplicateKeys<T: Decodable>(_: T.Type, from text: [UInt8], firstByte: Int = 0) throws -> T {
+  func duplicateKeyError() -> JSONFieldError? {
+    JSONDuplicateKeys.first(in: text).map { duplicate in
+      JSONFieldError(
+        "byte \(firstByte + duplicate.offset)", "duplicate key '\(duplicate.key)'",
+        expected: "each key once per object (JSON readers disagree on which one counts)",
+        found: "'\(duplicate.key)' a second time")
+    }
+  }
+  let value: T
+  do {
+    value = try JSONDecoder().decode(T.self, from: Data(text))
+  } catch let error as JSONFieldError {
+    // A repeated key is the more basic problem: the field found wrong may be the one
+    // another reader would not even look at.
+    throw duplicateKeyError() ?? error
+  }
+  if let error = duplicateKeyError() { throw error }
+  return value
 }

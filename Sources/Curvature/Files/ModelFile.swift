@@ -54,37 +54,24 @@ public struct ModelFile<Scalar: BLASScalar>: Sendable {
 
   /// Parses a model description from JSON bytes.
   /// - Throws: `FileFormatError` (located at `path`) for every malformed or inconsistent field,
-  ///   and for a model with more than 2³¹ − 1 parameters (BLAS's 32-bit lengths).
+  ///   a key repeated within an object, and a model with more than 2³¹ − 1 parameters
+  ///   (BLAS's 32-bit lengths).
   public init(json: Data, path: String = "model.json", seed: UInt64 = 0) throws {
-    let root: JSONValue
+    let description: ModelDescription
+    let layers: [any Layer<Scalar>]
     do {
-      root = try JSONDecoder().decode(JSONValue.self, from: json)
+      description = try decodeJSONWithoutDuplicateKeys(ModelDescription.self, from: [UInt8](json))
+      layers = try description.makeLayers(as: Scalar.self)
+    } catch let error as JSONFieldError {
+      throw error.located(in: path)
     } catch {
       throw FileFormatError(path: path, location: "document", problem: "not valid JSON", expected: "a JSON object with 'layers' and 'loss'", found: "unparsable text")
     }
-    guard case let .object(object) = root else {
-      throw FileFormatError(path: path, location: "document", problem: "not a JSON object", expected: "an object with 'layers' and 'loss'", found: root.summary)
-    }
-    let parser = ModelJSONParser(path: path)
-    for key in object.keys where key != "layers" && key != "loss" {
-      throw parser.error("field '\(key)'", "unknown top-level field", expected: "only 'layers' and 'loss'", found: "'\(key)'")
-    }
-    guard case let .array(layerValues)? = object["layers"] else {
-      throw parser.error("field 'layers'", object["layers"] == nil ? "missing field" : "wrong type", expected: "an array of layer objects", found: object["layers"]?.summary ?? "nothing")
-    }
-    var layers = [any Layer<Scalar>]()
-    for (index, value) in layerValues.enumerated() {
-      layers.append(try parser.layer(value, at: index, as: Scalar.self))
-    }
-    guard let lossValue = object["loss"] else {
-      throw parser.error("field 'loss'", "missing field", expected: "{\"type\": \"cross_entropy\" | \"mse\" | \"bce_with_logits\", \"reduction\": \"mean\" | \"sum\"}", found: "nothing")
-    }
-    loss = try parser.loss(lossValue, as: Scalar.self)
-    try parser.checkParameterCount(layers)
+    loss = Loss(description.loss.kind, reduction: description.loss.reduction)
     do {
       model = try Sequential(layers, seed: seed)
     } catch let error as ModelError {
-      throw parser.error("field 'layers'", "layers do not fit together", expected: "chaining feature and channel counts", found: error.description)
+      throw FileFormatError(path: path, location: "field 'layers'", problem: "layers do not fit together", expected: "chaining feature and channel counts", found: error.description)
     }
   }
 
@@ -101,18 +88,18 @@ public struct ModelFile<Scalar: BLASScalar>: Sendable {
     }
     var values = [NDArray<Scalar>]()
     for spec in model.parameterSpecs {
-      guard file.info(named: spec.name) != nil else {
+      guard let info = file.info(named: spec.name) else {
         throw FileFormatError(
           path: url.path, location: "tensor '\(spec.name)'", problem: "missing weight key",
           expected: "a tensor of shape \(spec.shape)", found: "no such key (keys: \(file.names.joined(separator: ", ")))")
       }
-      let value = try file.array(named: spec.name, as: Scalar.self, requireFinite: true)
-      guard value.shape == spec.shape else {
+      // The header's shape decides the allocation: check it before reading anything.
+      guard info.shape == spec.shape else {
         throw FileFormatError(
           path: url.path, location: "tensor '\(spec.name)'", problem: "weight shape does not match the layer",
-          expected: "\(spec.shape)", found: "\(value.shape)")
+          expected: "\(spec.shape)", found: "\(info.shape)")
       }
-      values.append(value)
+      values.append(try file.array(named: spec.name, as: Scalar.self, requireFinite: true))
     }
     try model.setParameters(values)
   }
@@ -128,10 +115,14 @@ public struct ModelFile<Scalar: BLASScalar>: Sendable {
     return try encoder.encode(object)
   }
 
-  /// Writes `model.json` and, when given a URL, the weights as safetensors.
-  /// - Throws: What writing the files throws.
+  /// Writes `model.json` and, when given a URL, the weights as safetensors; each file is
+  /// written to a temporary file and moved into place (through a symbolic link).
+  /// - Throws: `FileFormatError` when a file cannot be written, or its path is a directory,
+  ///   a FIFO or a device.
   public func write(description: URL, weights: URL? = nil) throws {
-    try jsonData().write(to: description, options: .atomic)
+    let writer = try SequentialFileWriter(url: description)
+    try writer.write([UInt8](try jsonData()))
+    try writer.close()
     if let weights {
       try SafetensorsWriter.write(Array(zip(model.parameterNames, model.parameters)).map { (name: $0.0, array: $0.1) }, to: weights)
     }

@@ -143,7 +143,7 @@ public struct NPYArray: Sendable, Equatable {
   /// - Parameter url: The destination; an existing file is replaced.
   /// - Throws: `FileFormatError` when the file cannot be written.
   public func write(to url: URL) throws {
-    let writer = try SequentialFileWriter(path: url.path)
+    let writer = try SequentialFileWriter(url: url)
     try writer.write(NPYHeader.encode(dtype: dtype, shape: shape))
     try writer.write(data)
     try writer.close()

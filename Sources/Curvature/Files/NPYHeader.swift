@@ -131,7 +131,24 @@ struct NPYHeader: Sendable, Equatable {
   /// data that follow have exactly the size the shape requires.
   /// - Throws: `FileFormatError` for every deviation from the format.
   static func read(from source: ByteSource, context: ErrorContext) throws -> NPYHeader {
-    let length = source.length
+    let header = try readPreamble(from: source, length: source.length, context: context)
+    let available = source.length - header.dataOffset
+    if available != header.dataByteCount {
+      throw context.error(
+        "byte \(header.dataOffset)",
+        available < header.dataByteCount ? "data truncated: size does not match the shape" : "data size does not match the shape (extra bytes)",
+        expected: "\(header.dataByteCount) bytes (\(header.count) elements of '\(header.dtype.descr)' for shape \(header.shapeText))",
+        found: "\(available) bytes")
+    }
+    return header
+  }
+
+  /// Reads and validates the preamble (magic, version and header) of `.npy` bytes of
+  /// `length` bytes in all, of which `source` needs to hold only the preamble: at least
+  /// `min(length, 12)` bytes, and the whole header when its length fits in `length`.
+  /// The data size is not checked.
+  /// - Throws: `FileFormatError` for every deviation from the format.
+  static func readPreamble(from source: ByteSource, length: Int, context: ErrorContext) throws -> NPYHeader {
     let prefix = try source.bytes(at: 0, count: min(length, 12))
     let magicPart = Array(prefix.prefix(6))
     guard magicPart == Array(magic.prefix(magicPart.count)) else {
@@ -216,17 +233,29 @@ struct NPYHeader: Sendable, Equatable {
         "header field 'shape'", "shape too large", expected: "an element count that fits in memory",
         found: shapeValue.repr)
     }
-    let header = NPYHeader(
+    return NPYHeader(
       major: major, minor: minor, dtype: dtype, shape: shape, dataOffset: headerStart + headerLength, count: count)
-    let available = length - header.dataOffset
-    if available != header.dataByteCount {
-      throw context.error(
-        "byte \(header.dataOffset)",
-        available < header.dataByteCount ? "data truncated: size does not match the shape" : "data size does not match the shape (extra bytes)",
-        expected: "\(header.dataByteCount) bytes (\(count) elements of '\(dtype.descr)' for shape \(shapeValue.repr))",
-        found: "\(available) bytes")
-    }
-    return header
+  }
+
+  /// The length of the preamble (magic, version, header length and header) that `prefix`,
+  /// the first bytes of an `.npy` file, announces, or nil when it is not the start of a
+  /// supported `.npy` file.
+  static func preambleLength(_ prefix: [UInt8]) -> Int? {
+    guard prefix.count >= 10, Array(prefix.prefix(6)) == magic, (1...3).contains(prefix[6]) else { return nil }
+    if prefix[6] == 1 { return 10 + Int(prefix.littleEndianUInt16(at: 8)) }
+    return prefix.count >= 12 ? 12 + Int(prefix.littleEndianUInt32(at: 8)) : nil
+  }
+
+  /// The shape as NumPy writes it: `(3, 4)`, `(5,)`, `()`.
+  var shapeText: String {
+    shape.count == 1 ? "(\(shape[0]),)" : "(\(shape.map(String.init).joined(separator: ", ")))"
+  }
+
+  /// The number of `.npy` bytes (preamble and data) the header implies, or nil when that
+  /// overflows.
+  var totalByteCount: Int? {
+    let (total, overflow) = dataOffset.addingReportingOverflow(dataByteCount)
+    return overflow ? nil : total
   }
 
   /// The preamble (magic, version, length and padded header) NumPy writes for a C-order

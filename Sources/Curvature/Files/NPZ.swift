@@ -75,7 +75,7 @@ public struct NPZFile: Sendable {
         path: url.path, location: "array '\(name)'", problem: name.isEmpty ? "empty array name" : "duplicate array name",
         expected: "distinct, non-empty names", found: "'\(name)' \(name.isEmpty ? "" : "twice")")
     }
-    var zip = try ZipWriter(path: url.path, forceZip64: forceZip64)
+    var zip = try ZipWriter(url: url, forceZip64: forceZip64)
     for (name, array) in arrays {
       try zip.addStored(name: name + ".npy", bytes: array.npyBytes())
     }

@@ -4,50 +4,6 @@
   import Foundation
 #endif
 
-/// Any JSON value, decoded with `JSONDecoder` so that headers can be validated field by
-/// field with precise messages.
-enum HeaderJSON: Decodable, Sendable {
-  case null
-  case bool(Bool)
-  case integer(Int)
-  case number(Double)
-  case string(String)
-  case array([HeaderJSON])
-  case object([String: HeaderJSON])
-
-  init(from decoder: any Decoder) throws {
-    let container = try decoder.singleValueContainer()
-    if container.decodeNil() {
-      self = .null
-    } else if let value = try? container.decode(Bool.self) {
-      self = .bool(value)
-    } else if let value = try? container.decode(Int.self) {
-      self = .integer(value)
-    } else if let value = try? container.decode(Double.self) {
-      self = .number(value)
-    } else if let value = try? container.decode(String.self) {
-      self = .string(value)
-    } else if let value = try? container.decode([HeaderJSON].self) {
-      self = .array(value)
-    } else {
-      self = .object(try container.decode([String: HeaderJSON].self))
-    }
-  }
-
-  /// The value as compact JSON-like text (for error messages).
-  var text: String {
-    switch self {
-    case .null: "null"
-    case .bool(let b): "\(b)"
-    case .integer(let i): "\(i)"
-    case .number(let d): "\(d)"
-    case .string(let s): "\"\(s)\""
-    case .array(let items): "[\(items.map(\.text).joined(separator: ","))]"
-    case .object(let fields): "{\(fields.keys.sorted().map { "\"\($0)\":\(fields[$0]!.text)" }.joined(separator: ","))}"
-    }
-  }
-}
-
 /// The safetensors dtype names and their element sizes (every dtype of the reference
 /// implementation with a whole number of bytes), and which of them can be read as floats.
 enum SafetensorsDType {
@@ -116,38 +72,24 @@ struct SafetensorsHeader: Sendable {
         found: "\(length) bytes")
     }
     let headerBytes = try file.bytes(at: 8, count: Int(length))
-    let json: HeaderJSON
+    let json: SafetensorsHeaderJSON
     do {
-      json = try JSONDecoder().decode(HeaderJSON.self, from: Data(headerBytes))
+      json = try decodeJSONWithoutDuplicateKeys(SafetensorsHeaderJSON.self, from: headerBytes, firstByte: 8)
+    } catch let error as JSONFieldError {
+      throw error.located(in: file.path)
     } catch {
       let preview = String(decoding: headerBytes.prefix(40), as: UTF8.self)
       throw context.error(
         "byte 8", "header is not valid JSON", expected: "a UTF-8 JSON object of \(length) bytes",
         found: "text starting with '\(preview)'")
     }
-    guard case .object(let fields) = json else {
-      throw context.error("byte 8", "header is not a JSON object", expected: "a JSON object", found: json.text)
-    }
     let dataStart = 8 + Int(length)
     let bufferLength = file.size - dataStart
-    var metadata = [String: String]()
     var tensors = [SafetensorsTensorInfo]()
-    for (name, value) in fields {
-      if name == "__metadata__" {
-        guard case .object(let entries) = value else {
-          throw context.error("key '__metadata__'", "invalid metadata", expected: "an object of strings", found: value.text)
-        }
-        for (key, entry) in entries {
-          guard case .string(let text) = entry else {
-            throw context.error(
-              "key '__metadata__'", "invalid metadata", expected: "a string value for '\(key)'", found: entry.text)
-          }
-          metadata[key] = text
-        }
-        continue
-      }
-      tensors.append(try parseTensor(name, value, bufferLength: bufferLength, context: context))
+    for (name, entry) in json.tensors {
+      tensors.append(try entry.checked(name: name, bufferLength: bufferLength, context: context))
     }
+    let metadata = json.metadata
     tensors.sort { ($0.dataOffsets.lowerBound, $0.dataOffsets.upperBound, $0.name) < ($1.dataOffsets.lowerBound, $1.dataOffsets.upperBound, $1.name) }
     var expectedStart = 0
     for tensor in tensors {
@@ -166,58 +108,103 @@ struct SafetensorsHeader: Sendable {
     }
     return SafetensorsHeader(tensors: tensors, metadata: metadata, dataStart: dataStart)
   }
+}
 
-  private static func parseTensor(_ name: String, _ value: HeaderJSON, bufferLength: Int, context: ErrorContext) throws
-    -> SafetensorsTensorInfo
-  {
-    let location = "tensor '\(name)'"
-    guard case .object(let fields) = value else {
-      throw context.error(location, "invalid tensor entry", expected: "an object with dtype, shape, data_offsets", found: value.text)
+/// A safetensors header as decoded: each tensor's entry and the `"__metadata__"` strings.
+struct SafetensorsHeaderJSON: Decodable {
+  var tensors: [(name: String, entry: SafetensorsTensorEntry)] = []
+  var metadata: [String: String] = [:]
+
+  init(from decoder: any Decoder) throws {
+    guard let object = try? decoder.container(keyedBy: JSONKey.self) else {
+      throw JSONFieldError(
+        "byte 8", "header is not a JSON object", expected: "a JSON object", found: JSONValue.found(in: decoder).compactText)
     }
-    func field(_ key: String) throws -> HeaderJSON {
-      guard let value = fields[key] else {
-        throw context.error(
-          location, "missing '\(key)'", expected: "the fields dtype, shape and data_offsets", found: value.text)
+    for key in object.allKeys {
+      guard key.stringValue == "__metadata__" else {
+        tensors.append((key.stringValue, try object.decode(SafetensorsTensorEntry.self, forKey: key)))
+        continue
       }
-      return value
-    }
-    func integers(_ key: String) throws -> [Int]? {
-      guard case .array(let items) = try field(key) else { return nil }
-      var result = [Int]()
-      for item in items {
-        guard case .integer(let number) = item, number >= 0 else { return nil }
-        result.append(number)
+      guard let entries = try? object.decode([String: JSONValue].self, forKey: key) else {
+        let value = (try? object.decode(JSONValue.self, forKey: key)) ?? .null
+        throw JSONFieldError("key '__metadata__'", "invalid metadata", expected: "an object of strings", found: value.compactText)
       }
-      return result
+      for (name, entry) in entries {
+        guard case .string(let text) = entry else {
+          throw JSONFieldError(
+            "key '__metadata__'", "invalid metadata", expected: "a string value for '\(name)'", found: entry.compactText)
+        }
+        metadata[name] = text
+      }
     }
-    guard case .string(let dtype) = try field("dtype") else {
-      throw context.error(location, "invalid dtype", expected: "a dtype string such as \"F32\"", found: try field("dtype").text)
+  }
+}
+
+/// One tensor's entry in a safetensors header, with the types of its fields checked.
+struct SafetensorsTensorEntry: Decodable {
+  var dtype: String
+  var itemSize: Int
+  var shape: [Int]
+  var dataOffsets: Range<Int>
+
+  init(from decoder: any Decoder) throws {
+    let location = "tensor '\(decoder.codingPath.last?.stringValue ?? "")'"
+    let whole = JSONValue.found(in: decoder)
+    guard let fields = try? decoder.container(keyedBy: JSONKey.self) else {
+      throw JSONFieldError(location, "invalid tensor entry", expected: "an object with dtype, shape, data_offsets", found: whole.compactText)
+    }
+    func value(_ key: String) throws -> JSONValue {
+      guard fields.contains(JSONKey(key)) else {
+        throw JSONFieldError(location, "missing '\(key)'", expected: "the fields dtype, shape and data_offsets", found: whole.compactText)
+      }
+      return (try? fields.decode(JSONValue.self, forKey: JSONKey(key))) ?? .null
+    }
+    /// Non-negative integers, or nil.
+    func integers(_ key: String) -> [Int]? {
+      guard let items = try? fields.decode([Int].self, forKey: JSONKey(key)), items.allSatisfy({ $0 >= 0 }) else { return nil }
+      return items
+    }
+    guard case .string(let dtype) = try value("dtype") else {
+      throw JSONFieldError(location, "invalid dtype", expected: "a dtype string such as \"F32\"", found: try value("dtype").compactText)
     }
     guard let itemSize = SafetensorsDType.sizes[dtype] else {
-      throw context.error(
+      throw JSONFieldError(
         location, "unknown dtype '\(dtype)'", expected: "a safetensors dtype (\(SafetensorsDType.readableList) to read)",
         found: "'\(dtype)'")
     }
-    guard let shape = try integers("shape") else {
-      throw context.error(location, "invalid shape", expected: "an array of non-negative integers", found: try field("shape").text)
+    let shapeValue = try value("shape")
+    guard let shape = integers("shape") else {
+      throw JSONFieldError(location, "invalid shape", expected: "an array of non-negative integers", found: shapeValue.compactText)
     }
-    guard let offsets = try integers("data_offsets"), offsets.count == 2, offsets[0] <= offsets[1] else {
-      throw context.error(
-        location, "invalid data_offsets", expected: "[begin, end] with 0 <= begin <= end",
-        found: try field("data_offsets").text)
+    let offsetsValue = try value("data_offsets")
+    guard let offsets = integers("data_offsets"), offsets.count == 2, offsets[0] <= offsets[1] else {
+      throw JSONFieldError(
+        location, "invalid data_offsets", expected: "[begin, end] with 0 <= begin <= end", found: offsetsValue.compactText)
     }
-    guard offsets[1] <= bufferLength else {
+    self.dtype = dtype
+    self.itemSize = itemSize
+    self.shape = shape
+    dataOffsets = offsets[0]..<offsets[1]
+  }
+
+  /// The entry, checked against the data buffer: offsets within it, and a byte count
+  /// that matches shape × dtype.
+  /// - Throws: `FileFormatError` naming the tensor.
+  func checked(name: String, bufferLength: Int, context: ErrorContext) throws -> SafetensorsTensorInfo {
+    let location = "tensor '\(name)'"
+    let offsets = [dataOffsets.lowerBound, dataOffsets.upperBound]
+    guard dataOffsets.upperBound <= bufferLength else {
       throw context.error(
         location, "data offsets out of range", expected: "offsets within the \(bufferLength)-byte data buffer",
         found: "\(offsets)")
     }
-    guard let count = checkedElementCount(shape), count <= Int.max / itemSize, count * itemSize == offsets[1] - offsets[0]
+    guard let count = checkedElementCount(shape), count <= Int.max / itemSize, count * itemSize == dataOffsets.count
     else {
       throw context.error(
         location, "data offsets do not match shape and dtype",
         expected: "\(byteCountText(shape, itemSize)) for shape \(shape) of \(dtype)",
-        found: "\(offsets[1] - offsets[0]) bytes (data_offsets \(offsets))")
+        found: "\(dataOffsets.count) bytes (data_offsets \(offsets))")
     }
-    return SafetensorsTensorInfo(name: name, dtype: dtype, shape: shape, dataOffsets: offsets[0]..<offsets[1])
+    return SafetensorsTensorInfo(name: name, dtype: dtype, shape: shape, dataOffsets: dataOffsets)
   }
 }

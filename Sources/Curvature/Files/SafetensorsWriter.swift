@@ -43,19 +43,21 @@ public enum SafetensorsWriter {
     }
     var fields = [String]()
     if !metadata.isEmpty {
-      let entries = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
+      let entries = try metadata.keys.sorted().map { "\(try jsonString($0)):\(try jsonString(metadata[$0]!))" }
       fields.append("\"__metadata__\":{\(entries.joined(separator: ","))}")
     }
     var offset = 0
     for (name, array) in arrays {
       let size = array.count * MemoryLayout<T>.size
       let shape = array.shape.map(String.init).joined(separator: ",")
-      fields.append("\(jsonString(name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + size)]}")
+      fields.append("\(try jsonString(name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + size)]}")
       offset += size
     }
+    // The layout is the reference implementation's (fields in this order, no spaces), so
+    // it is assembled here; `JSONEncoder` escapes the strings but cannot order keys so.
     var header = Array("{\(fields.joined(separator: ","))}".utf8)
     header += [UInt8](repeating: 0x20, count: (8 - header.count % 8) % 8)
-    let writer = try SequentialFileWriter(path: url.path)
+    let writer = try SequentialFileWriter(url: url)
     var prefix = [UInt8]()
     prefix.appendLittleEndian(UInt64(header.count))
     try writer.write(prefix)
@@ -70,21 +72,10 @@ public enum SafetensorsWriter {
     try writer.close()
   }
 
-  /// `text` as a JSON string literal.
-  static func jsonString(_ text: String) -> String {
-    var result = "\""
-    for scalar in text.unicodeScalars {
-      switch scalar {
-      case "\"": result += "\\\""
-      case "\\": result += "\\\\"
-      case "\n": result += "\\n"
-      case "\r": result += "\\r"
-      case "\t": result += "\\t"
-      case _ where scalar.value < 0x20:
-        result += "\\u00" + hex(UInt8(scalar.value))
-      default: result.unicodeScalars.append(scalar)
-      }
-    }
-    return result + "\""
+  /// `text` as a JSON string literal, escaped by `JSONEncoder`.
+  static func jsonString(_ text: String) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .withoutEscapingSlashes
+    return String(decoding: try encoder.encode(text), as: UTF8.self)
   }
 }

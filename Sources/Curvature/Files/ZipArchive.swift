@@ -192,9 +192,7 @@ struct ZipArchive: Sendable {
       return source
     case 8:
       let compressed = try file.bytes(at: start, count: entry.compressedSize)
-      let bytes = try Inflate.decompress(
-        compressed, expectedSize: entry.uncompressedSize,
-        context: ErrorContext(path: file.path, prefix: "member '\(entry.name)', deflate stream"))
+      let bytes = try inflateNPYMember(compressed, entry)
       try checkCRC(of: bytes, entry, context)
       return .memory(bytes)
     default:
@@ -202,6 +200,43 @@ struct ZipArchive: Sendable {
         "compression method", "unsupported compression method",
         expected: "0 (stored, np.savez) or 8 (deflate, np.savez_compressed)", found: "method \(entry.method)")
     }
+  }
+
+  /// Decompresses a deflated `.npy` member, allocating no more than its `.npy` header's
+  /// shape implies: the preamble is decompressed first, and a member whose directory
+  /// size disagrees with the shape, or whose stream holds more or less than that, is
+  /// refused (a small archive can claim, or expand to, gigabytes).
+  private func inflateNPYMember(_ compressed: [UInt8], _ entry: ZipEntry) throws -> [UInt8] {
+    let context = ErrorContext(path: file.path, prefix: "member '\(entry.name)', deflate stream")
+    let declared = entry.uncompressedSize
+    let stream = try RawInflateStream(compressed, context: context)
+    var bytes = [UInt8]()
+    /// Decompresses up to `count` bytes in all; fewer means the member is shorter than declared.
+    func fill(to count: Int) throws {
+      try stream.inflate(appendingTo: &bytes, upTo: count - bytes.count)
+      if bytes.count < count { try Inflate.finish(stream, output: bytes, expectedSize: declared, context: context) }
+    }
+    try fill(to: min(declared, 12))
+    if let preamble = NPYHeader.preambleLength(bytes), preamble <= declared {
+      try fill(to: preamble)
+    }
+    let header = try NPYHeader.readPreamble(
+      from: .memory(bytes), length: declared, context: ErrorContext(path: file.path, prefix: "member '\(entry.name)'"))
+    guard let total = header.totalByteCount, total == declared else {
+      throw context.error(
+        "header field 'shape'", "decompressed size differs from the declared size",
+        expected: "\(declared) bytes (the zip directory's size)",
+        found: "\(header.totalByteCount.map { "\($0) bytes" } ?? "more bytes than fit in memory") by the .npy header, shape \(header.shapeText) of '\(header.dtype.descr)'")
+    }
+    guard total <= Inflate.maximumOutput(compressedCount: compressed.count) else {
+      throw context.error(
+        "byte \(compressed.count)", "decompressed size differs from the declared size",
+        expected: "\(declared) bytes", found: "a \(compressed.count)-byte stream, which cannot expand that far")
+    }
+    bytes.reserveCapacity(total)
+    try fill(to: total)
+    try Inflate.finish(stream, output: bytes, expectedSize: declared, context: context)
+    return bytes
   }
 
   private func checkCRC(of bytes: [UInt8], _ entry: ZipEntry, _ context: ErrorContext) throws {

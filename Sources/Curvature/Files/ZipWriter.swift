@@ -1,3 +1,9 @@
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
+
 /// Writes a zip archive of stored (uncompressed) members, switching to zip64 records when
 /// sizes or offsets need them (or when forced). Timestamps are fixed (1980-01-01) so that
 /// equal contents give equal files.
@@ -11,8 +17,8 @@ struct ZipWriter {
 
   /// Creates (or truncates) the archive file.
   /// - Throws: `FileFormatError` when the file cannot be created.
-  init(path: String, forceZip64: Bool) throws {
-    writer = try SequentialFileWriter(path: path)
+  init(url: URL, forceZip64: Bool) throws {
+    writer = try SequentialFileWriter(url: url)
     self.forceZip64 = forceZip64
   }
 
