@@ -1,3 +1,9 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The numerical libraries Curvature runs on, and their thread count.
 public enum NumericsBackend {
   /// OpenBLAS's build configuration and the CPU kernel it selected.
@@ -10,15 +16,92 @@ public enum NumericsBackend {
   public static var fftVersion: String { FFTW.version }
 
   /// Threads used by BLAS and LAPACK calls. Setting it takes effect for later calls.
+  /// Prefer `setThreadCount(_:)`, which validates the count and checks that the threads
+  /// can be started (OpenBLAS waits forever for threads it failed to create).
   public static var threadCount: Int {
     get { OpenBLAS.threadCount }
     set { OpenBLAS.threadCount = newValue }
   }
+
+  /// The most threads the BLAS build supports: OpenBLAS's compiled `MAX_THREADS` (from
+  /// its configuration string), or the processor count when the build does not say.
+  public static var maximumThreadCount: Int {
+    for word in blasConfiguration.split(separator: " ") where word.hasPrefix("MAX_THREADS=") {
+      if let value = Int(word.dropFirst("MAX_THREADS=".count)), value > 0 { return value }
+    }
+    return Swift.max(1, ProcessInfo.processInfo.activeProcessorCount, OpenBLAS.threadCount)
+  }
+
+  /// Sets the threads of BLAS and LAPACK calls after checking that the build supports that
+  /// many and that the process can start them.
+  ///
+  /// OpenBLAS silently caps larger counts at its `MAX_THREADS`, and when it cannot create a
+  /// thread (under a memory or process limit) it waits for it forever; so the threads
+  /// OpenBLAS would add are first started (and stopped) here, with the same default
+  /// attributes, and a failure is reported instead.
+  /// - Parameter count: The thread count, `1...maximumThreadCount`.
+  /// - Throws: `ResourceError.threads` for a count out of range, or when a thread could not
+  ///   be started (naming how many could, and why).
+  public static func setThreadCount(_ count: Int) throws {
+    let maximum = maximumThreadCount
+    guard count >= 1, count <= maximum else {
+      throw ResourceError.threads(
+        "\(count) threads requested, but the BLAS build supports 1 to \(maximum) (OpenBLAS MAX_THREADS; \(ProcessInfo.processInfo.activeProcessorCount) processors)")
+    }
+    let extra = count - OpenBLAS.threadCount
+    if extra > 0, let (started, code) = probeThreads(extra) {
+      let reason = String(cString: strerror(code))
+      throw ResourceError.threads(
+        "cannot start \(count) threads: only \(OpenBLAS.threadCount + started) could be started (\(reason)); the memory or process limit is too low for this thread count")
+    }
+    OpenBLAS.threadCount = count
+  }
+
+  /// Starts `count` threads with default attributes, keeps them all alive at once, then
+  /// stops them. - Returns: nil when all started, else how many did and the error code.
+  static func probeThreads(_ count: Int) -> (started: Int, error: Int32)? {
+    #if canImport(Glibc)
+    var fds: [Int32] = [0, 0]
+    guard pipe(&fds) == 0 else { return nil }
+    // Every thread blocks reading the pipe until its write end is closed.
+    let argument = UnsafeMutableRawPointer(bitPattern: Int(fds[0]) + 1)
+    var threads = [pthread_t]()
+    var failure: Int32 = 0
+    for _ in 0..<count {
+      var thread = pthread_t()
+      let code = pthread_create(&thread, nil, { argument in
+        var byte: UInt8 = 0
+        _ = read(Int32(Int(bitPattern: argument) - 1), &byte, 1)
+        return nil
+      }, argument)
+      guard code == 0 else { failure = code; break }
+      threads.append(thread)
+    }
+    close(fds[1])
+    for thread in threads { pthread_join(thread, nil) }
+    close(fds[0])
+    return failure == 0 ? nil : (threads.count, failure)
+    #else
+    return nil
+    #endif
+  }
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif
+/// Why the process cannot get the resources a computation needs.
+public enum ResourceError: Error, Equatable, CustomStringConvertible {
+  /// A computation would need more memory than the budget (naming where).
+  case memory(String)
+  /// The requested threads are not supported or cannot be started.
+  case threads(String)
+
+  public var description: String {
+    switch self {
+    case let .memory(message): return "not enough memory: \(message)"
+    case let .threads(message): return "threads: \(message)"
+    }
+  }
+}
+
 
 extension NumericsBackend {
   /// Keeps freed large buffers in the process heap instead of returning them to the
