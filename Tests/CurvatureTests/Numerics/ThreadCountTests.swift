@@ -21,6 +21,7 @@ import Testing
         #expect(error.description.contains("\(count) threads requested"), "\(error)")
         #expect(error.description.contains("1 to \(maximum)"), "\(error)")
       }
+      #expect(throws: ResourceError.self, "validate \(count)") { try NumericsBackend.validateThreadCount(count) }
     }
     #expect(NumericsBackend.threadCount == before)
   }
