@@ -4,16 +4,24 @@
 
 extension CurvatureProblem {
   /// `Σ_batches body(batch, j)` for every column `j < k`, as `[dimension, k]`.
+  /// - Parameter stage: The product's name in errors (`"GGN product"`): every batch's
+  ///   contribution and the sum are checked for NaN and infinities.
+  /// - Throws: `CurvatureError.nonFinite` naming the stage, data points and entry.
   func sumOverBatches(
-    columns k: Int, _ body: (Batch<Scalar>, Int) throws -> [Scalar]
+    columns k: Int, stage: String = "curvature product", _ body: (Batch<Scalar>, Int) throws -> [Scalar]
   ) throws -> NDArray<Scalar> {
     let p = dimension
     var columns = [NDArray<Scalar>](repeating: NDArray(zeros: [p]), count: k)
     for range in data.batchRanges(size: batchSize) {
       let batch = try checkedBatch(range)
       for j in 0..<k {
-        columns[j].add(NDArray(try body(batch, j)))
+        let contribution = try body(batch, j)
+        try requireFiniteColumn(contribution, "\(stage), column \(j), data points \(range)")
+        columns[j].add(NDArray(contribution))
       }
+    }
+    for j in 0..<k {
+      try requireFiniteColumn(columns[j].scalars, "\(stage), column \(j), sum over the batches (it overflows)")
     }
     return stackColumns(columns, rows: p)
   }
@@ -31,8 +39,12 @@ extension CurvatureProblem {
     let output = AutodiffMode.recording(true) {
       AutodiffMode.with(recordsTangentOperations: false) { model(Tensor(batch.inputs), parameters: parameters) }
     }
-    try requireFinite(output.value, "network outputs for data points \(batch.range)")
+    try requireFiniteOutputs(output.value, batch)
     let jv = output.tangent?.value ?? NDArray(zeros: output.shape)
+    if let bad = firstNonFinite(jv.scalars) {
+      throw CurvatureError.nonFinite(
+        "Jacobian-vector product (the tangent of the network outputs) for data points \(batch.range) holds \(jv.scalars[bad]) at element \(bad) (an overflow; the outputs are finite)")
+    }
     return (parameters, output, jv)
   }
 

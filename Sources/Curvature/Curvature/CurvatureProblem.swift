@@ -40,16 +40,24 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   ///     dimension is the total size of these blocks.
   ///   - checkDeterminism: Run two passes over the data and require that they agree
   ///     (default true, as curvlinops).
-  /// - Throws: `CurvatureError` for an empty data set, bad batch size or block indices,
-  ///   targets that do not fit the loss, non-finite outputs, or non-determinism; `ModelError`
-  ///   when the data do not fit the model.
+  ///   - memoryBudget: Bytes one batch's passes may use (default:
+  ///     `MemoryBudget.defaultBytes`, a fraction of the memory available to the process).
+  ///     A `Sequential` model is checked against it before anything is allocated.
+  /// - Throws: `CurvatureError` for an empty data set, a model without parameters, bad
+  ///   batch size or block indices, targets that do not fit the loss, non-finite values
+  ///   (naming the pass), or non-determinism; `ModelError` when the data do not fit the
+  ///   model; `ResourceError.memory` naming the layer whose activations or unfolded
+  ///   patches would not fit in the budget.
   public init(
     model: any DifferentiableModel<Scalar>, loss: Loss<Scalar>, data: any Dataset<Scalar>,
-    batchSize: Int? = nil, blocks: [Int]? = nil, checkDeterminism: Bool = true
+    batchSize: Int? = nil, blocks: [Int]? = nil, checkDeterminism: Bool = true, memoryBudget: Int? = nil
   ) throws {
     guard data.count > 0 else { throw CurvatureError.invalidArgument("the data set is empty") }
     let size = batchSize ?? Swift.min(data.count, 1024)
     guard size > 0 else { throw CurvatureError.invalidArgument("batch size must be positive, got \(size)") }
+    guard !model.parameterSpecs.isEmpty else {
+      throw CurvatureError.invalidArgument("the model has no parameters (none of its layers has a weight or bias), so it has no curvature")
+    }
     let selected = blocks ?? Array(model.parameterSpecs.indices)
     guard !selected.isEmpty else { throw CurvatureError.invalidArgument("no parameter blocks selected") }
     for index in selected where !model.parameterSpecs.indices.contains(index) {
@@ -60,6 +68,8 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
     }
     if let sequential = model as? Sequential<Scalar> {
       _ = try sequential.outputShape(for: [1] + data.inputShape)
+      try sequential.checkMemory(
+        inputShape: data.inputShape, batchSize: Swift.min(size, data.count), budget: memoryBudget ?? MemoryBudget.defaultBytes)
     }
     let first = try data.batch(0..<1)
     let output = AutodiffMode.withoutRecording { model(Tensor(first.inputs), parameters: model.parameters.map { Tensor($0) }) }
@@ -80,12 +90,14 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   public var selectedSpecs: [ParameterSpec] { blocks.map { model.parameterSpecs[$0] } }
 
   /// A batch, checked against the loss; outputs are checked later for finiteness.
+  /// - Throws: `CurvatureError.invalidData` naming the targets' source (file), the element
+  ///   and data point in the whole data set, and what is wrong with it.
   func checkedBatch(_ range: Range<Int>) throws -> Batch<Scalar> {
     let batch = try data.batch(range)
     do {
       try loss.validate(outputShape: [batch.inputs.shape[0]] + sampleOutputShape, targets: batch.targets)
     } catch {
-      throw CurvatureError.invalidData("data points \(range): \(error.description)")
+      throw CurvatureError.invalidData(targetError(error, batch))
     }
     return batch
   }
@@ -129,24 +141,40 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
       let inputs = parameterTensors { _, value in Tensor(value).requiringGradient() }
       let selected = blocks.map { inputs[$0] }
       let output = model(Tensor(batch.inputs), parameters: inputs)
-      try requireFinite(output.value, "network outputs for data points \(range)")
+      try requireFiniteOutputs(output.value, batch, stage: "loss and gradient")
       let value = loss.summedTerms(output, batch.targets) * (1 / Scalar(reductionFactor))
+      guard value.scalar.isFinite else {
+        throw CurvatureError.nonFinite(
+          "loss and gradient, the loss of data points \(range) is \(value.scalar) although the network outputs are finite (the loss terms overflow)")
+      }
       let grads = gradients(of: [value], seeds: [Tensor(scalar: 1)], wrt: selected)
+      let column = joinColumn(grads.map(\.value))
+      try requireFiniteColumn(column, "loss and gradient, gradient for data points \(range)")
       total += value.scalar
-      gradient.add(NDArray(joinColumn(grads.map(\.value))))
+      gradient.add(NDArray(column))
     }
+    guard total.isFinite else {
+      throw CurvatureError.nonFinite("loss and gradient, the loss summed over the batches is \(total) (it overflows)")
+    }
+    try requireFiniteColumn(gradient.scalars, "loss and gradient, gradient summed over the batches (it overflows)")
     return (total, gradient)
   }
 
   /// Runs two passes over the data and checks that loss and gradient agree exactly.
-  /// - Throws: `CurvatureError.nonDeterministic` naming the quantity that differed.
+  ///
+  /// Non-finite values (an overflow) are reported as such by `lossAndGradient` before the
+  /// passes are compared, so NaN ≠ NaN is never mistaken for non-determinism.
+  /// - Throws: `CurvatureError.nonFinite` naming the pass and entry of a NaN or infinity;
+  ///   `CurvatureError.nonDeterministic` naming the quantity that differed (and for the
+  ///   gradient, the first entry).
   public func checkDeterminism() throws {
     let first = try lossAndGradient(), second = try lossAndGradient()
     guard first.loss == second.loss else {
       throw CurvatureError.nonDeterministic("the loss differs between two passes over the data (\(first.loss) vs \(second.loss)): the data set or model is not deterministic")
     }
-    guard first.gradient == second.gradient else {
-      throw CurvatureError.nonDeterministic("the gradient differs between two passes over the data: the data set or model is not deterministic")
+    if let entry = first.gradient.scalars.indices.first(where: { first.gradient.scalars[$0] != second.gradient.scalars[$0] }) {
+      throw CurvatureError.nonDeterministic(
+        "the gradient differs between two passes over the data (first at entry \(entry), \(parameterEntry(entry)): \(first.gradient.scalars[entry]) vs \(second.gradient.scalars[entry])): the data set or model is not deterministic")
     }
   }
 }
@@ -171,7 +199,7 @@ public enum CurvatureError: Error, Equatable, CustomStringConvertible {
 }
 
 func requireFinite<T: BLASScalar>(_ x: NDArray<T>, _ what: @autoclosure () -> String) throws {
-  if let bad = x.scalars.firstIndex(where: { !$0.isFinite }) {
+  if let bad = firstNonFinite(x.scalars) {
     throw CurvatureError.nonFinite("\(what()) hold \(x.scalars[bad]) at element \(bad)")
   }
 }

@@ -18,7 +18,7 @@ public struct EmpiricalFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOperat
   /// - Throws: `CurvatureError` for invalid data or non-finite values.
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
     let columns = (0..<x.shape[1]).map { column(x, $0) }
-    return try problem.sumOverBatches(columns: columns.count) { batch, j in
+    return try problem.sumOverBatches(columns: columns.count, stage: "empirical Fisher product") { batch, j in
       let (parameters, output, jv) = try problem.linearizedForward(batch, tangent: problem.splitColumn(columns[j]))
       let g = problem.loss.outputGradients(output.value, batch.targets)
       let u = gradientOuterProduct(g, jv, scale: 1 / Scalar(problem.reductionFactor))
@@ -59,7 +59,7 @@ public struct MonteCarloFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOpera
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
     let columns = (0..<x.shape[1]).map { column(x, $0) }
     let scale = 1 / (Scalar(problem.reductionFactor) * Scalar(mcSamples))
-    return try problem.sumOverBatches(columns: columns.count) { batch, j in
+    return try problem.sumOverBatches(columns: columns.count, stage: "Monte Carlo Fisher product") { batch, j in
       let (parameters, output, jv) = try problem.linearizedForward(batch, tangent: problem.splitColumn(columns[j]))
       let samples = problem.loss.sampledGradients(
         output.value, samples: mcSamples, seed: seed, dataIndices: problem.termDataIndices(batch.range))

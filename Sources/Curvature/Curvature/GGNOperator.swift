@@ -21,13 +21,14 @@ public struct GGNOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
   public init(_ problem: CurvatureProblem<Scalar>) { self.problem = problem }
 
   /// `G X` for `X` of shape `[P, k]`.
-  /// - Throws: `CurvatureError` for invalid data or non-finite outputs, or what reading
-  ///   the data throws.
+  /// - Throws: `CurvatureError` for invalid data, or `.nonFinite` naming the pass (network
+  ///   outputs, `J v`, the product) where a NaN or infinity appeared; what reading the data
+  ///   throws.
   /// - Complexity: `k` forward-with-tangent and reverse passes over the data.
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
     let scale = 1 / Scalar(problem.reductionFactor)
     let columns = (0..<x.shape[1]).map { column(x, $0) }
-    return try problem.sumOverBatches(columns: columns.count) { batch, j in
+    return try problem.sumOverBatches(columns: columns.count, stage: "GGN product") { batch, j in
       let (parameters, output, jv) = try problem.linearizedForward(batch, tangent: problem.splitColumn(columns[j]))
       let u = problem.loss.hessianProduct(output.value, jv) * scale
       return problem.transposedJacobianProduct(parameters, output: output, cotangent: u)
@@ -53,7 +54,7 @@ public struct HessianOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
     let constants = problem.model.parameters.map { Tensor($0) }
     let selected = problem.blocks.map { constants[$0] }
     let columns = (0..<x.shape[1]).map { column(x, $0) }
-    return try problem.sumOverBatches(columns: columns.count) { batch, j in
+    return try problem.sumOverBatches(columns: columns.count, stage: "Hessian-vector product") { batch, j in
       let directions = problem.splitColumn(columns[j]).map { Tensor($0) }
       let product = AutodiffMode.recording(true) {
         hessianVectorProduct(at: selected, along: directions) { chosen in
@@ -63,11 +64,7 @@ public struct HessianOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
           return problem.loss.summedTerms(output, batch.targets) * scale
         }
       }
-      let column = problem.joinColumn(product.map(\.value))
-      if let bad = column.firstIndex(where: { !$0.isFinite }) {
-        throw CurvatureError.nonFinite("Hessian-vector product for data points \(batch.range) holds \(column[bad]) at element \(bad)")
-      }
-      return column
+      return problem.joinColumn(product.map(\.value))
     }
   }
 }

@@ -18,7 +18,8 @@ public struct JacobianOperator<Scalar: BLASScalar>: LinearOperator {
   public var isSymmetric: Bool { false }
 
   /// `J X` for `X` of shape `[P, k]`, giving `[N·O, k]`.
-  /// - Throws: `CurvatureError` for non-finite outputs, or what reading the data throws.
+  /// - Throws: `CurvatureError.nonFinite` for non-finite outputs or products (`J v`), naming
+  ///   the pass and entry; what reading the data throws.
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
     let k = x.shape[1], o = outputsPerPoint
     let columns = (0..<k).map { column(x, $0) }
@@ -34,7 +35,8 @@ public struct JacobianOperator<Scalar: BLASScalar>: LinearOperator {
   }
 
   /// `Jᵀ U` for `U` of shape `[N·O, k]`, giving `[P, k]`.
-  /// - Throws: `CurvatureError` for non-finite outputs, or what reading the data throws.
+  /// - Throws: `CurvatureError.nonFinite` for non-finite outputs or products, naming the
+  ///   pass and entry; what reading the data throws.
   public func applyTranspose(matrix u: NDArray<Scalar>) throws -> NDArray<Scalar> {
     let k = u.shape[1], o = outputsPerPoint
     let columns = (0..<k).map { column(u, $0) }
@@ -44,8 +46,13 @@ public struct JacobianOperator<Scalar: BLASScalar>: LinearOperator {
       let (parameters, output, _) = try problem.linearizedForward(batch, tangent: nil)
       for j in 0..<k {
         let slice = NDArray(shape: output.shape, scalars: Array(columns[j].scalars[(range.lowerBound * o)..<(range.upperBound * o)]))
-        sums[j].add(NDArray(problem.transposedJacobianProduct(parameters, output: output, cotangent: slice)))
+        let product = problem.transposedJacobianProduct(parameters, output: output, cotangent: slice)
+        try problem.requireFiniteColumn(product, "transposed Jacobian product, column \(j), data points \(range)")
+        sums[j].add(NDArray(product))
       }
+    }
+    for j in 0..<k {
+      try problem.requireFiniteColumn(sums[j].scalars, "transposed Jacobian product, column \(j), sum over the batches (it overflows)")
     }
     return stackColumns(sums, rows: columnCount)
   }

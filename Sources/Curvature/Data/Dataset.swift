@@ -25,9 +25,29 @@ public protocol Dataset<Scalar>: Sendable {
   /// The data points in `range`.
   /// - Throws: What reading them throws (I/O, malformed or non-finite data).
   func batch(_ range: Range<Int>) throws -> Batch<Scalar>
+  /// Where the inputs and targets come from (file names), for error messages. Empty by
+  /// default.
+  var source: DataSource { get }
+}
+
+/// Where a data set's inputs and targets come from, e.g. their file names, so that errors
+/// about the data can name them.
+public struct DataSource: Sendable, Hashable {
+  /// The inputs' origin, e.g. `X.npy` or `data.npz (member X.npy)`.
+  public var inputs: String?
+  /// The targets' origin, e.g. `y.npy`.
+  public var targets: String?
+
+  /// A description of the origin of inputs and targets (either may be unknown).
+  public init(inputs: String? = nil, targets: String? = nil) {
+    self.inputs = inputs
+    self.targets = targets
+  }
 }
 
 extension Dataset {
+  public var source: DataSource { DataSource() }
+
   /// Consecutive ranges of at most `size` data points covering the set.
   /// - Precondition: `size > 0`.
   public func batchRanges(size: Int) -> [Range<Int>] {
@@ -53,11 +73,17 @@ public struct ArrayDataset<Scalar: BLASScalar>: Dataset {
   public let inputs: NDArray<Scalar>
   /// All targets.
   public let targets: Targets<Scalar>
+  /// Where inputs and targets come from, named in errors about them.
+  public let source: DataSource
 
   /// A data set from inputs and targets with the same number of data points.
+  /// - Parameters:
+  ///   - inputs: `[N, ...]`.
+  ///   - targets: The targets of the `N` data points.
+  ///   - source: Where they come from (e.g. file names), for error messages.
   /// - Throws: `DataError` when the counts differ, the inputs have no batch axis, or an
   ///   input is NaN or infinite.
-  public init(inputs: NDArray<Scalar>, targets: Targets<Scalar>) throws {
+  public init(inputs: NDArray<Scalar>, targets: Targets<Scalar>, source: DataSource = DataSource()) throws {
     guard inputs.rank >= 1 else { throw DataError("inputs need a batch axis, got shape \(inputs.shape)") }
     guard inputs.shape[0] == targets.count else {
       throw DataError("inputs hold \(inputs.shape[0]) data points but targets hold \(targets.count)")
@@ -67,6 +93,7 @@ public struct ArrayDataset<Scalar: BLASScalar>: Dataset {
     }
     self.inputs = inputs
     self.targets = targets
+    self.source = source
   }
 
   public var count: Int { inputs.shape[0] }
@@ -132,6 +159,8 @@ public struct NPYDataset<Scalar: BLASScalar>: Dataset {
 
   public var count: Int { inputReader.rowCount }
   public var inputShape: [Int] { inputReader.rowShape }
+  /// The files (or archive members) read.
+  public var source: DataSource { DataSource(inputs: inputReader.source, targets: targetReader.source) }
 
   public func batch(_ range: Range<Int>) throws -> Batch<Scalar> {
     guard range.lowerBound >= 0, range.upperBound <= count else {
