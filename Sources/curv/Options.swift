@@ -84,8 +84,19 @@ struct DataOptions: ParsableArguments {
     }
     guard dataset.count > 0 else { throw CLIError("\(data ?? inputs!): the data set is empty (0 data points)") }
     let size = Swift.min(batchSize ?? defaultBatchSize(model: file.model, dataset: dataset), dataset.count)
-    let problem = try CurvatureProblem(model: file.model, loss: file.loss, data: dataset, batchSize: size)
-    return LoadedProblem(model: file.model, loss: file.loss, data: dataset, problem: problem, dtype: dtype)
+    let problem = try CurvatureProblem(
+      model: file.model, loss: file.loss, data: dataset, batchSize: size, checkDeterminism: false)
+    let loaded = LoadedProblem(model: file.model, loss: file.loss, data: dataset, problem: problem, dtype: dtype)
+    do {
+      try problem.checkDeterminism()
+    } catch CurvatureError.nonDeterministic(let message) {
+      // NaN differs from itself: two passes that overflowed are not non-determinism.
+      if let overflow = loaded.lossAndGradientOverflow() {
+        throw CLIError("non-finite values in the loss and gradient at these weights: \(overflow); nothing was written")
+      }
+      throw CurvatureError.nonDeterministic(message)
+    }
+    return loaded
   }
 
   /// The whole set, capped so that one batch's forward and backward passes (activations,
@@ -118,22 +129,28 @@ struct LoadedProblem<T: BLASScalar> {
     "P = \(problem.dimension) parameters, N = \(data.count) data points in batches of \(problem.batchSize), \(dtype.rawValue)"
   }
 
+  /// Where the loss and gradient at these weights stop being finite (the forward or the
+  /// backward pass), or nil when they are finite.
+  func lossAndGradientOverflow() -> String? {
+    do {
+      let (loss, gradient) = try problem.lossAndGradient()
+      if !loss.isFinite {
+        return "the loss at these weights is already \(loss): the forward pass overflows in \(dtype.rawValue)"
+      }
+      if !gradient.scalars.allSatisfy(\.isFinite) {
+        return "the loss is finite but its gradient is not: the backward pass overflows in \(dtype.rawValue)"
+      }
+      return nil
+    } catch {
+      return "the forward and backward pass fail: \(oneLineDescription(error))"
+    }
+  }
+
   /// The gate for what a run on this problem reports; when values are not finite it tells
   /// whether the forward pass, the backward pass or the curvature products overflowed.
   var gate: FiniteGate {
-    FiniteGate { [problem, dtype] in
-      do {
-        let (loss, gradient) = try problem.lossAndGradient()
-        if !loss.isFinite {
-          return "the loss at these weights is already \(loss): the forward pass overflows in \(dtype.rawValue)"
-        }
-        if !gradient.scalars.allSatisfy(\.isFinite) {
-          return "the loss is finite but its gradient is not: the backward pass overflows in \(dtype.rawValue)"
-        }
-        return "the loss and its gradient are finite: the curvature products overflow in \(dtype.rawValue)"
-      } catch {
-        return "the forward and backward pass fail: \(oneLineDescription(error))"
-      }
+    FiniteGate { [self] in
+      lossAndGradientOverflow() ?? "the loss and its gradient are finite: the curvature products overflow in \(dtype.rawValue)"
     }
   }
 }
