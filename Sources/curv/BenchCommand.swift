@@ -20,6 +20,7 @@ struct BenchCommand: PrecisionGenericCommand {
       """)
 
   @OptionGroup(title: "Model and data") var dataOptions: DataOptions
+  @OptionGroup(title: "Output") var outputOptions: OutputOptions
 
   @Option(help: ArgumentHelp("Timed runs of each quantity (the median is reported).", valueName: "R"))
   var `repeat`: Int = 5
@@ -27,14 +28,36 @@ struct BenchCommand: PrecisionGenericCommand {
   @Option(help: ArgumentHelp("Seed of the random vector, the Monte Carlo labels and the initialization without --weights.", valueName: "S"))
   var seed: UInt64 = 0
 
-  @Flag(help: "Print one JSON object on stdout instead of a table.")
-  var json = false
-
   func validate() throws {
     guard `repeat` >= 1 else { throw ValidationError("--repeat must be at least 1, got \(`repeat`)") }
   }
 
   func run() throws { try dispatch() }
+
+  /// The JSON keys of `bench`: the timings in milliseconds (null for what the model does
+  /// not support), then the set-up.
+  struct Report: Encodable {
+    var timings: [(key: String, milliseconds: Double?)]
+    var P: Int
+    var N: Int
+    var batchSize: Int
+    var dtype: String
+    var threads: Int
+    var `repeat`: Int
+    var peakRSSBytes: Int
+
+    func encode(to encoder: any Encoder) throws {
+      var container = encoder.container(keyedBy: JSONKey.self)
+      for (key, milliseconds) in timings { try container.encode(milliseconds, forKey: JSONKey(key)) }  // null, not absent
+      try container.encode(P, forKey: JSONKey("P"))
+      try container.encode(N, forKey: JSONKey("N"))
+      try container.encode(batchSize, forKey: JSONKey("batch_size"))
+      try container.encode(dtype, forKey: JSONKey("dtype"))
+      try container.encode(threads, forKey: JSONKey("threads"))
+      try container.encode(`repeat`, forKey: JSONKey("repeat"))
+      try container.encode(peakRSSBytes, forKey: JSONKey("peak_rss_bytes"))
+    }
+  }
 
   func execute<T: BLASScalar>(_: T.Type) throws {
     let start = ContinuousClock.now
@@ -42,7 +65,7 @@ struct BenchCommand: PrecisionGenericCommand {
     let problem = loaded.problem
     var rng = RandomGenerator(seed: seed)
     let v: NDArray<T> = rng.normalArray(shape: [problem.dimension])
-    let bar = ProgressBar(enabled: !json)
+    let bar = outputOptions.progressBar()
     var done = 0
     let total = 7 * `repeat`
 
@@ -84,12 +107,13 @@ struct BenchCommand: PrecisionGenericCommand {
     bar.finish()
     let seconds = secondsSince(start)
     let memory = peakResidentBytes()
-    if json {
-      printJSONObject(operator: "all", seconds: seconds, results.map { ($0.0, $0.1.map { .number($0) } ?? .null) } + [
-        ("P", .int(problem.dimension)), ("N", .int(loaded.data.count)), ("batch_size", .int(problem.batchSize)),
-        ("dtype", .string(loaded.dtype.rawValue)), ("threads", .int(NumericsBackend.threadCount)),
-        ("repeat", .int(`repeat`)), ("peak_rss_bytes", .int(memory)),
-      ])
+    if outputOptions.json {
+      try printJSONReport(
+        operator: "all", seconds: seconds,
+        Report(
+          timings: results.map { (key: $0.0, milliseconds: $0.1) }, P: problem.dimension, N: loaded.data.count,
+          batchSize: problem.batchSize, dtype: loaded.dtype.rawValue, threads: NumericsBackend.threadCount, repeat: `repeat`,
+          peakRSSBytes: memory))
     } else {
       print("Benchmark (\(loaded.summary), \(NumericsBackend.threadCount) threads), median of \(`repeat`)")
       var table = TextTable(["quantity", "milliseconds"])

@@ -45,40 +45,13 @@ struct Curv: ParsableCommand {
     } catch {
       let code = exitCode(for: error)
       if code == .success || error is ExitCode { exit(withError: error) }
-      let parserError = isArgumentParserError(error)
-      let message = parserError ? oneLineDescription(CLIError(conciseParserMessage(Self.message(for: error)))) : oneLineDescription(error)
+      // ArgumentParser classifies its own errors (a malformed command line, a failed
+      // validation: status 64); everything else is a failure of the run (status 1).
+      let commandLine = code == .validationFailure
+      let message = commandLine ? oneLineDescription(CLIError(Self.message(for: error))) : oneLineDescription(error)
       printError("\(name): error: \(message)")
-      Foundation.exit(parserError ? code.rawValue : 1)
+      Foundation.exit(commandLine ? code.rawValue : 1)
     }
-  }
-
-  /// ArgumentParser's message for a value outside a list of choices, which lists them one per
-  /// line, as one line: `--operator: unknown value 'foo'; choose one of hessian, ggn, …`.
-  static func conciseParserMessage(_ message: String) -> String {
-    guard let match = try? Regex("^The value '(.*)' is invalid for '(-[^ ']+)[^']*'\\. Please provide one of ").firstMatch(in: message),
-      let value = match.output[1].substring, let option = match.output[2].substring
-    else { return message }
-    // The choices follow, either one per line ("- a") or quoted in one sentence ('a', 'b' or 'c').
-    let rest = message[match.range.upperBound...]
-    var choices = [String]()
-    if rest.hasPrefix("the following:") {
-      choices = rest.dropFirst("the following:".count).split(whereSeparator: \.isNewline)
-        .map { $0.trimmingCharacters(in: .whitespaces) }
-        .map { $0.hasPrefix("- ") ? String($0.dropFirst(2)) : $0 }
-        .filter { !$0.isEmpty }
-    } else {
-      choices = rest.split(separator: "'", omittingEmptySubsequences: false).enumerated()
-        .filter { $0.offset % 2 == 1 }.map { String($0.element) }
-    }
-    guard !choices.isEmpty else { return message }
-    return "\(option): unknown value '\(value)'; choose one of \(choices.joined(separator: ", "))"
-  }
-
-  /// Whether ArgumentParser raised `error` while parsing or validating the command line.
-  static func isArgumentParserError(_ error: Error) -> Bool {
-    if error is ValidationError { return true }
-    let module = String(reflecting: type(of: error))
-    return module.hasPrefix("ArgumentParser.")
   }
 }
 

@@ -19,7 +19,7 @@ struct Demo: ParsableCommand {
   @Option(help: ArgumentHelp("Where to write the spectral density plot.", valueName: "spectrum.svg"))
   var output: String = "curv-demo-spectrum.svg"
 
-  @Option(help: ArgumentHelp("Threads for BLAS and LAPACK (default: 1; the demo's matrices are too small to gain from more).", valueName: "N"))
+  @Option(help: ArgumentHelp("Threads for BLAS and LAPACK, at most the processors OpenBLAS sees (default: 1; the demo's matrices are too small to gain from more).", valueName: "N"))
   var threads: Int?
 
   /// A smaller network and data set, for the test suite's debug builds.
@@ -27,7 +27,7 @@ struct Demo: ParsableCommand {
   var small = false
 
   func validate() throws {
-    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    try BLASThreads.validate(threads)
   }
 
   func run() throws {

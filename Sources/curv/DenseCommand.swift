@@ -17,39 +17,57 @@ struct DenseCommand: PrecisionGenericCommand {
 
   @OptionGroup(title: "Model and data") var dataOptions: DataOptions
   @OptionGroup(title: "Operator") var operatorOptions: OperatorOptions
+  @OptionGroup(title: "Output") var outputOptions: OutputOptions
 
   @Option(help: ArgumentHelp("The .npy file to write (float64, [P, P]).", valueName: "M.npy"))
   var output: String
 
-  @Flag(help: "Print one JSON object on stdout instead of a table.")
-  var json = false
-
   func validate() throws { try operatorOptions.checkApplicable() }
 
   func run() throws {
-    try checkOutputPath(output)
+    try checkOutputPath(output, inputs: dataOptions.inputFiles)
     try dispatch()
+  }
+
+  /// The JSON keys of `dense`.
+  struct Report: Encodable {
+    var output: String
+    var P: Int
+    var N: Int
+    var damping: Double
+    var matvecs: Int
+    var trace: Double
+    var frobeniusNorm: Double
+
+    enum CodingKeys: String, CodingKey {
+      case output, P, N, damping, matvecs, trace
+      case frobeniusNorm = "frobenius_norm"
+    }
   }
 
   func execute<T: BLASScalar>(_: T.Type) throws {
     let start = ContinuousClock.now
     let loaded = try dataOptions.load(T.self, seed: operatorOptions.seed)
-    let a = try makeOperator(operatorOptions.choice, problem: loaded.problem)
-    let bar = ProgressBar(enabled: !json)
-    let matrix = try denseMatrix(a, damping: operatorOptions.damping, progress: bar)
+    let gate = loaded.gate
+    let a = operatorOptions.dampedOperator(try operatorOptions.undampedOperator(loaded.problem))
+    let bar = outputOptions.progressBar()
+    let title = operatorOptions.kind.title
+    let matrix = try gate.check(
+      try gate.run("the dense \(title) matrix") { try denseMatrix(a, progress: bar) }, "the dense \(title) matrix")
     bar.finish()
+    let trace = try gate.check(Double(matrix.trace()), "the trace of the dense \(title) matrix")
+    let norm = try gate.check(Double(matrix.norm()), "the Frobenius norm of the dense \(title) matrix")
     try writeNPY(matrix, to: output)
     let seconds = secondsSince(start)
     let p = loaded.problem.dimension
-    let trace = Double(matrix.trace()), norm = Double(matrix.norm())
-    if json {
-      printJSONObject(operator: operatorOptions.kind.rawValue, seconds: seconds, [
-        ("output", .string(output)), ("P", .int(p)), ("N", .int(loaded.data.count)),
-        ("damping", .number(operatorOptions.damping)), ("matvecs", .int(p)),
-        ("trace", .number(trace)), ("frobenius_norm", .number(norm)),
-      ])
+    if outputOptions.json {
+      try printJSONReport(
+        operator: operatorOptions.kind.argument, seconds: seconds,
+        Report(
+          output: output, P: p, N: loaded.data.count, damping: operatorOptions.damping, matvecs: p, trace: trace,
+          frobeniusNorm: norm))
     } else {
-      print("\(operatorOptions.kind.title) (\(loaded.summary))")
+      print("\(title) (\(loaded.summary))")
       var table = TextTable(["", "value"])
       table.add(["matrix", "\(p)×\(p) float64"])
       table.add(["trace", formatNumber(trace, significant: 8)])

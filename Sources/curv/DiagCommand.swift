@@ -2,11 +2,6 @@ import ArgumentParser
 import Curvature
 import Foundation
 
-/// `--method` of `curv diag`.
-enum DiagonalMethod: String, CaseIterable, ExpressibleByArgument {
-  case exact, hutchinson, xdiag
-}
-
 /// `curv diag`: the diagonal, exactly or estimated, as a float64 `.npy` file.
 struct DiagCommand: PrecisionGenericCommand {
   static let configuration = CommandConfiguration(
@@ -23,71 +18,73 @@ struct DiagCommand: PrecisionGenericCommand {
 
   @OptionGroup(title: "Model and data") var dataOptions: DataOptions
   @OptionGroup(title: "Operator") var operatorOptions: OperatorOptions
-
-  @Option(help: "exact, hutchinson or xdiag.")
-  var method: DiagonalMethod = .exact
-
-  @Option(help: ArgumentHelp("Products with the operator for the estimators (default: 100).", valueName: "M"))
-  var matvecs: Int?
+  @OptionGroup(title: "Estimator") var estimatorOptions: EstimatorOptions<DiagonalMethod>
+  @OptionGroup(title: "Output") var outputOptions: OutputOptions
 
   @Option(help: ArgumentHelp("The .npy file to write (float64, [P]).", valueName: "d.npy"))
   var output: String
 
-  @Flag(help: "Print one JSON object on stdout instead of a table.")
-  var json = false
-
-  func validate() throws {
-    if method == .exact, matvecs != nil { throw ValidationError("--matvecs does not apply to --method exact") }
-    if let matvecs, matvecs < 1 { throw ValidationError("--matvecs must be at least 1, got \(matvecs)") }
-    try operatorOptions.checkApplicable()
-  }
+  func validate() throws { try operatorOptions.checkApplicable() }
 
   func run() throws {
-    try checkOutputPath(output)
+    try checkOutputPath(output, inputs: dataOptions.inputFiles)
     try dispatch()
+  }
+
+  /// The JSON keys of `diag`.
+  struct Report: Encodable {
+    var output: String
+    var method: String
+    var matvecs: Int
+    var P: Int
+    var sum: Double
+    var min: Double
+    var max: Double
+    var damping: Double
   }
 
   func execute<T: BLASScalar>(_: T.Type) throws {
     let start = ContinuousClock.now
     let loaded = try dataOptions.load(T.self, seed: operatorOptions.seed)
+    let gate = loaded.gate
     let p = loaded.problem.dimension
-    let a = try makeOperator(operatorOptions.choice, problem: loaded.problem)
-    let bar = ProgressBar(enabled: !json)
-    let budget = matvecs ?? 100
+    let budget = try estimatorOptions.budget(p: p)
+    let a = operatorOptions.dampedOperator(try operatorOptions.undampedOperator(loaded.problem))
+    let bar = outputOptions.progressBar()
+    let method = estimatorOptions.method, seed = operatorOptions.seed
+    let stage = method == .exact
+      ? "the diagonal of the \(operatorOptions.kind.title)"
+      : "the \(method.argument) diagonal estimate of the \(operatorOptions.kind.title)"
     var diagonal: NDArray<T>, used: Int
     switch method {
     case .exact:
-      diagonal = try a.diagonal()
+      diagonal = try gate.run(stage) { try a.diagonal() }
       used = operatorOptions.kind == .hessian ? p : 0
     case .hutchinson:
-      let estimate = try hutchinsonDiagonal(a, matvecs: budget, seed: operatorOptions.seed, onProgress: bar.handler)
+      let estimate = try gate.run(stage) { try hutchinsonDiagonal(a, matvecs: budget, seed: seed, onProgress: bar.handler) }
       (diagonal, used) = (estimate.value, estimate.matvecs)
     case .xdiag:
-      let estimate = try xdiag(a, matvecs: budget, seed: operatorOptions.seed, onProgress: bar.handler)
+      let estimate = try gate.run(stage) { try xdiag(a, matvecs: budget, seed: seed, onProgress: bar.handler) }
       (diagonal, used) = (estimate.value, estimate.matvecs)
     }
     bar.finish()
-    if operatorOptions.damping != 0 {
-      diagonal = NDArray(diagonal.scalars.map { $0 + T(operatorOptions.damping) })
-    }
-    if let bad = diagonal.scalars.firstIndex(where: { !$0.isFinite }) {
-      throw CLIError("diagonal element \(bad) is \(diagonal.scalars[bad]): the operator produced non-finite values")
-    }
+    diagonal = try gate.check(diagonal, stage)
+    let values = diagonal.scalars.map { Double($0) }
+    let sum = try gate.check(values.reduce(0, +), "the sum of \(stage)")
+    let low = values.min() ?? 0, high = values.max() ?? 0
     try writeNPY(diagonal, to: output)
     let seconds = secondsSince(start)
-    let values = diagonal.scalars.map { Double($0) }
-    let sum = values.reduce(0, +), low = values.min() ?? 0, high = values.max() ?? 0
-    if json {
-      printJSONObject(operator: operatorOptions.kind.rawValue, seconds: seconds, [
-        ("output", .string(output)), ("method", .string(method.rawValue)), ("matvecs", .int(used)),
-        ("P", .int(p)), ("sum", .number(sum)), ("min", .number(low)), ("max", .number(high)),
-        ("damping", .number(operatorOptions.damping)),
-      ])
+    if outputOptions.json {
+      try printJSONReport(
+        operator: operatorOptions.kind.argument, seconds: seconds,
+        Report(
+          output: output, method: method.argument, matvecs: used, P: p, sum: sum, min: low, max: high,
+          damping: operatorOptions.damping))
     } else {
       print("Diagonal of the \(operatorOptions.kind.title) (\(loaded.summary))")
       var table = TextTable(["method", "sum", "min", "max", "matvecs", "time"])
       table.add([
-        method.rawValue, formatNumber(sum, significant: 8), formatNumber(low, significant: 4), formatNumber(high, significant: 4),
+        method.argument, formatNumber(sum, significant: 8), formatNumber(low, significant: 4), formatNumber(high, significant: 4),
         "\(used)", formatSeconds(seconds),
       ])
       print(table.text)

@@ -29,39 +29,15 @@ func makeOperator<T: BLASScalar>(_ choice: OperatorChoice, problem: CurvaturePro
   }
 }
 
-/// The operator `A + δI` (`A` itself for δ = 0).
-func dampedOperator<T: BLASScalar>(_ a: any LinearOperator<T>, damping: Double) -> any LinearOperator<T> {
-  damping == 0 ? a : a.damped(by: T(damping))
-}
-
-/// The dense matrix of `a` (plus `δI`), built from products with blocks of identity columns
-/// so the progress bar can follow it.
+/// The dense matrix of `a` from products with blocks of identity columns (the library's
+/// `dense(onProgress:)`), after checking that it fits in memory; the progress bar follows
+/// the columns.
 /// - Throws: `CLIError` when the matrix would not fit in memory; what the products throw.
 func denseMatrix<T: BLASScalar>(
-  _ a: any LinearOperator<T>, damping: Double = 0, progress: ProgressBar? = nil, task: String = "dense"
+  _ a: any LinearOperator<T>, progress: ProgressBar? = nil, task: String = "dense"
 ) throws -> NDArray<T> {
-  let n = a.columnCount
-  try requireDenseFits(n)
-  let block = 64
-  var result = [T](repeating: 0, count: n * n)
-  var start = 0
-  progress?.update(task: task, completed: 0, total: n)
-  while start < n {
-    let width = Swift.min(block, n - start)
-    var identity = [T](repeating: 0, count: n * width)
-    for j in 0..<width { identity[(start + j) * width + j] = 1 }
-    let columns = try a.apply(NDArray(shape: [n, width], scalars: identity)).scalars
-    for i in 0..<n {
-      for j in 0..<width { result[i * n + start + j] = columns[i * width + j] }
-    }
-    start += width
-    progress?.update(task: task, completed: start, total: n)
-  }
-  if damping != 0 {
-    let delta = T(damping)
-    for i in 0..<n { result[i * n + i] += delta }
-  }
-  return NDArray(shape: [n, n], scalars: result)
+  try requireDenseFits(a.columnCount)
+  return try a.dense(task: task, onProgress: progress?.handler)
 }
 
 /// Requires that a P×P float64 matrix (and its working copy) fits in half of physical memory.

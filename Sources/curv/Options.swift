@@ -2,61 +2,10 @@ import ArgumentParser
 import Curvature
 import Foundation
 
-// The options shared by the subcommands that read a model and data (`DataOptions`) and
-// choose a curvature operator (`OperatorOptions`), and the loading of both into a
-// `CurvatureProblem`.
-
-/// `--dtype`: the precision of every computation (outputs are written as float64).
-enum DType: String, CaseIterable, ExpressibleByArgument {
-  case float32, float64
-}
-
-/// `--operator`: the curvature matrix.
-enum OperatorKind: String, CaseIterable, ExpressibleByArgument {
-  case hessian, ggn, ef
-  case fisherMC = "fisher-mc"
-  case kfac, ekfac
-
-  /// Whether the operator is Kronecker-factored (takes the KFAC options).
-  var isKronecker: Bool { self == .kfac || self == .ekfac }
-
-  /// The name in headings.
-  var title: String {
-    switch self {
-    case .hessian: return "Hessian"
-    case .ggn: return "GGN"
-    case .ef: return "empirical Fisher"
-    case .fisherMC: return "Monte Carlo Fisher"
-    case .kfac: return "KFAC"
-    case .ekfac: return "EKFAC"
-    }
-  }
-
-  static let choices = allCases.map(\.rawValue).joined(separator: "|")
-}
-
-/// `--fisher-type` (curvlinops' `FisherType`).
-enum FisherTypeOption: String, CaseIterable, ExpressibleByArgument {
-  case type2 = "type-2"
-  case mc, empirical
-  case forwardOnly = "forward-only"
-
-  var library: FisherType {
-    switch self {
-    case .type2: return .type2
-    case .mc: return .mc
-    case .empirical: return .empirical
-    case .forwardOnly: return .forwardOnly
-    }
-  }
-}
-
-/// `--kfac-approx`: how weight sharing enters the KFAC factors.
-enum KFACApproxOption: String, CaseIterable, ExpressibleByArgument {
-  case expand, reduce
-
-  var library: KFACApproximation { self == .expand ? .expand : .reduce }
-}
+// The option groups the subcommands share, one per concern: the model and data
+// (`DataOptions`), the curvature operator (`OperatorOptions`), the randomized estimator
+// (`EstimatorOptions`) and the output (`OutputOptions`); and the loading of a model and
+// data into a `CurvatureProblem`.
 
 /// The model, data and numerical set-up: `--model --weights --inputs --targets | --data`,
 /// `--batch-size`, `--dtype`, `--threads`.
@@ -83,10 +32,10 @@ struct DataOptions: ParsableArguments {
   @Option(help: ArgumentHelp("Data points per batch (default: the whole set, capped so one batch fits in memory).", valueName: "B"))
   var batchSize: Int?
 
-  @Option(help: "The precision of the computation: float32 or float64.")
+  @Option(help: ArgumentHelp("The precision of the computation: \(DType.choices) (default: float32).", valueName: "dtype"), transform: DType.parse)
   var dtype: DType = .float32
 
-  @Option(help: ArgumentHelp("Threads for BLAS and LAPACK (default: OpenBLAS's choice).", valueName: "N"))
+  @Option(help: ArgumentHelp("Threads for BLAS and LAPACK, at most the processors OpenBLAS sees (default: OpenBLAS's choice).", valueName: "N"))
   var threads: Int?
 
   func validate() throws {
@@ -102,7 +51,13 @@ struct DataOptions: ParsableArguments {
     default: break
     }
     if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
-    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    try BLASThreads.validate(threads)
+  }
+
+  /// The files read, with the options naming them (for `--output` to refuse).
+  var inputFiles: [(option: String, path: String)] {
+    [("--model", model)] + [("--weights", weights), ("--inputs", inputs), ("--targets", targets), ("--data", data)]
+      .compactMap { option, path in path.map { (option, $0) } }
   }
 
   /// Applies `--threads`.
@@ -115,11 +70,7 @@ struct DataOptions: ParsableArguments {
   /// - Throws: `CLIError` for missing files; the library's errors for malformed files,
   ///   data that do not fit the model, or non-finite values.
   func load<T: BLASScalar>(_: T.Type, seed: UInt64) throws -> LoadedProblem<T> {
-    try requireFile(model, option: "--model")
-    if let weights { try requireFile(weights, option: "--weights") }
-    if let data { try requireFile(data, option: "--data") }
-    if let inputs { try requireFile(inputs, option: "--inputs") }
-    if let targets { try requireFile(targets, option: "--targets") }
+    for (option, path) in inputFiles { try requireFile(path, option: option) }
 
     let file = try ModelFile<T>(
       description: URL(fileURLWithPath: model), weights: weights.map { URL(fileURLWithPath: $0) }, seed: seed)
@@ -133,8 +84,19 @@ struct DataOptions: ParsableArguments {
     }
     guard dataset.count > 0 else { throw CLIError("\(data ?? inputs!): the data set is empty (0 data points)") }
     let size = Swift.min(batchSize ?? defaultBatchSize(model: file.model, dataset: dataset), dataset.count)
-    let problem = try CurvatureProblem(model: file.model, loss: file.loss, data: dataset, batchSize: size)
-    return LoadedProblem(model: file.model, loss: file.loss, data: dataset, problem: problem, dtype: dtype)
+    let problem = try CurvatureProblem(
+      model: file.model, loss: file.loss, data: dataset, batchSize: size, checkDeterminism: false)
+    let loaded = LoadedProblem(model: file.model, loss: file.loss, data: dataset, problem: problem, dtype: dtype)
+    do {
+      try problem.checkDeterminism()
+    } catch CurvatureError.nonDeterministic(let message) {
+      // NaN differs from itself: two passes that overflowed are not non-determinism.
+      if let overflow = loaded.lossAndGradientOverflow() {
+        throw CLIError("non-finite values in the loss and gradient at these weights: \(overflow); nothing was written")
+      }
+      throw CurvatureError.nonDeterministic(message)
+    }
+    return loaded
   }
 
   /// The whole set, capped so that one batch's forward and backward passes (activations,
@@ -154,17 +116,6 @@ struct DataOptions: ParsableArguments {
   }
 }
 
-/// Requires that `path` names a readable regular file.
-/// - Throws: `CLIError` naming the option and the path.
-func requireFile(_ path: String, option: String) throws {
-  var isDirectory: ObjCBool = false
-  guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-    throw CLIError("\(option) \(path): no such file")
-  }
-  guard !isDirectory.boolValue else { throw CLIError("\(option) \(path): is a directory, expected a file") }
-  guard FileManager.default.isReadableFile(atPath: path) else { throw CLIError("\(option) \(path): the file is not readable") }
-}
-
 /// A model, loss and data set read from files, and their curvature problem.
 struct LoadedProblem<T: BLASScalar> {
   var model: Sequential<T>
@@ -177,6 +128,31 @@ struct LoadedProblem<T: BLASScalar> {
   var summary: String {
     "P = \(problem.dimension) parameters, N = \(data.count) data points in batches of \(problem.batchSize), \(dtype.rawValue)"
   }
+
+  /// Where the loss and gradient at these weights stop being finite (the forward or the
+  /// backward pass), or nil when they are finite.
+  func lossAndGradientOverflow() -> String? {
+    do {
+      let (loss, gradient) = try problem.lossAndGradient()
+      if !loss.isFinite {
+        return "the loss at these weights is already \(loss): the forward pass overflows in \(dtype.rawValue)"
+      }
+      if !gradient.scalars.allSatisfy(\.isFinite) {
+        return "the loss is finite but its gradient is not: the backward pass overflows in \(dtype.rawValue)"
+      }
+      return nil
+    } catch {
+      return "the forward and backward pass fail: \(oneLineDescription(error))"
+    }
+  }
+
+  /// The gate for what a run on this problem reports; when values are not finite it tells
+  /// whether the forward pass, the backward pass or the curvature products overflowed.
+  var gate: FiniteGate {
+    FiniteGate { [self] in
+      lossAndGradientOverflow() ?? "the loss and its gradient are finite: the curvature products overflow in \(dtype.rawValue)"
+    }
+  }
 }
 
 /// The curvature operator and its settings: `--operator`, `--fisher-type`,
@@ -184,15 +160,20 @@ struct LoadedProblem<T: BLASScalar> {
 struct OperatorOptions: ParsableArguments {
   @Option(
     name: .customLong("operator"),
-    help: ArgumentHelp("The curvature matrix: \(OperatorKind.choices).", valueName: "operator"))
+    help: ArgumentHelp("The curvature matrix: \(OperatorKind.choices).", valueName: "operator"),
+    transform: OperatorKind.parse)
   var kind: OperatorKind
 
-  @Option(help: ArgumentHelp(
-    "KFAC/EKFAC: the Fisher type, type-2|mc|empirical|forward-only (default: mc, as curvlinops).", valueName: "type"))
-  var fisherType: FisherTypeOption?
+  @Option(
+    help: ArgumentHelp(
+      "KFAC/EKFAC: the Fisher type, \(FisherType.choices) (default: mc, as curvlinops).", valueName: "type"),
+    transform: FisherType.parse)
+  var fisherType: FisherType?
 
-  @Option(help: ArgumentHelp("KFAC/EKFAC: weight sharing, expand|reduce (default: expand).", valueName: "approx"))
-  var kfacApprox: KFACApproxOption?
+  @Option(
+    help: ArgumentHelp("KFAC/EKFAC: weight sharing, \(KFACApproximation.choices) (default: expand).", valueName: "approx"),
+    transform: KFACApproximation.parse)
+  var kfacApprox: KFACApproximation?
 
   @Option(help: ArgumentHelp(
     "fisher-mc, and KFAC/EKFAC with --fisher-type mc: sampled labels per loss term (default: 1).", valueName: "M"))
@@ -221,9 +202,9 @@ struct OperatorOptions: ParsableArguments {
     let usesKFAC = kind.isKronecker || kfacPreconditioner
     let context = kfacPreconditioner || kind.isKronecker ? "" : " (it is an option of kfac and ekfac)"
     if !usesKFAC {
-      if fisherType != nil { throw ValidationError("--fisher-type does not apply to --operator \(kind.rawValue)\(context)") }
-      if kfacApprox != nil { throw ValidationError("--kfac-approx does not apply to --operator \(kind.rawValue)\(context)") }
-      if jointBias { throw ValidationError("--joint-bias does not apply to --operator \(kind.rawValue)\(context)") }
+      if fisherType != nil { throw ValidationError("--fisher-type does not apply to --operator \(kind.argument)\(context)") }
+      if kfacApprox != nil { throw ValidationError("--kfac-approx does not apply to --operator \(kind.argument)\(context)") }
+      if jointBias { throw ValidationError("--joint-bias does not apply to --operator \(kind.argument)\(context)") }
     }
     if mcSamples != nil {
       let fisher = fisherType ?? .mc
@@ -231,24 +212,87 @@ struct OperatorOptions: ParsableArguments {
       case .fisherMC: break
       case .kfac, .ekfac:
         if fisher != .mc {
-          throw ValidationError("--mc-samples does not apply to --operator \(kind.rawValue) with --fisher-type \(fisher.rawValue) (only mc samples labels)")
+          throw ValidationError("--mc-samples does not apply to --operator \(kind.argument) with --fisher-type \(fisher.argument) (only mc samples labels)")
         }
       case .hessian, .ggn, .ef:
         if !(kfacPreconditioner && fisher == .mc) {
-          throw ValidationError("--mc-samples does not apply to --operator \(kind.rawValue) (it is an option of fisher-mc, and of kfac/ekfac with --fisher-type mc)")
+          throw ValidationError("--mc-samples does not apply to --operator \(kind.argument) (it is an option of fisher-mc, and of kfac/ekfac with --fisher-type mc)")
         }
       }
     }
   }
 
+  /// The settings of kfac and ekfac (and of a KFAC preconditioner).
+  var kfacOptions: KFACOptions {
+    KFACOptions(
+      fisherType: fisherType ?? .mc, mcSamples: mcSamples ?? 1, seed: seed,
+      approximation: kfacApprox ?? .expand, jointBias: jointBias)
+  }
+
   /// The operator choice for `makeOperator`.
   var choice: OperatorChoice {
-    OperatorChoice(
-      kind: kind, mcSamples: mcSamples ?? 1, seed: seed,
-      kfac: KFACOptions(
-        fisherType: (fisherType ?? .mc).library, mcSamples: mcSamples ?? 1, seed: seed,
-        approximation: (kfacApprox ?? .expand).library, jointBias: jointBias))
+    OperatorChoice(kind: kind, mcSamples: mcSamples ?? 1, seed: seed, kfac: kfacOptions)
   }
+
+  /// The chosen curvature operator of `problem`, undamped.
+  /// - Throws: What `makeOperator` throws.
+  func undampedOperator<T: BLASScalar>(_ problem: CurvatureProblem<T>) throws -> any LinearOperator<T> {
+    try makeOperator(choice, problem: problem)
+  }
+
+  /// The operator every subcommand works with: `A + δI` by the library's `damped(by:)`
+  /// (the operator itself for δ = 0).
+  func dampedOperator<T: BLASScalar>(_ a: any LinearOperator<T>) -> any LinearOperator<T> {
+    damping == 0 ? a : a.damped(by: T(damping))
+  }
+}
+
+/// A `--method` of a subcommand with exact and randomized variants.
+protocol EstimatorMethod: OptionChoice, ExpressibleByArgument {
+  /// The exact method (the default), which takes no `--matvecs`.
+  static var exact: Self { get }
+  /// The fewest products the method can work with.
+  var minimumMatvecs: Int { get }
+  /// Whether the method's sketch has `--matvecs / 2` columns, so at most `2P` products.
+  var sketchesAtMostTwiceP: Bool { get }
+}
+
+/// The estimator: `--method` and its budget `--matvecs`.
+struct EstimatorOptions<Method: EstimatorMethod>: ParsableArguments {
+  @Option(help: ArgumentHelp("\(Method.spellings.joined(separator: ", ")) (default: exact).", valueName: "method"), transform: Method.parse)
+  var method: Method = .exact
+
+  @Option(help: ArgumentHelp("Products with the operator for the estimators (default: 100).", valueName: "M"))
+  var matvecs: Int?
+
+  func validate() throws {
+    if method == .exact, matvecs != nil { throw ValidationError("--matvecs does not apply to --method exact") }
+    if let matvecs, matvecs < 1 { throw ValidationError("--matvecs must be at least 1, got \(matvecs)") }
+    if let matvecs, matvecs < method.minimumMatvecs {
+      throw ValidationError("--matvecs must be at least \(method.minimumMatvecs) for --method \(method.argument), got \(matvecs)")
+    }
+  }
+
+  /// The products the estimator may spend: `--matvecs`, 100 by default.
+  /// - Parameter p: The operator's order.
+  /// - Throws: `CLIError` naming `--matvecs` when the method cannot spend that many on P.
+  func budget(p: Int) throws -> Int {
+    let budget = matvecs ?? 100
+    if method.sketchesAtMostTwiceP, budget > 2 * p {
+      throw CLIError(
+        "--matvecs \(budget)\(matvecs == nil ? " (the default)" : "") is more than --method \(method.argument) can use for P = \(p): at most 2P = \(2 * p)")
+    }
+    return budget
+  }
+}
+
+/// What every subcommand's output shares: `--json`.
+struct OutputOptions: ParsableArguments {
+  @Flag(help: "Print one JSON object on stdout instead of a table.")
+  var json = false
+
+  /// The progress bar: drawn only for tables (and only on a terminal).
+  func progressBar() -> ProgressBar { ProgressBar(enabled: !json) }
 }
 
 /// A subcommand that computes in the precision chosen by `--dtype`.

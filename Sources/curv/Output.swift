@@ -7,8 +7,8 @@ import Foundation
   import Darwin
 #endif
 
-// Output shared by the subcommands: one-line errors, JSON objects, human-readable tables,
-// number formatting, atomic file writes and timing.
+// Output shared by the subcommands: one-line errors, human-readable tables, number
+// formatting and timing. (JSON: JSONReport.swift; files: OutputFile.swift.)
 
 /// A failure of a subcommand, reported as one line on stderr (exit status 1).
 struct CLIError: Error, CustomStringConvertible {
@@ -32,87 +32,6 @@ func oneLineDescription(_ error: Error) -> String {
   }
   return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
     .filter { !$0.isEmpty }.joined(separator: "; ")
-}
-
-// MARK: - JSON
-
-/// A JSON value whose objects keep their key order.
-enum JSON {
-  case null
-  case bool(Bool)
-  case int(Int)
-  case number(Double)
-  case string(String)
-  case array([JSON])
-  case object([(String, JSON)])
-
-  static func numbers(_ values: [Double]) -> JSON { .array(values.map { .number($0) }) }
-
-  /// Compact JSON text; NaN and infinities become `null` (JSON has no such numbers).
-  var text: String {
-    var out = ""
-    write(to: &out)
-    return out
-  }
-
-  func write(to out: inout String) {
-    switch self {
-    case .null: out += "null"
-    case let .bool(value): out += value ? "true" : "false"
-    case let .int(value): out += String(value)
-    case let .number(value): out += value.isFinite ? formatJSONNumber(value) : "null"
-    case let .string(value): JSON.writeString(value, to: &out)
-    case let .array(values):
-      out += "["
-      for (index, value) in values.enumerated() {
-        if index > 0 { out += "," }
-        value.write(to: &out)
-      }
-      out += "]"
-    case let .object(members):
-      out += "{"
-      for (index, (key, value)) in members.enumerated() {
-        if index > 0 { out += "," }
-        JSON.writeString(key, to: &out)
-        out += ":"
-        value.write(to: &out)
-      }
-      out += "}"
-    }
-  }
-
-  static func writeString(_ value: String, to out: inout String) {
-    out += "\""
-    for scalar in value.unicodeScalars {
-      switch scalar {
-      case "\"": out += "\\\""
-      case "\\": out += "\\\\"
-      case "\n": out += "\\n"
-      case "\r": out += "\\r"
-      case "\t": out += "\\t"
-      default:
-        if scalar.value < 0x20 {
-          out += String(format: "\\u%04x", scalar.value)
-        } else {
-          out.unicodeScalars.append(scalar)
-        }
-      }
-    }
-    out += "\""
-  }
-}
-
-/// The shortest text that reads back as the same Double (Swift's description), which is
-/// valid JSON for finite values.
-func formatJSONNumber(_ value: Double) -> String {
-  if value == value.rounded(), Swift.abs(value) < 1e15 { return String(Int64(value)) }
-  return "\(value)"
-}
-
-/// Prints one JSON object on stdout, with `operator` and `seconds` first.
-func printJSONObject(operator name: String, seconds: Double, _ members: [(String, JSON)]) {
-  let object = JSON.object([("operator", .string(name)), ("seconds", .number((seconds * 1e6).rounded() / 1e6))] + members)
-  print(object.text)
 }
 
 // MARK: - Human-readable output
@@ -158,59 +77,6 @@ struct TextTable {
     let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "   ")
     return ([render(header), rule] + rows.map(render)).map { "  " + $0 }.joined(separator: "\n")
   }
-}
-
-// MARK: - Files
-
-/// Checks, before any work, that `path` can be written: its directory exists and is
-/// writable, and the path is not a directory.
-/// - Throws: `CLIError` naming the path and the problem.
-func checkOutputPath(_ path: String, option: String = "--output") throws {
-  guard !path.isEmpty else { throw CLIError("\(option): the path is empty") }
-  let url = URL(fileURLWithPath: path)
-  let directory = url.deletingLastPathComponent().path
-  var isDirectory: ObjCBool = false
-  guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-    throw CLIError("\(option) \(path): the directory \(directory) does not exist")
-  }
-  guard access(directory, W_OK) == 0 else {
-    throw CLIError("\(option) \(path): the directory \(directory) is not writable")
-  }
-  if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
-    throw CLIError("\(option) \(path) is a directory, expected a file path")
-  }
-}
-
-/// Writes a file atomically: `write` fills a temporary file in the same directory, which
-/// is then renamed over `path`; on any failure the temporary file is removed, so no
-/// partial output is left behind.
-/// - Throws: What `write` throws, or `CLIError` when the rename fails.
-func writeAtomically(to path: String, _ write: (URL) throws -> Void) throws {
-  let url = URL(fileURLWithPath: path)
-  let temporary = url.deletingLastPathComponent()
-    .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
-  do {
-    try write(temporary)
-  } catch {
-    try? FileManager.default.removeItem(at: temporary)
-    throw error
-  }
-  guard rename(temporary.path, url.path) == 0 else {
-    let reason = String(cString: strerror(errno))
-    try? FileManager.default.removeItem(at: temporary)
-    throw CLIError("cannot write \(path): \(reason)")
-  }
-}
-
-/// Writes an array as a float64 `.npy` file, atomically.
-func writeNPY<T: BLASScalar>(_ array: NDArray<T>, to path: String) throws {
-  let values = array.converted(to: Double.self)
-  try writeAtomically(to: path) { url in try Curvature.NPYArray(values).write(to: url) }
-}
-
-/// Writes text atomically.
-func writeText(_ text: String, to path: String) throws {
-  try writeAtomically(to: path) { url in try Data(text.utf8).write(to: url) }
 }
 
 // MARK: - Timing and memory

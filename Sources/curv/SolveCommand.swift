@@ -2,16 +2,6 @@ import ArgumentParser
 import Curvature
 import Foundation
 
-/// `--preconditioner` of `curv solve`.
-enum PreconditionerOption: String, CaseIterable, ExpressibleByArgument {
-  case kfac, none
-}
-
-/// `--solver` of `curv solve`.
-enum SolverOption: String, CaseIterable, ExpressibleByArgument {
-  case auto, cg, minres
-}
-
 /// `curv solve`: the damped system `(A + δI) x = b` by (preconditioned) conjugate
 /// gradients or MINRES.
 struct SolveCommand: PrecisionGenericCommand {
@@ -32,14 +22,15 @@ struct SolveCommand: PrecisionGenericCommand {
 
   @OptionGroup(title: "Model and data") var dataOptions: DataOptions
   @OptionGroup(title: "Operator") var operatorOptions: OperatorOptions
+  @OptionGroup(title: "Output") var outputOptions: OutputOptions
 
   @Option(help: ArgumentHelp("The right-hand side as .npy, [P] or [P, k].", valueName: "b.npy"))
   var rhs: String
 
-  @Option(help: "kfac or none.")
+  @Option(help: ArgumentHelp("kfac or none (default: none).", valueName: "preconditioner"), transform: PreconditionerOption.parse)
   var preconditioner: PreconditionerOption = .none
 
-  @Option(help: "auto, cg or minres.")
+  @Option(help: ArgumentHelp("auto, cg or minres (default: auto).", valueName: "solver"), transform: SolverOption.parse)
   var solver: SolverOption = .auto
 
   @Option(help: ArgumentHelp("Relative residual tolerance.", valueName: "tol"))
@@ -51,9 +42,6 @@ struct SolveCommand: PrecisionGenericCommand {
   @Option(help: ArgumentHelp("The .npy file to write (float64, shaped like b).", valueName: "x.npy"))
   var output: String
 
-  @Flag(help: "Print one JSON object on stdout instead of a table.")
-  var json = false
-
   func validate() throws {
     guard tol > 0, tol < 1 else { throw ValidationError("--tol must be in (0, 1), got \(tol)") }
     if let maxIterations, maxIterations < 1 { throw ValidationError("--max-iterations must be at least 1, got \(maxIterations)") }
@@ -62,46 +50,71 @@ struct SolveCommand: PrecisionGenericCommand {
 
   func run() throws {
     try requireFile(rhs, option: "--rhs")
-    try checkOutputPath(output)
+    try checkOutputPath(output, inputs: dataOptions.inputFiles + [("--rhs", rhs)])
     try dispatch()
+  }
+
+  /// The JSON keys of `solve`.
+  struct Report: Encodable {
+    var iterations: Int
+    var relativeResidual: Double
+    var solver: String
+    var preconditioner: String
+    var damping: Double
+    var P: Int
+    var rightHandSides: Int
+    var output: String
+
+    enum CodingKeys: String, CodingKey {
+      case iterations, solver, preconditioner, damping, P, output
+      case relativeResidual = "relative_residual"
+      case rightHandSides = "right_hand_sides"
+    }
   }
 
   func execute<T: BLASScalar>(_: T.Type) throws {
     let start = ContinuousClock.now
     let loaded = try dataOptions.load(T.self, seed: operatorOptions.seed)
+    let gate = loaded.gate
     let p = loaded.problem.dimension
     let b = try Curvature.NPYArray(contentsOf: URL(fileURLWithPath: rhs)).floats(as: T.self, requireFinite: true)
     guard (b.rank == 1 || b.rank == 2) && b.shape[0] == p else {
       throw CLIError("--rhs \(rhs) has shape \(b.shape), expected [\(p)] or [\(p), k] for P = \(p) parameters")
     }
     let damping = operatorOptions.damping
-    let base = try makeOperator(operatorOptions.choice, problem: loaded.problem)
-    let a = dampedOperator(base, damping: damping)
+    let base = try operatorOptions.undampedOperator(loaded.problem)
+    let a = operatorOptions.dampedOperator(base)
     var inverse: (any LinearOperator<T>)? = nil
     if preconditioner == .kfac {
-      let kfac = try (base as? KFACOperator<T>) ?? KFACOperator(loaded.problem, options: operatorOptions.choice.kfac)
-      inverse = try kfac.inverse(damping: T(damping))
+      let kfac = try (base as? KFACOperator<T>) ?? KFACOperator(loaded.problem, options: operatorOptions.kfacOptions)
+      inverse = try gate.run("the KFAC preconditioner") { try kfac.inverse(damping: T(damping)) }
     }
     let method: SolverOption = solver == .auto ? (operatorOptions.kind == .hessian ? .minres : .cg) : solver
-    let bar = ProgressBar(enabled: !json)
-    let x: NDArray<T>, iterations: Int
+    let bar = outputOptions.progressBar()
+    var x: NDArray<T>, iterations: Int
     let name = method == .cg ? (inverse == nil ? "CG" : "PCG") : "MINRES"
+    let stage = "the \(name) solution"
     if method == .cg {
-      let result = try conjugateGradient(
-        a, b, preconditioner: inverse,
-        options: ConjugateGradientOptions(relativeTolerance: tol, maxIterations: maxIterations), onProgress: bar.handler)
+      let result = try gate.run(stage) {
+        try conjugateGradient(
+          a, b, preconditioner: inverse,
+          options: ConjugateGradientOptions(relativeTolerance: tol, maxIterations: maxIterations), onProgress: bar.handler)
+      }
       bar.finish()
-      try requireSolved(name, result.outcome, iterations: result.iterations, residual: result.relativeResidual)
+      try requireSolved(name, result.outcome, iterations: result.iterations, residual: result.relativeResidual, gate: gate)
       (x, iterations) = (result.solution, result.iterations)
     } else {
-      let result = try minres(
-        a, b, preconditioner: inverse,
-        options: MINRESOptions(relativeTolerance: tol, maxIterations: maxIterations), onProgress: bar.handler)
+      let result = try gate.run(stage) {
+        try minres(
+          a, b, preconditioner: inverse,
+          options: MINRESOptions(relativeTolerance: tol, maxIterations: maxIterations), onProgress: bar.handler)
+      }
       bar.finish()
-      try requireSolved(name, result.outcome, iterations: result.iterations, residual: result.relativeResidual)
+      try requireSolved(name, result.outcome, iterations: result.iterations, residual: result.relativeResidual, gate: gate)
       (x, iterations) = (result.solution, result.iterations)
     }
-    let residual = try relativeResidual(a, x, b)
+    x = try gate.check(x, stage)
+    let residual = try gate.check(try relativeResidual(a, x, b), "the relative residual of \(stage)")
     if residual > 10 * tol {
       // The solver's recurrence met --tol but rounding kept the true residual above it.
       printError(
@@ -109,24 +122,25 @@ struct SolveCommand: PrecisionGenericCommand {
     }
     try writeNPY(x, to: output)
     let seconds = secondsSince(start)
-    if json {
-      printJSONObject(operator: operatorOptions.kind.rawValue, seconds: seconds, [
-        ("iterations", .int(iterations)), ("relative_residual", .number(residual)),
-        ("solver", .string(method.rawValue)), ("preconditioner", .string(preconditioner.rawValue)),
-        ("damping", .number(damping)), ("P", .int(p)), ("right_hand_sides", .int(b.rank == 1 ? 1 : b.shape[1])),
-        ("output", .string(output)),
-      ])
+    if outputOptions.json {
+      try printJSONReport(
+        operator: operatorOptions.kind.argument, seconds: seconds,
+        Report(
+          iterations: iterations, relativeResidual: residual, solver: method.argument, preconditioner: preconditioner.argument,
+          damping: damping, P: p, rightHandSides: b.rank == 1 ? 1 : b.shape[1], output: output))
     } else {
       print("(\(operatorOptions.kind.title) + δI) x = b, δ = \(formatNumber(damping)) (\(loaded.summary))")
       var table = TextTable(["solver", "preconditioner", "iterations", "relative residual", "time"])
-      table.add([name, preconditioner.rawValue, "\(iterations)", formatScientific(residual, digits: 2), formatSeconds(seconds)])
+      table.add([name, preconditioner.argument, "\(iterations)", formatScientific(residual, digits: 2), formatSeconds(seconds)])
       print(table.text)
       print("Wrote \(output)")
     }
   }
 
   /// Turns a solver's outcome into an error unless it converged.
-  func requireSolved<T: BLASScalar>(_ name: String, _ outcome: SolverOutcome<T>, iterations: Int, residual: Double) throws {
+  func requireSolved<T: BLASScalar>(
+    _ name: String, _ outcome: SolverOutcome<T>, iterations: Int, residual: Double, gate: FiniteGate
+  ) throws {
     switch outcome {
     case .converged: return
     case .maxIterationsReached:
@@ -136,7 +150,7 @@ struct SolveCommand: PrecisionGenericCommand {
       throw CLIError(
         "\(name) broke down at iteration \(iteration): curvature \(formatScientific(Double(curvature), digits: 2)) ≤ 0, the operator (or preconditioner) is not positive definite; raise --damping or use --solver minres")
     case let .nonFinite(iteration):
-      throw CLIError("\(name) produced NaN or infinity at iteration \(iteration)")
+      throw gate.failure("the \(name) iterates", "\(name) produced NaN or infinity at iteration \(iteration)")
     case let .inconsistent(iteration, column):
       throw CLIError(
         "\(name): the system is singular and inconsistent (right-hand side \(column) has a component in the null space), found at iteration \(iteration); raise --damping")

@@ -22,6 +22,7 @@ struct SpectrumCommand: PrecisionGenericCommand {
 
   @OptionGroup(title: "Model and data") var dataOptions: DataOptions
   @OptionGroup(title: "Operator") var operatorOptions: OperatorOptions
+  @OptionGroup(title: "Output") var outputOptions: OutputOptions
 
   @Option(help: ArgumentHelp("Lanczos steps per probe.", valueName: "K"))
   var lanczosSteps: Int = 30
@@ -44,62 +45,80 @@ struct SpectrumCommand: PrecisionGenericCommand {
   @Option(help: ArgumentHelp("Smoothing variance σ² (default: 1e-5, or 1e-3 with --log-magnitude).", valueName: "σ²"))
   var variance: Double?
 
-  @Flag(help: "Print one JSON object (grid and density) on stdout instead of a summary.")
-  var json = false
-
   func validate() throws {
     guard lanczosSteps >= 1 else { throw ValidationError("--lanczos-steps must be at least 1, got \(lanczosSteps)") }
     guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
     if let gridPoints, gridPoints < 2 { throw ValidationError("--grid-points must be at least 2, got \(gridPoints)") }
     if let variance, !(variance > 0 && variance.isFinite) { throw ValidationError("--variance must be positive, got \(variance)") }
-    guard output != nil || json else { throw ValidationError("nothing to write: give --output density.svg, --json, or both") }
+    guard output != nil || outputOptions.json else { throw ValidationError("nothing to write: give --output density.svg, --json, or both") }
     try operatorOptions.checkApplicable()
   }
 
   func run() throws {
-    if let output { try checkOutputPath(output) }
+    if let output { try checkOutputPath(output, inputs: dataOptions.inputFiles) }
     try dispatch()
+  }
+
+  /// The JSON keys of `spectrum`; `output` only with `--output`.
+  struct Report: Encodable {
+    var grid: [Double]
+    var density: [Double]
+    var matvecs: Int
+    var lanczosSteps: Int
+    var repeats: Int
+    var variance: Double
+    var x: String
+    var P: Int
+    var damping: Double
+    var output: String?
+
+    enum CodingKeys: String, CodingKey {
+      case grid, density, matvecs, repeats, variance, x, P, damping, output
+      case lanczosSteps = "lanczos_steps"
+    }
   }
 
   func execute<T: BLASScalar>(_: T.Type) throws {
     let start = ContinuousClock.now
     let loaded = try dataOptions.load(T.self, seed: operatorOptions.seed)
-    let a = dampedOperator(try makeOperator(operatorOptions.choice, problem: loaded.problem), damping: operatorOptions.damping)
-    let bar = ProgressBar(enabled: !json)
-    let quadrature = try stochasticLanczosQuadrature(
-      a, options: SLQOptions(steps: lanczosSteps, probes: repeats, seed: operatorOptions.seed), onProgress: bar.handler)
-    bar.finish()
-    let density = spectralDensity(quadrature, logMagnitude: logMagnitude, variance: variance, gridPoints: gridPoints)
-    guard density.grid.allSatisfy(\.isFinite), density.density.allSatisfy(\.isFinite) else {
-      throw CLIError("the spectral density is not finite: the operator produced non-finite values")
+    let gate = loaded.gate
+    let a = operatorOptions.dampedOperator(try operatorOptions.undampedOperator(loaded.problem))
+    let bar = outputOptions.progressBar()
+    let title = operatorOptions.kind.title
+    let quadrature = try gate.run("the Lanczos quadrature of the \(title)") {
+      try stochasticLanczosQuadrature(
+        a, options: SLQOptions(steps: lanczosSteps, probes: repeats, seed: operatorOptions.seed), onProgress: bar.handler)
     }
+    bar.finish()
+    let nodes = try gate.check(Array(quadrature.nodes.joined()), "the Ritz values (quadrature nodes) of the \(title)")
+    let density = spectralDensity(quadrature, logMagnitude: logMagnitude, variance: variance, gridPoints: gridPoints)
+    try gate.check(density.grid, "the grid of the spectral density of the \(title)")
+    try gate.check(density.density, "the spectral density of the \(title)")
+    let smoothing = try gate.check(density.variance, "the smoothing variance of the spectral density")
     let steps = Swift.min(lanczosSteps, loaded.problem.dimension)
     if let output {
       let plot = DensityPlot(
         grid: density.grid, density: density.density,
-        title: "Spectral density of the \(operatorOptions.kind.title)",
+        title: "Spectral density of the \(title)",
         xLabel: logMagnitude ? "log₁₀ |λ|" : "eigenvalue λ",
         logScale: logScale,
-        subtitle: "SLQ: \(steps) Lanczos steps × \(repeats) probes, σ² = \(formatNumber(density.variance, significant: 3)); \(loaded.summary)")
+        subtitle: "SLQ: \(steps) Lanczos steps × \(repeats) probes, σ² = \(formatNumber(smoothing, significant: 3)); \(loaded.summary)")
       try writeText(plot.svg, to: output)
     }
     let seconds = secondsSince(start)
-    if json {
-      var members: [(String, JSON)] = [
-        ("grid", .numbers(density.grid)), ("density", .numbers(density.density)),
-        ("matvecs", .int(quadrature.matvecs)), ("lanczos_steps", .int(steps)), ("repeats", .int(repeats)),
-        ("variance", .number(density.variance)), ("x", .string(logMagnitude ? "log10_magnitude" : "eigenvalue")),
-        ("P", .int(loaded.problem.dimension)), ("damping", .number(operatorOptions.damping)),
-      ]
-      if let output { members.append(("output", .string(output))) }
-      printJSONObject(operator: operatorOptions.kind.rawValue, seconds: seconds, members)
+    if outputOptions.json {
+      try printJSONReport(
+        operator: operatorOptions.kind.argument, seconds: seconds,
+        Report(
+          grid: density.grid, density: density.density, matvecs: quadrature.matvecs, lanczosSteps: steps, repeats: repeats,
+          variance: smoothing, x: logMagnitude ? "log10_magnitude" : "eigenvalue", P: loaded.problem.dimension,
+          damping: operatorOptions.damping, output: output))
     } else {
-      let nodes = quadrature.nodes.joined()
-      print("Spectral density of the \(operatorOptions.kind.title) (\(loaded.summary))")
+      print("Spectral density of the \(title) (\(loaded.summary))")
       var table = TextTable(["", "value"])
       table.add(["Ritz values", "\(formatNumber(nodes.min() ?? 0, significant: 5)) … \(formatNumber(nodes.max() ?? 0, significant: 5))"])
       table.add(["grid", "\(density.grid.count) points on [\(formatNumber(density.grid.first ?? 0, significant: 4)), \(formatNumber(density.grid.last ?? 0, significant: 4))]"])
-      table.add(["smoothing σ²", formatNumber(density.variance, significant: 3)])
+      table.add(["smoothing σ²", formatNumber(smoothing, significant: 3)])
       table.add(["matvecs", "\(quadrature.matvecs)"])
       table.add(["time", formatSeconds(seconds)])
       print(table.text)

@@ -2,11 +2,6 @@ import ArgumentParser
 import Curvature
 import Foundation
 
-/// `--method` of `curv trace`.
-enum TraceMethod: String, CaseIterable, ExpressibleByArgument {
-  case exact, hutchinson, hutchpp, xtrace
-}
-
 /// `curv trace`: the trace, exactly or by a randomized estimator.
 struct TraceCommand: PrecisionGenericCommand {
   static let configuration = CommandConfiguration(
@@ -24,63 +19,81 @@ struct TraceCommand: PrecisionGenericCommand {
 
   @OptionGroup(title: "Model and data") var dataOptions: DataOptions
   @OptionGroup(title: "Operator") var operatorOptions: OperatorOptions
+  @OptionGroup(title: "Estimator") var estimatorOptions: EstimatorOptions<TraceMethod>
+  @OptionGroup(title: "Output") var outputOptions: OutputOptions
 
-  @Option(help: "exact, hutchinson, hutchpp or xtrace.")
-  var method: TraceMethod = .exact
-
-  @Option(help: ArgumentHelp("Products with the operator for the estimators (default: 100).", valueName: "M"))
-  var matvecs: Int?
-
-  @Flag(help: "Print one JSON object on stdout instead of a table.")
-  var json = false
-
-  func validate() throws {
-    if method == .exact, matvecs != nil { throw ValidationError("--matvecs does not apply to --method exact") }
-    if let matvecs, matvecs < 1 { throw ValidationError("--matvecs must be at least 1, got \(matvecs)") }
-    try operatorOptions.checkApplicable()
-  }
+  func validate() throws { try operatorOptions.checkApplicable() }
 
   func run() throws { try dispatch() }
+
+  /// The JSON keys of `trace`; `standard_error` is null for the exact trace.
+  struct Report: Encodable {
+    var trace: Double
+    var matvecs: Int
+    var method: String
+    var standardError: Double?
+    var P: Int
+    var damping: Double
+
+    enum CodingKeys: String, CodingKey {
+      case trace, matvecs, method, P, damping
+      case standardError = "standard_error"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+      var container = encoder.container(keyedBy: CodingKeys.self)
+      try container.encode(trace, forKey: .trace)
+      try container.encode(matvecs, forKey: .matvecs)
+      try container.encode(method, forKey: .method)
+      try container.encode(standardError, forKey: .standardError)  // null, not absent
+      try container.encode(P, forKey: .P)
+      try container.encode(damping, forKey: .damping)
+    }
+  }
 
   func execute<T: BLASScalar>(_: T.Type) throws {
     let start = ContinuousClock.now
     let loaded = try dataOptions.load(T.self, seed: operatorOptions.seed)
+    let gate = loaded.gate
     let p = loaded.problem.dimension
-    let a = try makeOperator(operatorOptions.choice, problem: loaded.problem)
-    let bar = ProgressBar(enabled: !json)
-    let budget = matvecs ?? 100
+    let budget = try estimatorOptions.budget(p: p)
+    let a = operatorOptions.dampedOperator(try operatorOptions.undampedOperator(loaded.problem))
+    let bar = outputOptions.progressBar()
     let seed = operatorOptions.seed
+    let method = estimatorOptions.method
+    let stage = method == .exact
+      ? "the trace of the \(operatorOptions.kind.title)" : "the \(method.argument) trace estimate of the \(operatorOptions.kind.title)"
     var value: Double, standardError: Double?, used: Int
     switch method {
     case .exact:
-      value = Double(try a.trace())
+      value = Double(try gate.run(stage) { try a.trace() })
       standardError = nil
       used = operatorOptions.kind == .hessian ? p : 0
     case .hutchinson:
-      let estimate = try hutchinsonTrace(a, matvecs: budget, seed: seed, onProgress: bar.handler)
+      let estimate = try gate.run(stage) { try hutchinsonTrace(a, matvecs: budget, seed: seed, onProgress: bar.handler) }
       (value, standardError, used) = (estimate.value, estimate.standardError, estimate.matvecs)
     case .hutchpp:
-      let estimate = try hutchPlusPlusTrace(a, matvecs: budget, seed: seed, onProgress: bar.handler)
+      let estimate = try gate.run(stage) { try hutchPlusPlusTrace(a, matvecs: budget, seed: seed, onProgress: bar.handler) }
       (value, standardError, used) = (estimate.value, estimate.standardError, estimate.matvecs)
     case .xtrace:
-      let estimate = try xtrace(a, matvecs: budget, seed: seed, onProgress: bar.handler)
+      let estimate = try gate.run(stage) { try xtrace(a, matvecs: budget, seed: seed, onProgress: bar.handler) }
       (value, standardError, used) = (estimate.value, estimate.standardError, estimate.matvecs)
     }
     bar.finish()
-    value += operatorOptions.damping * Double(p)
-    guard value.isFinite else { throw CLIError("the trace is \(value): the operator produced non-finite values") }
+    value = try gate.check(value, stage)
+    if let error = standardError { standardError = try gate.check(error, "the standard error of \(stage)") }
     let seconds = secondsSince(start)
-    if json {
-      printJSONObject(operator: operatorOptions.kind.rawValue, seconds: seconds, [
-        ("trace", .number(value)), ("matvecs", .int(used)), ("method", .string(method.rawValue)),
-        ("standard_error", standardError.map { .number($0) } ?? .null), ("P", .int(p)),
-        ("damping", .number(operatorOptions.damping)),
-      ])
+    if outputOptions.json {
+      try printJSONReport(
+        operator: operatorOptions.kind.argument, seconds: seconds,
+        Report(
+          trace: value, matvecs: used, method: method.argument, standardError: standardError, P: p,
+          damping: operatorOptions.damping))
     } else {
       print("Trace of the \(operatorOptions.kind.title) (\(loaded.summary))")
       var table = TextTable(["method", "trace", "std. error", "matvecs", "time"])
       table.add([
-        method.rawValue, formatNumber(value, significant: 10), standardError.map { formatNumber($0, significant: 3) } ?? "-",
+        method.argument, formatNumber(value, significant: 10), standardError.map { formatNumber($0, significant: 3) } ?? "-",
         "\(used)", formatSeconds(seconds),
       ])
       print(table.text)

@@ -138,25 +138,9 @@ extension LinearOperator {
 
   public func dense() throws -> NDArray<Scalar> { try denseByProducts() }
 
-  /// The matrix through products with blocks of identity columns (the default `dense()`,
+  /// The matrix through products with blocks of 64 identity columns (the default `dense()`,
   /// also available to conformances that override `dense()` for special cases only).
-  func denseByProducts() throws -> NDArray<Scalar> {
-    // Blocks of identity columns bound the memory of the probe to 64 columns.
-    let n = columnCount, block = 64
-    var result = NDArray<Scalar>(zeros: [rowCount, n])
-    var start = 0
-    while start < n {
-      let width = Swift.min(block, n - start)
-      var probe = NDArray<Scalar>(zeros: [n, width])
-      for j in 0..<width { probe[start + j, j] = 1 }
-      let columns = try apply(probe)
-      for i in 0..<rowCount {
-        for j in 0..<width { result.scalars[i * n + start + j] = columns.scalars[i * width + j] }
-      }
-      start += width
-    }
-    return result
-  }
+  func denseByProducts() throws -> NDArray<Scalar> { try dense(blockSize: 64, onProgress: nil) }
 
   public func diagonal() throws -> NDArray<Scalar> { try dense().diagonal() }
 
