@@ -51,7 +51,10 @@ let package = Package(
     .executableTarget(name: "ToeplitzTutorial", dependencies: ["Curvature"], path: "Tutorials/ToeplitzTutorial"),
     .executableTarget(
       name: "CurvatureBenchmarks",
-      dependencies: ["Curvature"],
+      dependencies: [
+        "Curvature",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
       path: "Benchmarks/CurvatureBenchmarks"),
     .testTarget(
       name: "CurvatureTests",

@@ -18,4 +18,4 @@ registerKFACBenchmarks(in: registry)
 registerSolverBenchmarks(in: registry)
 registerToeplitzBenchmarks(in: registry)
 
-exit(BenchmarkMain.run(registry, arguments: CommandLine.arguments.dropFirst()))
+exit(BenchmarkMain.run(registry, arguments: Array(CommandLine.arguments.dropFirst())))
