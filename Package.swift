@@ -12,7 +12,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
   ],
   targets: [
-    // System libraries: each one C module, wrapped by exactly one Swift file in `Curvature`.
+    // System libraries: each one C module, wrapped by exactly one Swift file in `CurvatureNumerics`.
     .systemLibrary(
       name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
       providers: [.apt(["libopenblas-dev"])]),
@@ -26,11 +26,36 @@ let package = Package(
       name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
       providers: [.apt(["zlib1g-dev"])]),
 
+    // Layer 1, numerics: BLASScalar, NDArray, the C wrappers, random numbers, kernels.
+    .target(
+      name: "CurvatureNumerics",
+      dependencies: [
+        "COpenBLAS", "CLAPACKE", "CFFTW",
+        .product(name: "Numerics", package: "swift-numerics"),
+      ]),
+    // Layer 2, linear algebra: linear operators, Krylov solvers, stochastic estimators.
+    .target(
+      name: "CurvatureLinearAlgebra",
+      dependencies: ["CurvatureNumerics"]),
+    // Layer 2, structured operators: Toeplitz, circulant and their preconditioners.
+    .target(
+      name: "CurvatureToeplitz",
+      dependencies: ["CurvatureNumerics", "CurvatureLinearAlgebra"]),
+    // Layer 3, reverse-mode automatic differentiation on Tensor.
+    .target(
+      name: "CurvatureAutodiff",
+      dependencies: ["CurvatureNumerics"]),
+    // Layer 4, neural networks: layers, losses, data, training, model and array files.
+    .target(
+      name: "CurvatureNN",
+      dependencies: ["CZlib", "CurvatureNumerics", "CurvatureLinearAlgebra", "CurvatureAutodiff"]),
+    // Layer 5, the umbrella: curvature operators, KFAC/EKFAC, diagonals; re-exports every layer
+    // below, so `import Curvature` gives users the whole library.
     .target(
       name: "Curvature",
       dependencies: [
-        "COpenBLAS", "CLAPACKE", "CFFTW", "CZlib",
-        .product(name: "Numerics", package: "swift-numerics"),
+        "CurvatureNumerics", "CurvatureLinearAlgebra", "CurvatureToeplitz",
+        "CurvatureAutodiff", "CurvatureNN",
       ]),
     .target(
       name: "CurvatureTestSupport",

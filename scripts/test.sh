@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+bash scripts/check-layers.sh
 swift build -c release --build-tests
 if [ $# -eq 0 ]; then
   bash scripts/tutorials.sh

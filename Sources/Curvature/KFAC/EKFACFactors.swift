@@ -1,3 +1,7 @@
+import CurvatureNumerics
+import CurvatureAutodiff
+import CurvatureNN
+
 /// The eigenvalue-corrected Kronecker factors of one Linear or Conv2d layer (EKFAC,
 /// George et al. 2018).
 ///

@@ -1,4 +1,7 @@
 import Synchronization
+import CurvatureNumerics
+import CurvatureLinearAlgebra
+import CurvatureAutodiff
 
 /// Eigenvalue-corrected KFAC (EKFAC; George et al. 2018): KFAC's Kronecker eigenbases
 /// with the eigenvalues replaced by the exact curvature's diagonal in that basis.

@@ -1,3 +1,7 @@
+import CurvatureNumerics
+import CurvatureAutodiff
+import CurvatureNN
+
 // One pass over the data accumulates every layer's Kronecker factors with gemms: the
 // forward pass taps each Linear/Conv2d layer's input (for A) and output (for B); each factor
 // column is one reverse pass that yields the output gradients δ of all layers at once

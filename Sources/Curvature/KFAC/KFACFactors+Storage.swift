@@ -1,3 +1,6 @@
+import CurvatureNumerics
+import CurvatureNN
+
 #if canImport(FoundationEssentials)
   import FoundationEssentials
 #else

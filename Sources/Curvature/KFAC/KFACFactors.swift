@@ -1,3 +1,5 @@
+import CurvatureNumerics
+
 /// The Kronecker factors of one Linear or Conv2d layer.
 ///
 /// With the row-major parameter flattening, the layer's curvature block is approximated by

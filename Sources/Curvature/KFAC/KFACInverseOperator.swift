@@ -1,3 +1,7 @@
+import CurvatureNumerics
+import CurvatureLinearAlgebra
+import CurvatureAutodiff
+
 /// How KFAC is damped and inverted.
 public enum KFACInversion: Sendable, Hashable {
   /// `(B ⊗ A + δI)⁻¹` exactly, from eigen-decompositions of both factors:

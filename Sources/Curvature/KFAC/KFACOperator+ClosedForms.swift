@@ -1,3 +1,5 @@
+import CurvatureNumerics
+
 // Structural queries of KFAC from its factors: no product with the full matrix is needed.
 
 extension KFACOperator {

@@ -1,4 +1,7 @@
 import Synchronization
+import CurvatureNumerics
+import CurvatureLinearAlgebra
+import CurvatureAutodiff
 
 /// Kronecker-factored approximate curvature (KFAC): block-diagonal over Linear and Conv2d
 /// layers, each block a Kronecker product of the layer's input covariance `A` and output-

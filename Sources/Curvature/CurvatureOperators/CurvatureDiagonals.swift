@@ -1,0 +1,125 @@
+import CurvatureNumerics
+import CurvatureLinearAlgebra
+import CurvatureAutodiff
+import CurvatureNN
+
+// Exact diagonals of the GGN, Monte Carlo Fisher and empirical Fisher for Sequential
+// models, as BackPACK computes them (Dangel, Kunstner & Hennig 2020): each matrix is a sum
+// of per-term outer products Σ_t Σ_k (J_tᵀ u_tk)(J_tᵀ u_tk)ᵀ with "factor columns" u_tk
+// (the columns of the loss Hessian's symmetric factor, sampled gradients, or the observed
+// gradient); the squares of the per-term gradients (PerTermGradients.swift) are summed.
+
+extension CurvatureProblem {
+  /// `Σ_t Σ_k (J_tᵀ u_tk)²` over the selected blocks, where `columns(output, batch)` gives
+  /// the factor columns `[K, T, C]` (already scaled) for a batch's outputs.
+  /// - Throws: `CurvatureError.unsupported` unless the model is a `Sequential` whose
+  ///   parameters all sit in Linear or Conv2d layers whose rows map onto the loss terms
+  ///   (see `preparePerTermInput`).
+  func squaredGradientSum(
+    columns: (NDArray<Scalar>, Batch<Scalar>) throws -> NDArray<Scalar>
+  ) throws -> NDArray<Scalar> {
+    guard let sequential = model as? Sequential<Scalar> else {
+      throw CurvatureError.unsupported("exact diagonals need a Sequential model; estimate the diagonal with hutchinsonDiagonal or xDiagonal instead")
+    }
+    var blockSums = sequential.parameterSpecs.map { NDArray<Scalar>(zeros: $0.shape) }
+    let layers = sequential.layers.indices.filter { !sequential.parameterRanges[$0].isEmpty }
+    for range in data.batchRanges(size: batchSize) {
+      let batch = try checkedBatch(range)
+      let (output, inputs, outputs) = try tappedForward(sequential, batch, layers: Set(layers))
+      let factor = try columns(output.value, batch)
+      let terms = factor.shape[1]
+      // Per layer once per batch: the input rows or unfolded patches.
+      let prepared = try layers.map { index in
+        try preparePerTermInput(layer: sequential.layers[index], input: inputs[index]!, terms: terms, points: range.count, weight: true)
+      }
+      try forEachFactorColumn(factor, output: output, tapped: layers.map { outputs[$0]! }) { deltas in
+        for ((index, input), delta) in zip(zip(layers, prepared), deltas) {
+          let layer = sequential.layers[index]
+          let hasBias = sequential.parameterRanges[index].count > 1
+          let squares = try squaredRotatedPerTermGradients(
+            layer: layer, prepared: input, delta: delta, points: range.count, weight: true, bias: hasBias)
+          let first = sequential.parameterRanges[index].lowerBound
+          blockSums[first].add(squares.weight!.reshaped(layer.parameterSpecs[0].shape))
+          if hasBias { blockSums[first + 1].add(squares.bias!) }
+        }
+      }
+    }
+    return NDArray(blocks.flatMap { blockSums[$0].scalars })
+  }
+}
+
+extension GGNOperator {
+  /// The exact GGN diagonal from the symmetric factorization of the loss Hessian propagated
+  /// backwards (BackPACK's DiagGGN): `(1/R) Σ_t Σ_k (J_tᵀ s_tk)²` with `H_t = S_t S_tᵀ`.
+  /// - Throws: `CurvatureError.unsupported` for models other than `Sequential` with
+  ///   Linear/Conv2d parameters; errors of the data.
+  /// - Complexity: `C` reverse passes per batch (`C` = output width).
+  public func diagonal() throws -> NDArray<Scalar> {
+    let scale = 1 / Scalar(problem.reductionFactor).squareRoot()
+    return try problem.squaredGradientSum { output, _ in
+      // [T, C, K] → [K, T, C]: one factor column per reverse pass.
+      problem.hessianSquareRootColumns(output) * scale
+    }
+  }
+
+  /// The trace, from the exact diagonal.
+  public func trace() throws -> Scalar { try diagonal().sum() }
+}
+
+extension MonteCarloFisherOperator {
+  /// The exact diagonal of this Monte Carlo Fisher (BackPACK's DiagGGNMC), with the same
+  /// samples as its products.
+  /// - Complexity: `mcSamples` reverse passes per batch.
+  public func diagonal() throws -> NDArray<Scalar> {
+    let scale = 1 / (Scalar(problem.reductionFactor) * Scalar(mcSamples)).squareRoot()
+    return try problem.squaredGradientSum { output, batch in
+      problem.sampledGradientColumns(output, samples: mcSamples, seed: seed, batch: batch) * scale
+    }
+  }
+
+  /// The trace, from the exact diagonal.
+  public func trace() throws -> Scalar { try diagonal().sum() }
+}
+
+extension EmpiricalFisherOperator {
+  /// The exact diagonal `(1/R) Σ_t (∇_θ ℓ_t)²` from per-term gradients.
+  /// - Complexity: One reverse pass per batch.
+  public func diagonal() throws -> NDArray<Scalar> {
+    let scale = 1 / Scalar(problem.reductionFactor).squareRoot()
+    return try problem.squaredGradientSum { output, batch in
+      problem.observedGradientColumns(output, batch: batch) * scale
+    }
+  }
+
+  /// The trace, from the exact diagonal.
+  public func trace() throws -> Scalar { try diagonal().sum() }
+}
+
+extension HessianOperator {
+  /// The exact Hessian diagonal, from products with blocks of unit vectors (one
+  /// Hessian-vector product per parameter, `blockSize` at a time, without forming the
+  /// matrix). For large models estimate it with `hutchinsonDiagonal` or `xDiagonal`.
+  /// - Complexity: `P` Hessian-vector products.
+  public func diagonal() throws -> NDArray<Scalar> {
+    try exactDiagonalByUnitProducts()
+  }
+}
+
+extension LinearOperator {
+  /// The diagonal from products with unit vectors in blocks of 32 columns.
+  func exactDiagonalByUnitProducts(blockSize: Int = 32) throws -> NDArray<Scalar> {
+    try requireSquare("diagonal")
+    let n = rowCount
+    var result = NDArray<Scalar>(zeros: [n])
+    var start = 0
+    while start < n {
+      let width = Swift.min(blockSize, n - start)
+      var probe = NDArray<Scalar>(zeros: [n, width])
+      for j in 0..<width { probe[start + j, j] = 1 }
+      let product = try apply(probe)
+      for j in 0..<width { result.scalars[start + j] = product.scalars[(start + j) * width + j] }
+      start += width
+    }
+    return result
+  }
+}

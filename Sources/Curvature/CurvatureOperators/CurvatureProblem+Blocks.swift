@@ -1,0 +1,51 @@
+import CurvatureLinearAlgebra
+import CurvatureNN
+
+/// How parameter blocks are grouped into the diagonal blocks of a block-diagonal
+/// curvature approximation.
+public enum ParameterGrouping: String, Sendable, CaseIterable {
+  /// One block per layer (a layer's weight and bias together).
+  case perLayer = "layer"
+  /// One block per parameter tensor.
+  case perParameter = "parameter"
+}
+
+extension CurvatureProblem {
+  /// The same model, loss and data restricted to some parameter blocks.
+  /// - Parameter blocks: Indices of the model's parameter blocks.
+  /// - Throws: `CurvatureError.invalidArgument` for unknown or repeated indices.
+  public func restricted(to blocks: [Int]) throws -> CurvatureProblem {
+    guard !blocks.isEmpty else { throw CurvatureError.invalidArgument("no parameter blocks selected") }
+    for index in blocks where !model.parameterSpecs.indices.contains(index) {
+      throw CurvatureError.invalidArgument("parameter block \(index) does not exist (the model has \(model.parameterSpecs.count) blocks)")
+    }
+    guard Set(blocks).count == blocks.count else {
+      throw CurvatureError.invalidArgument("parameter blocks \(blocks) list a block more than once")
+    }
+    var copy = self
+    copy.blocks = blocks.sorted()
+    return copy
+  }
+
+  /// The selected blocks grouped per layer (for a `Sequential`; other models group per
+  /// parameter) or per parameter, in parameter order.
+  public func blockGroups(_ grouping: ParameterGrouping) -> [[Int]] {
+    guard grouping == .perLayer, let sequential = model as? Sequential<Scalar> else { return blocks.map { [$0] } }
+    let selected = Set(blocks)
+    return sequential.parameterRanges.map { $0.filter(selected.contains) }.filter { !$0.isEmpty }
+  }
+
+  /// A block-diagonal approximation: `make` applied to the problem restricted to each group
+  /// of blocks, assembled on the diagonal (dropping the curvature between groups).
+  ///
+  /// ```swift
+  /// let layerwiseGGN = try problem.blockDiagonal(.perLayer) { GGNOperator($0) }
+  /// ```
+  /// - Throws: What `make` throws.
+  /// - Complexity: Each product applies every group's operator to its slice.
+  public func blockDiagonal(
+    _ grouping: ParameterGrouping, _ make: (CurvatureProblem) throws -> any LinearOperator<Scalar>
+  ) throws -> BlockDiagonalOperator<Scalar> {
+    BlockDiagonalOperator(try blockGroups(grouping).map { try make(try restricted(to: $0)) })
+  }
+}

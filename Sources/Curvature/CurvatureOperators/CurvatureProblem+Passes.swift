@@ -1,0 +1,85 @@
+import CurvatureNumerics
+import CurvatureAutodiff
+import CurvatureNN
+
+// The passes every curvature operator is built from: loop over batches (each loaded once)
+// and columns, a forward pass carrying a tangent (giving J v), and a reverse pass from
+// output cotangents (giving Jᵀ u).
+
+extension CurvatureProblem {
+  /// `Σ_batches body(batch, j)` for every column `j < k`, as `[dimension, k]`.
+  /// - Parameter stage: The product's name in errors (`"GGN product"`): every batch's
+  ///   contribution and the sum are checked for NaN and infinities.
+  /// - Throws: `CurvatureError.nonFinite` naming the stage, data points and entry.
+  func sumOverBatches(
+    columns k: Int, stage: String = "curvature product", _ body: (Batch<Scalar>, Int) throws -> [Scalar]
+  ) throws -> NDArray<Scalar> {
+    let p = dimension
+    var columns = [NDArray<Scalar>](repeating: NDArray(zeros: [p]), count: k)
+    for range in data.batchRanges(size: batchSize) {
+      let batch = try checkedBatch(range)
+      for j in 0..<k {
+        let contribution = try body(batch, j)
+        try requireFiniteColumn(contribution, "\(stage), column \(j), data points \(range)")
+        columns[j].add(NDArray(contribution))
+      }
+    }
+    for j in 0..<k {
+      try requireFiniteColumn(columns[j].scalars, "\(stage), column \(j), sum over the batches (it overflows)")
+    }
+    return stackColumns(columns, rows: p)
+  }
+
+  /// A forward pass with the selected parameters carrying the tangent `v` (one block each)
+  /// and recorded for a reverse pass.
+  /// - Returns: The parameter tensors (selected ones on the graph), the output, and `J v`.
+  func linearizedForward(
+    _ batch: Batch<Scalar>, tangent v: [NDArray<Scalar>]?
+  ) throws -> (parameters: [Tensor<Scalar>], output: Tensor<Scalar>, jv: NDArray<Scalar>) {
+    let parameters = parameterTensors { i, value in
+      let t = Tensor(value)
+      return (v.map { t.withTangent(Tensor($0[i])) } ?? t).requiringGradient()
+    }
+    let output = AutodiffMode.recording(true) {
+      AutodiffMode.with(recordsTangentOperations: false) { model(Tensor(batch.inputs), parameters: parameters) }
+    }
+    try requireFiniteOutputs(output.value, batch)
+    let jv = output.tangent?.value ?? NDArray(zeros: output.shape)
+    if let bad = firstNonFinite(jv.scalars) {
+      throw CurvatureError.nonFinite(
+        "Jacobian-vector product (the tangent of the network outputs) for data points \(batch.range) holds \(jv.scalars[bad]) at element \(bad) (an overflow; the outputs are finite)")
+    }
+    return (parameters, output, jv)
+  }
+
+  /// `Jᵀ u` for the selected blocks, through the graph recorded by `linearizedForward`,
+  /// ignoring the tangents the saved tensors carry.
+  func transposedJacobianProduct(
+    _ parameters: [Tensor<Scalar>], output: Tensor<Scalar>, cotangent u: NDArray<Scalar>
+  ) -> [Scalar] {
+    let selected = blocks.map { parameters[$0] }
+    let grads = AutodiffMode.with(propagatesTangents: false) {
+      gradients(of: [output], seeds: [Tensor(u.reshaped(output.shape))], wrt: selected)
+    }
+    return joinColumn(grads.map(\.value))
+  }
+}
+
+/// Column `j` of an `[n, k]` array (or the vector itself when rank 1).
+func column<T: BLASScalar>(_ x: NDArray<T>, _ j: Int) -> NDArray<T> {
+  if x.rank == 1 { return x }
+  let (n, k) = (x.shape[0], x.shape[1])
+  if k == 1 { return x.reshaped([n]) }
+  return x.gathered((0..<n).map { $0 * k + j }, shape: [n])
+}
+
+/// Columns `[n]` side by side as `[n, k]` (`[n, 0]` when there are none).
+func stackColumns<T: BLASScalar>(_ columns: [NDArray<T>], rows n: Int) -> NDArray<T> {
+  let k = columns.count
+  if k == 1 { return columns[0].reshaped([n, 1]) }
+  var result = NDArray<T>(zeros: [n, k])
+  for (j, c) in columns.enumerated() {
+    for i in 0..<n { result.scalars[i * k + j] = c.scalars[i] }
+  }
+  return result
+}

@@ -1,0 +1,209 @@
+import CurvatureNumerics
+import CurvatureAutodiff
+import CurvatureNN
+
+/// The empirical risk whose curvature the operators represent:
+///
+/// ```
+/// L(θ) = (1/R) Σ_t ℓ(f(x_n(t); θ), y_t)
+/// ```
+///
+/// over every loss term `t` of the data set, with `R` = the number of terms for
+/// cross-entropy with `mean`, the number of output elements for MSE/BCE with `mean` (as
+/// PyTorch's losses), and 1 for `sum`. The data are processed in batches, and every operator
+/// is independent of the batch size.
+///
+/// ```swift
+/// let problem = try CurvatureProblem(model: model, loss: loss, data: data, batchSize: 128)
+/// let ggn = GGNOperator(problem)
+/// let gv = try ggn.apply(v)                       // v: [P]
+/// ```
+public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
+  /// The network.
+  public let model: any DifferentiableModel<Scalar>
+  /// The loss and its reduction.
+  public let loss: Loss<Scalar>
+  /// The data set.
+  public let data: any Dataset<Scalar>
+  /// Data points per batch.
+  public let batchSize: Int
+  /// The parameter blocks the operators act on (indices into the model's blocks).
+  public internal(set) var blocks: [Int]
+  /// The shape of one data point's output.
+  public let sampleOutputShape: [Int]
+  /// The loss's total reduction factor `R` over the data set.
+  public let reductionFactor: Int
+
+  /// Sets up a curvature problem and checks it.
+  /// - Parameters:
+  ///   - model: The network (its current parameters are the point of evaluation).
+  ///   - loss: The loss.
+  ///   - data: The data set.
+  ///   - batchSize: Data points per batch (default: the whole set, at most 1024).
+  ///   - blocks: Parameter blocks to act on, by index (default: all). The operators'
+  ///     dimension is the total size of these blocks.
+  ///   - checkDeterminism: Run two passes over the data and require that they agree
+  ///     (default true, as curvlinops).
+  ///   - memoryBudget: Bytes one batch's passes may use (default:
+  ///     `MemoryBudget.defaultBytes`, a fraction of the memory available to the process).
+  ///     A `Sequential` model is checked against it before anything is allocated.
+  /// - Throws: `CurvatureError` for an empty data set, a model without parameters, bad
+  ///   batch size or block indices, targets that do not fit the loss, non-finite values
+  ///   (naming the pass), or non-determinism; `ModelError` when the data do not fit the
+  ///   model; `ResourceError.memory` naming the layer whose activations or unfolded
+  ///   patches would not fit in the budget.
+  public init(
+    model: any DifferentiableModel<Scalar>, loss: Loss<Scalar>, data: any Dataset<Scalar>,
+    batchSize: Int? = nil, blocks: [Int]? = nil, checkDeterminism: Bool = true, memoryBudget: Int? = nil
+  ) throws {
+    guard data.count > 0 else { throw CurvatureError.invalidArgument("the data set is empty") }
+    let size = batchSize ?? Swift.min(data.count, 1024)
+    guard size > 0 else { throw CurvatureError.invalidArgument("batch size must be positive, got \(size)") }
+    guard !model.parameterSpecs.isEmpty else {
+      throw CurvatureError.invalidArgument("the model has no parameters (none of its layers has a weight or bias), so it has no curvature")
+    }
+    let selected = blocks ?? Array(model.parameterSpecs.indices)
+    guard !selected.isEmpty else { throw CurvatureError.invalidArgument("no parameter blocks selected") }
+    for index in selected where !model.parameterSpecs.indices.contains(index) {
+      throw CurvatureError.invalidArgument("parameter block \(index) does not exist (the model has \(model.parameterSpecs.count) blocks)")
+    }
+    guard Set(selected).count == selected.count else {
+      throw CurvatureError.invalidArgument("parameter blocks \(selected) list a block more than once")
+    }
+    if let sequential = model as? Sequential<Scalar> {
+      _ = try sequential.outputShape(for: [1] + data.inputShape)
+      try sequential.checkMemory(
+        inputShape: data.inputShape, batchSize: Swift.min(size, data.count), budget: memoryBudget ?? MemoryBudget.defaultBytes)
+    }
+    let first = try data.batch(0..<1)
+    let output = AutodiffMode.withoutRecording { model(Tensor(first.inputs), parameters: model.parameters.map { Tensor($0) }) }
+    self.model = model
+    self.loss = loss
+    self.data = data
+    self.batchSize = size
+    self.blocks = selected.sorted()
+    self.sampleOutputShape = Array(output.shape.dropFirst())
+    self.reductionFactor = loss.reductionFactor(count: data.count, sampleOutputShape: sampleOutputShape)
+    if checkDeterminism { try self.checkDeterminism() }
+  }
+
+  /// The operators' dimension: the number of parameters in the selected blocks.
+  public var dimension: Int { blocks.reduce(0) { $0 + model.parameterSpecs[$1].count } }
+
+  /// The selected blocks' specs.
+  public var selectedSpecs: [ParameterSpec] { blocks.map { model.parameterSpecs[$0] } }
+
+  /// A batch, checked against the loss; outputs are checked later for finiteness.
+  /// - Throws: `CurvatureError.invalidData` naming the targets' source (file), the element
+  ///   and data point in the whole data set, and what is wrong with it.
+  func checkedBatch(_ range: Range<Int>) throws -> Batch<Scalar> {
+    let batch = try data.batch(range)
+    do {
+      try loss.validate(outputShape: [batch.inputs.shape[0]] + sampleOutputShape, targets: batch.targets)
+    } catch {
+      throw CurvatureError.invalidData(targetError(error, batch))
+    }
+    return batch
+  }
+
+  /// The parameter tensors with the selected blocks set up by `prepare` (given the block's
+  /// position among the selected ones and its value), the others constant.
+  func parameterTensors(_ prepare: (_ selectedIndex: Int, _ value: NDArray<Scalar>) -> Tensor<Scalar>) -> [Tensor<Scalar>] {
+    var position = [Int: Int]()
+    for (i, block) in blocks.enumerated() { position[block] = i }
+    return model.parameters.enumerated().map { index, value in
+      position[index].map { prepare($0, value) } ?? Tensor(value)
+    }
+  }
+
+  /// Splits a column `[dimension]` into the selected blocks' shapes.
+  func splitColumn(_ column: NDArray<Scalar>) -> [NDArray<Scalar>] {
+    var offset = 0
+    return selectedSpecs.map { spec in
+      defer { offset += spec.count }
+      return NDArray(shape: spec.shape, scalars: Array(column.scalars[offset..<(offset + spec.count)]))
+    }
+  }
+
+  /// Concatenates per-block results into one column.
+  func joinColumn(_ parts: [NDArray<Scalar>]) -> [Scalar] { parts.flatMap(\.scalars) }
+
+  /// The data index of every loss term of a batch (terms of a data point are consecutive).
+  func termDataIndices(_ range: Range<Int>) -> [Int] {
+    let perPoint = loss.termShape([1] + sampleOutputShape)[0]
+    return range.flatMap { Array(repeating: $0, count: perPoint) }
+  }
+
+  /// Loss value and gradient over the data set, for the determinism check and for users.
+  /// - Returns: `L(θ)` and `∇L` over the selected blocks, flattened.
+  /// - Throws: `CurvatureError` for invalid data or non-finite values.
+  public func lossAndGradient() throws -> (loss: Scalar, gradient: NDArray<Scalar>) {
+    var total: Scalar = 0
+    var gradient = NDArray<Scalar>(zeros: [dimension])
+    for range in data.batchRanges(size: batchSize) {
+      let batch = try checkedBatch(range)
+      let inputs = parameterTensors { _, value in Tensor(value).requiringGradient() }
+      let selected = blocks.map { inputs[$0] }
+      let output = model(Tensor(batch.inputs), parameters: inputs)
+      try requireFiniteOutputs(output.value, batch, stage: "loss and gradient")
+      let value = loss.summedTerms(output, batch.targets) * (1 / Scalar(reductionFactor))
+      guard value.scalar.isFinite else {
+        throw CurvatureError.nonFinite(
+          "loss and gradient, the loss of data points \(range) is \(value.scalar) although the network outputs are finite (the loss terms overflow)")
+      }
+      let grads = gradients(of: [value], seeds: [Tensor(scalar: 1)], wrt: selected)
+      let column = joinColumn(grads.map(\.value))
+      try requireFiniteColumn(column, "loss and gradient, gradient for data points \(range)")
+      total += value.scalar
+      gradient.add(NDArray(column))
+    }
+    guard total.isFinite else {
+      throw CurvatureError.nonFinite("loss and gradient, the loss summed over the batches is \(total) (it overflows)")
+    }
+    try requireFiniteColumn(gradient.scalars, "loss and gradient, gradient summed over the batches (it overflows)")
+    return (total, gradient)
+  }
+
+  /// Runs two passes over the data and checks that loss and gradient agree exactly.
+  ///
+  /// Non-finite values (an overflow) are reported as such by `lossAndGradient` before the
+  /// passes are compared, so NaN ≠ NaN is never mistaken for non-determinism.
+  /// - Throws: `CurvatureError.nonFinite` naming the pass and entry of a NaN or infinity;
+  ///   `CurvatureError.nonDeterministic` naming the quantity that differed (and for the
+  ///   gradient, the first entry).
+  public func checkDeterminism() throws {
+    let first = try lossAndGradient(), second = try lossAndGradient()
+    guard first.loss == second.loss else {
+      throw CurvatureError.nonDeterministic("the loss differs between two passes over the data (\(first.loss) vs \(second.loss)): the data set or model is not deterministic")
+    }
+    if let entry = first.gradient.scalars.indices.first(where: { first.gradient.scalars[$0] != second.gradient.scalars[$0] }) {
+      throw CurvatureError.nonDeterministic(
+        "the gradient differs between two passes over the data (first at entry \(entry), \(parameterEntry(entry)): \(first.gradient.scalars[entry]) vs \(second.gradient.scalars[entry])): the data set or model is not deterministic")
+    }
+  }
+}
+
+/// Why a curvature computation could not be done.
+public enum CurvatureError: Error, Equatable, CustomStringConvertible {
+  case invalidArgument(String)
+  case invalidData(String)
+  case nonFinite(String)
+  case nonDeterministic(String)
+  case unsupported(String)
+
+  public var description: String {
+    switch self {
+    case let .invalidArgument(message): return "invalid argument: \(message)"
+    case let .invalidData(message): return "invalid data: \(message)"
+    case let .nonFinite(message): return "non-finite values: \(message)"
+    case let .nonDeterministic(message): return "non-deterministic: \(message)"
+    case let .unsupported(message): return "unsupported: \(message)"
+    }
+  }
+}
+
+func requireFinite<T: BLASScalar>(_ x: NDArray<T>, _ what: @autoclosure () -> String) throws {
+  if let bad = firstNonFinite(x.scalars) {
+    throw CurvatureError.nonFinite("\(what()) hold \(x.scalars[bad]) at element \(bad)")
+  }
+}

@@ -1,0 +1,83 @@
+import CurvatureNumerics
+
+/// The empirical Fisher (uncentered gradient covariance) with curvlinops' normalization:
+///
+/// ```
+/// F_emp = (1/R) Σ_t ∇_θ ℓ_t ∇_θ ℓ_tᵀ,   ∇_θ ℓ_t = J_tᵀ g_t,  g_t = ∂ℓ(f_t, y_t)/∂f_t
+/// ```
+///
+/// (each term's own gradient, without the 1/R of the loss; as curvlinops'
+/// `EFLinearOperator`). A product needs no per-example gradients: with `a_t = g_tᵀ J_t v`
+/// from one forward pass, `F v = Jᵀ (a ⊙ g) / R` is one reverse pass.
+public struct EmpiricalFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
+  /// The model, loss and data.
+  public let problem: CurvatureProblem<Scalar>
+
+  /// The empirical Fisher of a curvature problem.
+  public init(_ problem: CurvatureProblem<Scalar>) { self.problem = problem }
+
+  /// `F X` for `X` of shape `[P, k]`.
+  /// - Throws: `CurvatureError` for invalid data or non-finite values.
+  public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
+    let columns = (0..<x.shape[1]).map { column(x, $0) }
+    return try problem.sumOverBatches(columns: columns.count, stage: "empirical Fisher product") { batch, j in
+      let (parameters, output, jv) = try problem.linearizedForward(batch, tangent: problem.splitColumn(columns[j]))
+      let g = problem.loss.outputGradients(output.value, batch.targets)
+      let u = gradientOuterProduct(g, jv, scale: 1 / Scalar(problem.reductionFactor))
+      return problem.transposedJacobianProduct(parameters, output: output, cotangent: u)
+    }
+  }
+}
+
+/// The Monte Carlo Fisher: the empirical Fisher at labels drawn from the model's predictive
+/// distribution, `mcSamples` per term, averaged (curvlinops' `FisherMCLinearOperator`):
+///
+/// ```
+/// F_mc = (1/(R M)) Σ_t Σ_m J_tᵀ ĝ_tm ĝ_tmᵀ J_t,   ĝ_tm = ∂ℓ(f_t, ŷ_tm)/∂f_t
+/// ```
+///
+/// It converges to the GGN as `mcSamples` grows (`E[ĝ ĝᵀ]` is the loss Hessian for these
+/// losses). Samples are fixed by `seed` and drawn per data point, so the operator is one
+/// fixed symmetric matrix, the same for every batch size.
+public struct MonteCarloFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
+  /// The model, loss and data.
+  public let problem: CurvatureProblem<Scalar>
+  /// Samples per loss term.
+  public let mcSamples: Int
+  /// The sampling seed.
+  public let seed: UInt64
+
+  /// The Monte Carlo Fisher of a curvature problem.
+  /// - Throws: `CurvatureError.invalidArgument` when `mcSamples < 1`.
+  public init(_ problem: CurvatureProblem<Scalar>, mcSamples: Int = 1, seed: UInt64 = 0) throws {
+    guard mcSamples >= 1 else { throw CurvatureError.invalidArgument("mcSamples must be at least 1, got \(mcSamples)") }
+    self.problem = problem
+    self.mcSamples = mcSamples
+    self.seed = seed
+  }
+
+  /// `F X` for `X` of shape `[P, k]`.
+  /// - Throws: `CurvatureError` for invalid data or non-finite values.
+  public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
+    let columns = (0..<x.shape[1]).map { column(x, $0) }
+    let scale = 1 / (Scalar(problem.reductionFactor) * Scalar(mcSamples))
+    return try problem.sumOverBatches(columns: columns.count, stage: "Monte Carlo Fisher product") { batch, j in
+      let (parameters, output, jv) = try problem.linearizedForward(batch, tangent: problem.splitColumn(columns[j]))
+      let samples = problem.loss.sampledGradients(
+        output.value, samples: mcSamples, seed: seed, dataIndices: problem.termDataIndices(batch.range))
+      let rows = problem.loss.termShape(output.shape)
+      var u = NDArray<Scalar>(zeros: rows)
+      for m in 0..<mcSamples {
+        let g = NDArray(shape: rows, scalars: Array(samples.scalars[(m * rows[0] * rows[1])..<((m + 1) * rows[0] * rows[1])]))
+        u.add(gradientOuterProduct(g, jv, scale: scale))
+      }
+      return problem.transposedJacobianProduct(parameters, output: output, cotangent: u)
+    }
+  }
+}
+
+/// `scale · (g_tᵀ (Jv)_t) g_t` for every term row: the output cotangent of `Σ_t g_t g_tᵀ J v`.
+func gradientOuterProduct<T: BLASScalar>(_ g: NDArray<T>, _ jv: NDArray<T>, scale: T) -> NDArray<T> {
+  let a = NDArray.binary(.multiply, g, jv.reshaped(g.shape)).reduced(.sum, axes: [1], keepingDimensions: true)
+  return NDArray.binary(.multiply, g, a) * scale
+}

@@ -1,0 +1,40 @@
+import CurvatureNumerics
+import CurvatureAutodiff
+
+/// The generalized Gauss-Newton matrix `G = Jᵀ H J` of a model, loss and data set:
+///
+/// ```
+/// G = (1/R) Σ_t J_tᵀ (∂²ℓ_t/∂f_t²) J_t
+/// ```
+///
+/// with `J_t` the Jacobian of term `t`'s outputs with respect to the selected parameters.
+/// A product costs, per batch and column, one forward pass carrying a tangent (`J v`), the
+/// loss Hessian in closed form, and one reverse pass (`Jᵀ u`).
+///
+/// ```swift
+/// let ggn = GGNOperator(try CurvatureProblem(model: model, loss: loss, data: data))
+/// let gv = try ggn.apply(v)
+/// let top = try lanczosEigenvalues(ggn, k: 5)     // any solver or estimator
+/// ```
+public struct GGNOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
+  /// The model, loss and data.
+  public let problem: CurvatureProblem<Scalar>
+
+  /// The GGN of a curvature problem.
+  public init(_ problem: CurvatureProblem<Scalar>) { self.problem = problem }
+
+  /// `G X` for `X` of shape `[P, k]`.
+  /// - Throws: `CurvatureError` for invalid data, or `.nonFinite` naming the pass (network
+  ///   outputs, `J v`, the product) where a NaN or infinity appeared; what reading the data
+  ///   throws.
+  /// - Complexity: `k` forward-with-tangent and reverse passes over the data.
+  public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
+    let scale = 1 / Scalar(problem.reductionFactor)
+    let columns = (0..<x.shape[1]).map { column(x, $0) }
+    return try problem.sumOverBatches(columns: columns.count, stage: "GGN product") { batch, j in
+      let (parameters, output, jv) = try problem.linearizedForward(batch, tangent: problem.splitColumn(columns[j]))
+      let u = problem.loss.hessianProduct(output.value, jv) * scale
+      return problem.transposedJacobianProduct(parameters, output: output, cotangent: u)
+    }
+  }
+}

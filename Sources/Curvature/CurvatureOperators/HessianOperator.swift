@@ -1,0 +1,35 @@
+import CurvatureNumerics
+import CurvatureAutodiff
+
+/// The Hessian `∇²L(θ)` of the empirical risk over the selected parameters, by
+/// forward-over-reverse Hessian-vector products of the autodiff core.
+///
+/// - Complexity: Per batch and column, about two gradient evaluations.
+public struct HessianOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
+  /// The model, loss and data.
+  public let problem: CurvatureProblem<Scalar>
+
+  /// The Hessian of a curvature problem.
+  public init(_ problem: CurvatureProblem<Scalar>) { self.problem = problem }
+
+  /// `H X` for `X` of shape `[P, k]`.
+  /// - Throws: `CurvatureError` for invalid data or non-finite values.
+  public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
+    let scale = 1 / Scalar(problem.reductionFactor)
+    let constants = problem.model.parameters.map { Tensor($0) }
+    let selected = problem.blocks.map { constants[$0] }
+    let columns = (0..<x.shape[1]).map { column(x, $0) }
+    return try problem.sumOverBatches(columns: columns.count, stage: "Hessian-vector product") { batch, j in
+      let directions = problem.splitColumn(columns[j]).map { Tensor($0) }
+      let product = AutodiffMode.recording(true) {
+        hessianVectorProduct(at: selected, along: directions) { chosen in
+          var parameters = constants
+          for (position, block) in problem.blocks.enumerated() { parameters[block] = chosen[position] }
+          let output = problem.model(Tensor(batch.inputs), parameters: parameters)
+          return problem.loss.summedTerms(output, batch.targets) * scale
+        }
+      }
+      return problem.joinColumn(product.map(\.value))
+    }
+  }
+}

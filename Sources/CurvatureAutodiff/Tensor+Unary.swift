@@ -1,0 +1,86 @@
+// Elementwise nonlinearities. Each pullback multiplies the cotangent by the derivative;
+// when the input is live (on a graph being recorded, or carrying a tangent) the derivative
+// is built from differentiable operations so second derivatives are right, otherwise it is
+// computed directly from saved values as a constant.
+import RealModule
+import CurvatureNumerics
+
+extension Tensor {
+  /// `f` applied elementwise, for the kernels whose derivative needs no saved output.
+  func apply(_ f: UnaryFunction) -> Tensor {
+    let output = value.map(f)
+    return Tensor.primitive(
+      output, inputs: [self],
+      pullback: { g, _ in [g * derivative(f, output: output)] },
+      // One forward level: the derivative factor is taken at the primal without its tangent
+      // (otherwise computing it would re-enter this differential).
+      differential: { t in t[0].map { $0 * droppingTangent().derivative(f) } })
+  }
+
+  /// `f′(self)`, differentiable when `self` is live, else a constant (computed from the
+  /// saved `output = f(self)` where that is cheaper than recomputing).
+  func derivative(_ f: UnaryFunction, output: NDArray<Scalar>? = nil) -> Tensor {
+    let live = isLive
+    if !live, let y = output {
+      switch f {
+      case .exp: return Tensor(y)
+      case .tanh: return Tensor(NDArray.binary(.subtract, NDArray(scalar: 1), y.map(.square)))
+      case .sigmoid: return Tensor(NDArray.binary(.multiply, y, NDArray.binary(.subtract, NDArray(scalar: 1), y)))
+      default: break
+      }
+    }
+    switch f {
+    case .negate: return Tensor(scalar: -1)
+    case .exp: return live ? exp() : Tensor(value.map(.exp))
+    case .log: return live ? 1 / self : Tensor(value.map(.reciprocal))
+    case .tanh:
+      if live { return 1 - tanh().squared() }
+      return Tensor(NDArray.binary(.subtract, NDArray(scalar: 1), value.map(.tanh).map(.square)))
+    case .sigmoid:
+      if live {
+        let s = sigmoid()
+        return s * (1 - s)
+      }
+      let s = value.map(.sigmoid)
+      return Tensor(NDArray.binary(.multiply, s, NDArray.binary(.subtract, NDArray(scalar: 1), s)))
+    // ReLU's derivative is a step: piecewise constant, so its own derivative is zero.
+    case .relu: return Tensor(value.map(.step))
+    case .step: return Tensor(scalar: 0)
+    case .softplus: return live ? sigmoid() : Tensor(value.map(.sigmoid))
+    case .sqrt: return live ? 0.5 / sqrt() : Tensor(value.map(.sqrt).map(.reciprocal)) * Tensor(scalar: 0.5)
+    case .square: return 2 * (live ? self : Tensor(value))
+    case .reciprocal: return live ? -1 / squared() : Tensor(value.map(.square).map(.reciprocal).map(.negate))
+    case .normalCDF: return live ? Tensor.normalPDF(self) : Tensor(Tensor.normalPDF(Tensor(value)).value)
+    case .abs: return Tensor(NDArray.binary(.subtract, value.map(.step), value.map(.negate).map(.step)))
+    }
+  }
+
+  /// The standard normal density `φ(x) = e^{-x²/2} / √(2π)`, composed of differentiable ops.
+  static func normalPDF(_ x: Tensor) -> Tensor {
+    (x.squared() * -0.5).exp() * (1 / Scalar.sqrt(2 * .pi))
+  }
+
+  /// `eˣ` elementwise.
+  public func exp() -> Tensor { apply(.exp) }
+  /// `ln x` elementwise.
+  public func log() -> Tensor { apply(.log) }
+  /// `tanh x` elementwise.
+  public func tanh() -> Tensor { apply(.tanh) }
+  /// The logistic sigmoid `1 / (1 + e⁻ˣ)` elementwise.
+  public func sigmoid() -> Tensor { apply(.sigmoid) }
+  /// `max(x, 0)` elementwise; the derivative at 0 is 0, as in PyTorch.
+  public func relu() -> Tensor { apply(.relu) }
+  /// `ln(1 + eˣ)` elementwise (PyTorch's `Softplus` with β = 1), computed stably.
+  public func softplus() -> Tensor { apply(.softplus) }
+  /// `√x` elementwise.
+  public func sqrt() -> Tensor { apply(.sqrt) }
+  /// `x²` elementwise.
+  public func squared() -> Tensor { apply(.square) }
+  /// `|x|` elementwise (derivative 0 at 0).
+  public func abs() -> Tensor { apply(.abs) }
+  /// The standard normal CDF `Φ(x)` elementwise.
+  public func normalCDF() -> Tensor { apply(.normalCDF) }
+
+  /// The exact GELU `x Φ(x)` elementwise (PyTorch's default `GELU`, `approximate='none'`).
+  public func gelu() -> Tensor { self * normalCDF() }
+}

@@ -1,0 +1,145 @@
+import CurvatureNumerics
+
+// Per-term derivatives of the losses with respect to the network's outputs, in closed form.
+// Outputs are viewed as rows [T, C]: one row per loss term (a data point, or a position of
+// a sequence output), C = the last axis. Each term ℓ_t is unreduced (no 1/R factor):
+//   cross-entropy  ℓ = −log softmax(f)[y]   ∇ = p − e_y       H = diag(p) − ppᵀ
+//   MSE            ℓ = Σ_c (f_c − y_c)²      ∇ = 2(f − y)      H = 2I
+//   BCE            ℓ = Σ_c softplus(f_c) − y_c f_c   ∇ = σ(f) − y   H = diag(σ(1−σ))
+
+extension Loss {
+  /// The number of loss terms and their width for outputs of `shape`: `[T, C]`.
+  package func termShape(_ outputShape: [Int]) -> [Int] {
+    // Outputs [N] (one entry per data point, no class axis): N terms of width 1, so that
+    // per-term quantities stay per data point (not one term spanning the batch).
+    guard outputShape.count >= 2 else { return [outputShape.first ?? 1, 1] }
+    let c = outputShape.last ?? 1
+    return [outputShape.reduce(1, *) / Swift.max(c, 1), c]
+  }
+
+  /// The total reduction factor `R` of `Σ_t ℓ_t / R` for a data set of `count` points
+  /// whose single output has shape `sampleOutputShape`: 1 for `.sum`.
+  public func reductionFactor(count: Int, sampleOutputShape: [Int]) -> Int {
+    normalization(outputShape: [count] + sampleOutputShape)
+  }
+
+  /// `∂ℓ_t/∂f_t` for every term: `[T, C]`.
+  package func outputGradients(_ f: NDArray<Scalar>, _ targets: Targets<Scalar>) -> NDArray<Scalar> {
+    let rows = f.reshaped(termShape(f.shape))
+    switch (kind, targets) {
+    case let (.crossEntropy, .classes(classes)):
+      var g = Loss.softmaxRows(rows)
+      let c = rows.shape[1]
+      for (t, y) in classes.enumerated() { g.scalars[t * c + y] -= 1 }
+      return g
+    case let (.meanSquaredError, .values(y)):
+      return 2 * (rows - y.reshaped(rows.shape))
+    case let (.binaryCrossEntropyWithLogits, .values(y)):
+      return rows.map(.sigmoid) - y.reshaped(rows.shape)
+    default:
+      preconditionFailure("\(kind.rawValue): targets of the wrong kind (call validate first)")
+    }
+  }
+
+  /// `H_t v_t` for every term, with `H_t = ∂²ℓ_t/∂f_t²`: `[T, C]`.
+  package func hessianProduct(_ f: NDArray<Scalar>, _ v: NDArray<Scalar>) -> NDArray<Scalar> {
+    let rows = f.reshaped(termShape(f.shape)), vr = v.reshaped(rows.shape)
+    switch kind {
+    case .crossEntropy:
+      let p = Loss.softmaxRows(rows)
+      let pv = NDArray.binary(.multiply, p, vr)
+      let ptv = pv.reduced(.sum, axes: [1], keepingDimensions: true)
+      return pv - NDArray.binary(.multiply, p, ptv)
+    case .meanSquaredError:
+      return 2 * vr
+    case .binaryCrossEntropyWithLogits:
+      let s = rows.map(.sigmoid)
+      return NDArray.binary(.multiply, NDArray.binary(.multiply, s, s.map(.negate).adding(1)), vr)
+    }
+  }
+
+  /// A symmetric factor `S_t` with `H_t = S_t S_tᵀ` for every term, as `[T, C, C]`
+  /// (`S[t, :, k]` is the k-th column).
+  ///
+  /// Cross-entropy: `S = diag(√p) − p √pᵀ` (columns `√p_k (e_k − p)`); MSE: `√2 I`;
+  /// BCE: `diag(√(σ(1−σ)))`.
+  package func hessianSquareRoot(_ f: NDArray<Scalar>) -> NDArray<Scalar> {
+    let rows = f.reshaped(termShape(f.shape))
+    let (t, c) = (rows.shape[0], rows.shape[1])
+    var s = NDArray<Scalar>(zeros: [t, c, c])
+    switch kind {
+    case .crossEntropy:
+      let p = Loss.softmaxRows(rows)
+      for row in 0..<t {
+        for k in 0..<c {
+          let root = p.scalars[row * c + k].squareRoot()
+          for i in 0..<c {
+            s.scalars[(row * c + i) * c + k] = root * ((i == k ? 1 : 0) - p.scalars[row * c + i])
+          }
+        }
+      }
+    case .meanSquaredError:
+      for row in 0..<t { for k in 0..<c { s.scalars[(row * c + k) * c + k] = Scalar(2).squareRoot() } }
+    case .binaryCrossEntropyWithLogits:
+      for row in 0..<t {
+        for k in 0..<c {
+          let sigma = unaryValue(.sigmoid, rows.scalars[row * c + k])
+          s.scalars[(row * c + k) * c + k] = (sigma * (1 - sigma)).squareRoot()
+        }
+      }
+    }
+    return s
+  }
+
+  /// Gradients `∂ℓ(f_t, ŷ)/∂f_t` at labels `ŷ` drawn from the model's predictive
+  /// distribution, `samples` per term: `[samples, T, C]`.
+  ///
+  /// Cross-entropy: `ŷ ~ Cat(softmax f)`; MSE: `ŷ ~ N(f, ½ I)` (so the gradient is
+  /// `2·N(0, ½ I)`, as in curvlinops); BCE: `ŷ ~ Bernoulli(σ(f))`. Their outer products
+  /// average to the loss Hessian. Term `t` belongs to data point `dataIndices[t]`, whose
+  /// draws come from its own stream of `seed`, so samples do not depend on the batching.
+  package func sampledGradients(
+    _ f: NDArray<Scalar>, samples: Int, seed: UInt64, dataIndices: [Int]
+  ) -> NDArray<Scalar> {
+    let rows = f.reshaped(termShape(f.shape))
+    let (t, c) = (rows.shape[0], rows.shape[1])
+    precondition(dataIndices.count == t, "sampledGradients: \(dataIndices.count) data indices for \(t) terms")
+    var result = NDArray<Scalar>(zeros: [samples, t, c])
+    let p = kind == .crossEntropy ? Loss.softmaxRows(rows) : rows.map(.sigmoid)
+    // Terms of one data point are consecutive; each data point draws from its own stream.
+    var row = 0
+    while row < t {
+      let point = dataIndices[row]
+      var end = row
+      while end < t && dataIndices[end] == point { end += 1 }
+      var rng = RandomGenerator(seed: seed, stream: UInt64(point))
+      for m in 0..<samples {
+        for term in row..<end {
+          let base = (m * t + term) * c
+          switch kind {
+          case .crossEntropy:
+            let probabilities = Array(p.scalars[(term * c)..<((term + 1) * c)])
+            let drawn = probabilities.withUnsafeBufferPointer { rng.categorical(weights: $0) }
+            for k in 0..<c { result.scalars[base + k] = p.scalars[term * c + k] - (k == drawn ? 1 : 0) }
+          case .meanSquaredError:
+            for k in 0..<c { result.scalars[base + k] = Scalar(2 * (0.5).squareRoot() * rng.normal()) }
+          case .binaryCrossEntropyWithLogits:
+            for k in 0..<c {
+              let sigma = p.scalars[term * c + k]
+              result.scalars[base + k] = sigma - (rng.bernoulli(Double(sigma)) ? 1 : 0)
+            }
+          }
+        }
+      }
+      row = end
+    }
+    return result
+  }
+
+  /// Row-wise softmax of `[T, C]`, stable.
+  static func softmaxRows(_ rows: NDArray<Scalar>) -> NDArray<Scalar> {
+    let shifted = NDArray.binary(.subtract, rows, rows.reduced(.max, axes: [1], keepingDimensions: true))
+    let e = shifted.map(.exp)
+    return NDArray.binary(.divide, e, e.reduced(.sum, axes: [1], keepingDimensions: true))
+  }
+}

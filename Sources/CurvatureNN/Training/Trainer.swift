@@ -1,0 +1,160 @@
+import CurvatureNumerics
+import CurvatureAutodiff
+
+/// Why a training run could not start or had to stop.
+public enum TrainingError: Error, Equatable, CustomStringConvertible {
+  /// An argument of `train` is out of range (epochs, batch size, empty data set).
+  case invalidArgument(String)
+  /// The targets do not fit the loss or the model's outputs. Positions in the wrapped
+  /// `LossError` count over the whole data set (not one minibatch).
+  case invalidTargets(LossError)
+  /// A minibatch's loss became NaN or infinite (the step was not applied).
+  case nonFiniteLoss(epoch: Int, batch: Int, value: Double)
+
+  public var description: String {
+    switch self {
+    case let .invalidArgument(message):
+      return "invalid training argument: \(message)"
+    case let .invalidTargets(error):
+      return "the training targets do not fit the loss: \(error.description) (positions count over the whole data set)"
+    case let .nonFiniteLoss(epoch, batch, value):
+      return "the loss of minibatch \(batch) in epoch \(epoch) is \(value); training stopped before that step (lower the learning rate?)"
+    }
+  }
+}
+
+/// Trains a network by minibatch gradient descent: each epoch visits the data set once
+/// in a seeded random order, in minibatches of `batchSize` points (the last one may be
+/// shorter), and applies one optimizer step per minibatch with the gradient of the
+/// minibatch loss.
+///
+/// ```swift
+/// var model = try Sequential<Float>([Linear(inFeatures: 2, outFeatures: 16), Tanh(),
+///                                    Linear(inFeatures: 16, outFeatures: 2)], seed: 0)
+/// var optimizer = Adam<Float>(learningRate: 1e-2)
+/// let losses = try train(&model, loss: Loss(.crossEntropy), data: data, optimizer: &optimizer,
+///                        epochs: 20, batchSize: 32, seed: 1) { epoch, loss in
+///   print("epoch \(epoch): \(loss)")
+/// }
+/// ```
+///
+/// Training is deterministic: the same model, data, optimizer state and seed give
+/// bit-identical parameters. Before any step, the inputs and targets are checked once,
+/// batch by batch (inputs must fit the model; targets must fit the loss, as
+/// `Loss.validate` requires), so a bad data set fails before the model changes. Minibatches
+/// are gathered point by point through `Dataset.batch`, so memory holds one minibatch, not
+/// the data set.
+///
+/// - Parameters:
+///   - model: The network, its parameters updated in place.
+///   - loss: The loss and its reduction.
+///   - data: The training set.
+///   - optimizer: The optimizer; its state (momentum, moments) carries over between calls.
+///   - epochs: The number of passes over the data (0 returns at once).
+///   - batchSize: The minibatch size, positive.
+///   - seed: Seeds the shuffling (`RandomGenerator.permutation`, one permutation per epoch).
+///   - progress: Called after each epoch with the epoch number (from 1) and its mean loss.
+/// - Returns: Per epoch, the mean of its minibatch losses (PyTorch's usual
+///   `running_loss / len(loader)`), each computed before that minibatch's step.
+/// - Throws: `TrainingError.invalidArgument` for a non-positive batch size, negative epochs
+///   or an empty data set; `ModelError` when the inputs do not fit the model;
+///   `TrainingError.invalidTargets` when targets do not fit the loss (wrong kind or shape,
+///   class index out of range, BCE target outside [0, 1], non-finite values);
+///   `TrainingError.nonFiniteLoss` when the loss diverges; what reading the data throws
+///   (`DataError`, `FileFormatError`, e.g. for NaN inputs).
+/// - Complexity: Per epoch, one forward and backward pass over the data set, plus one
+///   optimizer step per minibatch.
+@discardableResult
+public func train<T: BLASScalar>(
+  _ model: inout Sequential<T>, loss: Loss<T>, data: some Dataset<T>, optimizer: inout some Optimizer<T>,
+  epochs: Int, batchSize: Int, seed: UInt64,
+  progress: ((_ epoch: Int, _ loss: T) -> Void)? = nil
+) throws -> [T] {
+  guard epochs >= 0 else { throw TrainingError.invalidArgument("epochs must be non-negative, got \(epochs)") }
+  guard batchSize > 0 else { throw TrainingError.invalidArgument("batchSize must be positive, got \(batchSize)") }
+  guard data.count > 0 else { throw TrainingError.invalidArgument("the data set is empty") }
+  guard epochs > 0 else { return [] }
+
+  try validateTrainingData(model: model, loss: loss, data: data, batchSize: batchSize)
+
+  var generator = RandomGenerator(seed: seed)
+  var epochLosses = [T]()
+  epochLosses.reserveCapacity(epochs)
+  for epoch in 1...epochs {
+    let order = generator.permutation(data.count)
+    var total: T = 0
+    var batches = 0
+    for start in stride(from: 0, to: order.count, by: batchSize) {
+      let batch = try gatherBatch(data, indices: order[start..<min(start + batchSize, order.count)])
+      let input = Tensor(batch.inputs)
+      let (value, gradients) = valueAndGradient(at: model.parameterTensors) { parameters in
+        loss(model(input, parameters: parameters), batch.targets)
+      }
+      let lossValue = value.scalar
+      guard lossValue.isFinite else {
+        throw TrainingError.nonFiniteLoss(epoch: epoch, batch: batches, value: Double(lossValue))
+      }
+      var parameters = model.parameters
+      optimizer.step(&parameters, gradients: gradients.map(\.value))
+      try model.setParameters(parameters)
+      total += lossValue
+      batches += 1
+    }
+    let mean = total / T(batches)
+    epochLosses.append(mean)
+    progress?(epoch, mean)
+  }
+  return epochLosses
+}
+
+/// Reads the data set once in consecutive batches and checks that the inputs fit the model
+/// and the targets fit the loss; `LossError` positions are shifted to count over the set.
+func validateTrainingData<T: BLASScalar>(
+  model: Sequential<T>, loss: Loss<T>, data: some Dataset<T>, batchSize: Int
+) throws {
+  for range in data.batchRanges(size: batchSize) {
+    let batch = try data.batch(range)
+    let outputShape = try model.outputShape(for: batch.inputs.shape)
+    do {
+      try loss.validate(outputShape: outputShape, targets: batch.targets)
+    } catch {
+      // Positions count classes (one per output row) or target elements; both are a
+      // whole number per data point.
+      let rows = outputShape.dropLast().reduce(1, *) / max(range.count, 1)
+      let elements = outputShape.reduce(1, *) / max(range.count, 1)
+      switch error {
+      case let .classOutOfRange(position, value, classCount):
+        throw TrainingError.invalidTargets(
+          .classOutOfRange(position: range.lowerBound * rows + position, value: value, classCount: classCount))
+      case let .targetOutOfRange(position, value):
+        throw TrainingError.invalidTargets(.targetOutOfRange(position: range.lowerBound * elements + position, value: value))
+      case let .nonFinite(position):
+        throw TrainingError.invalidTargets(.nonFinite(position: range.lowerBound * elements + position))
+      case .wrongTargetKind, .shapeMismatch:
+        throw TrainingError.invalidTargets(error)
+      }
+    }
+  }
+}
+
+/// The data points at `indices`, in that order, read one by one.
+func gatherBatch<T: BLASScalar>(_ data: some Dataset<T>, indices: ArraySlice<Int>) throws -> Batch<T> {
+  var inputs = [T]()
+  var classes = [Int]()
+  var values = [T]()
+  var targetRowShape: [Int]? = nil
+  for index in indices {
+    let point = try data.batch(index..<(index + 1))
+    inputs += point.inputs.scalars
+    switch point.targets {
+    case let .classes(c): classes += c
+    case let .values(v):
+      values += v.scalars
+      targetRowShape = Array(v.shape.dropFirst())
+    }
+  }
+  let count = indices.count
+  let targets: Targets<T> = targetRowShape.map { .values(NDArray(shape: [count] + $0, scalars: values)) } ?? .classes(classes)
+  // The points need not be consecutive in the data set: `range` numbers them in the batch.
+  return Batch(inputs: NDArray(shape: [count] + data.inputShape, scalars: inputs), targets: targets, range: 0..<count)
+}

@@ -1,0 +1,219 @@
+// Kernel bodies, written once and generic. They are called only from the Float and Double
+// conformances of `BLASScalar`, where they are specialized, so loops run on concrete types
+// even when the calling code is generic.
+import RealModule
+
+@inlinable @inline(__always)
+package func unaryValue<T: BLASScalar>(_ f: UnaryFunction, _ x: T) -> T {
+  switch f {
+  case .negate: return -x
+  case .exp: return T.exp(x)
+  case .log: return T.log(x)
+  case .tanh: return T.tanh(x)
+  case .sigmoid:
+    if x >= 0 { return 1 / (1 + T.exp(-x)) }
+    let e = T.exp(x)
+    return e / (1 + e)
+  case .relu: return x > 0 ? x : 0
+  case .step: return x > 0 ? 1 : 0
+  case .softplus: return (x > 0 ? x : 0) + T.log(onePlus: T.exp(-Swift.abs(x)))
+  case .sqrt: return x.squareRoot()
+  case .square: return x * x
+  case .reciprocal: return 1 / x
+  case .normalCDF: return (1 + T.erf(x / T(2).squareRoot())) / 2
+  case .abs: return Swift.abs(x)
+  }
+}
+
+func unaryKernel<T: BLASScalar>(
+  _ f: UnaryFunction, _ x: UnsafeBufferPointer<T>, _ y: UnsafeMutableBufferPointer<T>
+) {
+  precondition(y.count >= x.count, "applyUnary: output holds \(y.count) of \(x.count) elements")
+  if T.self == Float.self {
+    // Constant-folded in the Float specialization.
+    let done = x.withMemoryRebound(to: Float.self) { fx in
+      y.withMemoryRebound(to: Float.self) { fy in fastUnaryKernel(f, fx, fy) }
+    }
+    if done { return }
+  }
+  // One loop per function, so the switch is outside the loop.
+  switch f {
+  case .negate: for i in x.indices { y[i] = -x[i] }
+  case .square: for i in x.indices { y[i] = x[i] * x[i] }
+  case .relu: for i in x.indices { y[i] = x[i] > 0 ? x[i] : 0 }
+  case .step: for i in x.indices { y[i] = x[i] > 0 ? 1 : 0 }
+  case .exp: for i in x.indices { y[i] = T.exp(x[i]) }
+  case .log: for i in x.indices { y[i] = T.log(x[i]) }
+  case .tanh: for i in x.indices { y[i] = T.tanh(x[i]) }
+  case .sigmoid: for i in x.indices { y[i] = unaryValue(.sigmoid, x[i]) }
+  case .softplus: for i in x.indices { y[i] = unaryValue(.softplus, x[i]) }
+  case .sqrt: for i in x.indices { y[i] = x[i].squareRoot() }
+  case .reciprocal: for i in x.indices { y[i] = 1 / x[i] }
+  case .normalCDF: for i in x.indices { y[i] = unaryValue(.normalCDF, x[i]) }
+  case .abs: for i in x.indices { y[i] = Swift.abs(x[i]) }
+  }
+}
+
+@inline(__always)
+func binaryValue<T: BLASScalar>(_ f: BinaryFunction, _ a: T, _ b: T) -> T {
+  switch f {
+  case .add: return a + b
+  case .subtract: return a - b
+  case .multiply: return a * b
+  case .divide: return a / b
+  // NaN propagates, as in PyTorch's maximum/minimum.
+  case .maximum: return a.isNaN || b.isNaN ? .nan : (a >= b ? a : b)
+  case .minimum: return a.isNaN || b.isNaN ? .nan : (a <= b ? a : b)
+  }
+}
+
+/// `out[i] = f(a[i·sa], b[i·sb])` over a row-major `shape`, where `aStrides`/`bStrides`
+/// give each operand's stride per output axis (0 for a broadcast axis).
+func binaryKernel<T: BLASScalar>(
+  _ f: BinaryFunction, _ a: UnsafeBufferPointer<T>, _ aStrides: [Int],
+  _ b: UnsafeBufferPointer<T>, _ bStrides: [Int], _ out: UnsafeMutableBufferPointer<T>,
+  _ shape: [Int]
+) {
+  let count = shape.reduce(1, *)
+  precondition(out.count >= count, "applyBinary: output holds \(out.count) of \(count) elements")
+  guard count > 0 else { return }
+  let rank = shape.count
+  if rank == 0 {
+    out[0] = binaryValue(f, a[0], b[0])
+    return
+  }
+  let inner = shape[rank - 1]
+  let sa = aStrides[rank - 1], sb = bStrides[rank - 1]
+  var index = [Int](repeating: 0, count: rank)
+  var offsetA = 0, offsetB = 0, written = 0
+  while written < count {
+    // Inner loops specialized on the common stride patterns; the switch is per row.
+    switch f {
+    case .add: binaryRow(a, offsetA, sa, b, offsetB, sb, out, written, inner) { $0 + $1 }
+    case .subtract: binaryRow(a, offsetA, sa, b, offsetB, sb, out, written, inner) { $0 - $1 }
+    case .multiply: binaryRow(a, offsetA, sa, b, offsetB, sb, out, written, inner) { $0 * $1 }
+    case .divide: binaryRow(a, offsetA, sa, b, offsetB, sb, out, written, inner) { $0 / $1 }
+    case .maximum: binaryRow(a, offsetA, sa, b, offsetB, sb, out, written, inner) { binaryValue(.maximum, $0, $1) }
+    case .minimum: binaryRow(a, offsetA, sa, b, offsetB, sb, out, written, inner) { binaryValue(.minimum, $0, $1) }
+    }
+    written += inner
+    var axis = rank - 2
+    while axis >= 0 {
+      index[axis] += 1
+      offsetA += aStrides[axis]
+      offsetB += bStrides[axis]
+      if index[axis] < shape[axis] { break }
+      offsetA -= aStrides[axis] * shape[axis]
+      offsetB -= bStrides[axis] * shape[axis]
+      index[axis] = 0
+      axis -= 1
+    }
+  }
+}
+
+@inline(__always)
+func binaryRow<T>(
+  _ a: UnsafeBufferPointer<T>, _ oa: Int, _ sa: Int, _ b: UnsafeBufferPointer<T>, _ ob: Int,
+  _ sb: Int, _ out: UnsafeMutableBufferPointer<T>, _ oo: Int, _ n: Int, _ op: (T, T) -> T
+) {
+  let pa = a.baseAddress! + oa, pb = b.baseAddress! + ob, po = out.baseAddress! + oo
+  if sa == 1 && sb == 1 {
+    for j in 0..<n { po[j] = op(pa[j], pb[j]) }
+  } else if sa == 1 && sb == 0 {
+    let v = pb[0]
+    for j in 0..<n { po[j] = op(pa[j], v) }
+  } else if sa == 0 && sb == 1 {
+    let v = pa[0]
+    for j in 0..<n { po[j] = op(v, pb[j]) }
+  } else {
+    for j in 0..<n { po[j] = op(pa[j * sa], pb[j * sb]) }
+  }
+}
+
+/// Reduces a row-major array of `shape` over the axes where `reduced` is true; the output
+/// is row-major over the kept axes. Sums accumulate in the scalar type, row by row.
+func reduceKernel<T: BLASScalar>(
+  _ f: ReductionFunction, _ x: UnsafeBufferPointer<T>, _ shape: [Int], _ reduced: [Bool],
+  _ out: UnsafeMutableBufferPointer<T>
+) {
+  let rank = shape.count
+  let outCount = zip(shape, reduced).reduce(1) { $0 * ($1.1 ? 1 : $1.0) }
+  precondition(out.count >= outCount, "reduce: output holds \(out.count) of \(outCount) elements")
+  let initial: T = f == .sum ? 0 : -T.infinity
+  for i in 0..<outCount { out[i] = initial }
+  let count = shape.reduce(1, *)
+  guard count > 0 else { return }
+  if rank == 0 {
+    out[0] = x[0]
+    return
+  }
+  // Output stride of each input axis (0 on reduced axes).
+  var outStrides = [Int](repeating: 0, count: rank)
+  var s = 1
+  for axis in stride(from: rank - 1, through: 0, by: -1) where !reduced[axis] {
+    outStrides[axis] = s
+    s *= shape[axis]
+  }
+  let inner = shape[rank - 1], innerStride = outStrides[rank - 1]
+  var index = [Int](repeating: 0, count: rank)
+  var offset = 0, read = 0
+  let px = x.baseAddress!, po = out.baseAddress!
+  while read < count {
+    let row = px + read
+    if innerStride == 0 {
+      // The last axis is reduced: fold the row into one output entry.
+      var acc = po[offset]
+      if f == .sum {
+        for j in 0..<inner { acc += row[j] }
+      } else {
+        for j in 0..<inner where row[j] > acc || row[j].isNaN { acc = row[j] }
+      }
+      po[offset] = acc
+    } else {
+      let target = po + offset
+      if f == .sum {
+        for j in 0..<inner { target[j] += row[j] }
+      } else {
+        for j in 0..<inner where row[j] > target[j] || row[j].isNaN { target[j] = row[j] }
+      }
+    }
+    read += inner
+    var axis = rank - 2
+    while axis >= 0 {
+      index[axis] += 1
+      offset += outStrides[axis]
+      if index[axis] < shape[axis] { break }
+      offset -= outStrides[axis] * shape[axis]
+      index[axis] = 0
+      axis -= 1
+    }
+  }
+}
+
+/// `destination[i] = source[indices[i]]`, or 0 where `indices[i] < 0` (padding).
+func gatherKernel<T: BLASScalar>(
+  _ source: UnsafeBufferPointer<T>, _ indices: UnsafeBufferPointer<Int>,
+  _ destination: UnsafeMutableBufferPointer<T>
+) {
+  precondition(destination.count >= indices.count, "gather: output too small")
+  let n = source.count
+  for i in indices.indices {
+    let j = indices[i]
+    precondition(j < n, "gather: index \(j) out of range for \(n) elements")
+    destination[i] = j >= 0 ? source[j] : 0
+  }
+}
+
+/// `destination[indices[i]] += source[i]`, skipping negative indices.
+func scatterAddKernel<T: BLASScalar>(
+  _ source: UnsafeBufferPointer<T>, _ indices: UnsafeBufferPointer<Int>,
+  _ destination: UnsafeMutableBufferPointer<T>
+) {
+  precondition(source.count >= indices.count, "scatterAdd: source too small")
+  let n = destination.count
+  for i in indices.indices {
+    let j = indices[i]
+    precondition(j < n, "scatterAdd: index \(j) out of range for \(n) elements")
+    if j >= 0 { destination[j] += source[i] }
+  }
+}
