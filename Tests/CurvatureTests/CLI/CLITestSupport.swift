@@ -44,8 +44,11 @@ enum CLI {
     return nil
   }()
 
-  /// Runs `curv arguments` (one BLAS thread, so parallel tests do not oversubscribe).
-  static func run(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> Run {
+  /// Runs `curv arguments` (one BLAS thread, so parallel tests do not oversubscribe), under
+  /// `ulimit -v memoryLimitKiB` when given.
+  static func run(
+    _ arguments: [String], memoryLimitKiB: Int? = nil, sourceLocation: SourceLocation = #_sourceLocation
+  ) throws -> Run {
     let executable = try #require(executable, "curv was not found next to the test bundle: run `swift build --build-tests` first", sourceLocation: sourceLocation)
     let directory = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }
@@ -53,8 +56,13 @@ enum CLI {
     try Data().write(to: out)
     try Data().write(to: err)
     let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
+    if let memoryLimitKiB {
+      process.executableURL = URL(fileURLWithPath: "/bin/sh")
+      process.arguments = ["-c", "ulimit -v \(memoryLimitKiB) && exec \"$0\" \"$@\"", executable.path] + arguments
+    } else {
+      process.executableURL = executable
+      process.arguments = arguments
+    }
     var environment = ProcessInfo.processInfo.environment
     environment["OPENBLAS_NUM_THREADS"] = "1"
     process.environment = environment
