@@ -9,36 +9,20 @@ import Testing
   /// The limit, in KiB: below every size these inputs claim, far above what `curv` needs.
   static let limit = 3_000_000
 
-  /// Runs `curv arguments` under `ulimit -v limit` and expects one error line with
-  /// `expected`, status 1, no stdout and no file written or changed in `directory`.
-  func expectCleanFailure(_ arguments: [String], in directory: URL, _ expected: [String]) throws {
-    let before = try CLI.contents(of: directory)
-    let run = try CLI.run(arguments, memoryLimitKiB: Self.limit)
-    #expect(run.status == 1, "\(arguments): status \(run.status): \(run.stderr)")
-    #expect(run.errorLines.count == 1, "stderr is not one line: \(run.stderr)")
-    let line = String(run.errorLines.first ?? "")
-    #expect(line.hasPrefix("curv \(arguments[0]): error: "), "\(line)")
-    for text in expected { #expect(line.contains(text), "'\(text)' not in: \(line)") }
-    #expect(run.stdout.isEmpty, "stdout: \(run.stdout)")
-    #expect(try CLI.contents(of: directory) == before, "files were written")
-  }
-
   /// The limit leaves room for ordinary runs: the same kind of model and data succeeds.
   @Test func ordinaryRunsFitUnderTheLimit() throws {
     let fixture = try CLIFixture.make()
-    defer { try? FileManager.default.removeItem(at: fixture.directory) }
+    defer { fixture.remove() }
     let run = try CLI.run(["trace"] + fixture.fileArguments + ["--operator", "ggn", "--json"], memoryLimitKiB: Self.limit)
     #expect(run.status == 0, "\(run.stderr)")
     #expect(try run.json()["trace"] is Double)
   }
 
-  /// A safetensors file whose header gives `0.weight` of a `[7, 5]` layer 2³⁰ float64
-  /// elements (an 8 GiB sparse file): refused from the header, before reading.
+  /// A safetensors file whose header gives `0.weight` of the fixture's `[6, 4]` layer 2³⁰
+  /// float64 elements (an 8 GiB sparse file): refused from the header, before reading.
   @Test func hugeSafetensorsShape() throws {
     let fixture = try CLIFixture.make()
-    defer { try? FileManager.default.removeItem(at: fixture.directory) }
-    let model = try Sequential<Double>([Linear(inFeatures: 4, outFeatures: 6), Tanh(), Linear(inFeatures: 6, outFeatures: 3)], seed: 1)
-    try ModelFile(model: model, loss: fixture.loss).write(description: URL(fileURLWithPath: fixture.modelPath))
+    defer { fixture.remove() }
     let elements = 1 << 30
     let header = """
       {"0.weight":{"dtype":"F64","shape":[32768,32768],"data_offsets":[0,\(8 * elements)]},\
@@ -55,16 +39,16 @@ import Testing
     try handle.truncate(atOffset: 8 + length + UInt64(8 * elements + 216))  // sparse: no disk space used
     try handle.close()
     let output = fixture.directory.appendingPathComponent("G.npy").path
-    try expectCleanFailure(
+    try CLI.expectFailure(
       ["dense"] + fixture.fileArguments + ["--operator", "ggn", "--output", output], in: fixture.directory,
-      ["weights.safetensors", "0.weight", "[32768, 32768]", "[6, 4]"])
+      ["weights.safetensors", "0.weight", "[32768, 32768]", "[6, 4]"], status: 1, memoryLimitKiB: Self.limit)
   }
 
   /// An `.npz` whose `X.npy` member claims a 4 GB array (header and directory agree) that
   /// 200 bytes of deflate stream cannot hold: refused before allocating the array.
   @Test func npzMemberClaimingGigabytes() throws {
     let fixture = try CLIFixture.make()
-    defer { try? FileManager.default.removeItem(at: fixture.directory) }
+    defer { fixture.remove() }
     let preamble = npyPreamble(descr: "<f8", shape: "(125000000, 4)")
     let labels = NPYArray(integers: (0..<12).map { $0 % 3 }).npyBytes()
     let archive = zipArchive(members: [
@@ -73,9 +57,9 @@ import Testing
     ])
     let data = fixture.directory.appendingPathComponent("data.npz")
     try Data(archive).write(to: data)
-    try expectCleanFailure(
+    try CLI.expectFailure(
       ["trace", "--model", fixture.modelPath, "--weights", fixture.weightsPath, "--data", data.path, "--operator", "ggn"],
-      in: fixture.directory, ["data.npz", "X.npy", "cannot expand"])
+      in: fixture.directory, ["data.npz", "X.npy", "cannot expand"], status: 1, memoryLimitKiB: Self.limit)
   }
 
   /// A valid convolutional model whose padding (20000) and stride (40000) make its first
@@ -90,9 +74,9 @@ import Testing
     let inputs = directory.appendingPathComponent("X.npy"), targets = directory.appendingPathComponent("y.npy")
     try NPYArray(NDArray<Double>(zeros: [3, 1, 8, 8])).write(to: inputs)
     try NPYArray(integers: [0, 1, 0]).write(to: targets)
-    try expectCleanFailure(
+    try CLI.expectFailure(
       ["dense", "--model", modelURL.path, "--inputs", inputs.path, "--targets", targets.path, "--operator", "ggn",
        "--dtype", "float64", "--output", directory.appendingPathComponent("G.npy").path],
-      in: directory, ["layer 0", "Conv2d", "unfolded patches"])
+      in: directory, ["layer 0", "Conv2d", "unfolded patches"], status: 1, memoryLimitKiB: Self.limit)
   }
 }

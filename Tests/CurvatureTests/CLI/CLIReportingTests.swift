@@ -6,36 +6,6 @@ import Testing
 /// of its own inputs (§5); `--threads` within what OpenBLAS can run (§4); errors of options
 /// name the option (§7); and the JSON keys scripts read (issue 14 §2).
 @Suite(.serialized) struct CLIReportingTests {
-  /// Runs `arguments`, which must fail with `status` and one stderr line
-  /// `curv <subcommand>: error: …` containing every string of `expected`, print nothing on
-  /// stdout and leave `directory` as it was.
-  func expectFailure(
-    _ arguments: [String], in directory: URL, _ expected: [String], status: Int32,
-    sourceLocation: SourceLocation = #_sourceLocation
-  ) throws {
-    let before = try snapshot(directory)
-    let run = try CLI.run(arguments)
-    #expect(run.status == status, "\(arguments): \(run.stderr)", sourceLocation: sourceLocation)
-    #expect(run.errorLines.count == 1, "stderr is not one line: \(run.stderr)", sourceLocation: sourceLocation)
-    let line = String(run.errorLines.first ?? "")
-    #expect(line.hasPrefix("curv \(arguments[0]): error: "), "\(line)", sourceLocation: sourceLocation)
-    for text in expected { #expect(line.contains(text), "'\(text)' not in: \(line)", sourceLocation: sourceLocation) }
-    #expect(run.stdout.isEmpty, "stdout: \(run.stdout)", sourceLocation: sourceLocation)
-    #expect(try snapshot(directory) == before, "files were written or changed", sourceLocation: sourceLocation)
-  }
-
-  /// The names and contents of the files in `directory`.
-  func snapshot(_ directory: URL) throws -> [String: Data] {
-    var files = [String: Data]()
-    for name in try CLI.contents(of: directory) {
-      var isDirectory: ObjCBool = false
-      let path = directory.appendingPathComponent(name).path
-      _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-      files[name] = isDirectory.boolValue ? Data() : try Data(contentsOf: URL(fileURLWithPath: path))
-    }
-    return files
-  }
-
   /// A 3-5-2 ReLU MLP with MSE (P = 32) on 6 points, written to a temporary directory;
   /// `edit` changes the parameters, `inputs` the data before they are written.
   func overflowFixture(
@@ -84,7 +54,7 @@ import Testing
     // The library stops at the first pass whose values are not finite (here the loss, before
     // any product of the subcommand runs) and names it.
     for arguments in cases {
-      try expectFailure(arguments, in: directory, ["non-finite", "loss", "data points 0..<6"], status: 1)
+      try CLI.expectFailure(arguments, in: directory, ["non-finite", "loss", "data points 0..<6"], status: 1)
     }
   }
 
@@ -94,11 +64,11 @@ import Testing
     defer { try? FileManager.default.removeItem(at: directory) }
     let output = directory.appendingPathComponent("G.npy").path
     for operatorName in ["ggn", "hessian"] {
-      try expectFailure(
+      try CLI.expectFailure(
         ["dense"] + files(directory) + ["--operator", operatorName, "--dtype", "float32", "--output", output],
         in: directory, ["non-finite", "loss"], status: 1)
     }
-    try expectFailure(
+    try CLI.expectFailure(
       ["trace"] + files(directory) + ["--operator", "ggn", "--dtype", "float32"], in: directory, ["non-finite", "trace"], status: 1)
     // In float64 the same files give a finite matrix.
     let arguments: [String] = ["dense"] + files(directory) + ["--operator", "ggn", "--dtype", "float64", "--output", output]
@@ -131,7 +101,7 @@ import Testing
     ]
     try FileManager.default.createDirectory(atPath: fixture.path("sub"), withIntermediateDirectories: false)
     for (arguments, expected) in cases {
-      try expectFailure(arguments, in: directory, ["refusing to overwrite an input"] + expected, status: 1)
+      try CLI.expectFailure(arguments, in: directory, ["refusing to overwrite an input"] + expected, status: 1)
     }
     // A new file next to the inputs is written as before.
     let run = try CLI.run(["diag"] + fixture.fileArguments + ["--operator", "ggn", "--output", fixture.path("d.npy")])
@@ -144,11 +114,11 @@ import Testing
     let fixture = try CLIFixture.make()
     defer { fixture.remove() }
     for threads in ["0", "100000", "\(Int(Int32.max) + 1)"] {
-      try expectFailure(
+      try CLI.expectFailure(
         ["trace"] + fixture.fileArguments + ["--operator", "ggn", "--threads", threads],
         in: fixture.directory, ["--threads", "between 1 and", "got \(threads)"], status: 64)
     }
-    try expectFailure(["demo", "--small", "--threads", "100000"], in: fixture.directory, ["--threads", "between 1 and"], status: 64)
+    try CLI.expectFailure(["demo", "--small", "--threads", "100000"], in: fixture.directory, ["--threads", "between 1 and"], status: 64)
     let run = try CLI.run(["trace"] + fixture.fileArguments + ["--operator", "ggn", "--threads", "1", "--json"])
     #expect(run.status == 0, "\(run.stderr)")
   }
@@ -158,15 +128,15 @@ import Testing
     let fixture = try CLIFixture.make()
     defer { fixture.remove() }
     let data = fixture.fileArguments + ["--operator", "ggn"]
-    try expectFailure(["trace"] + data + ["--method", "hutchpp", "--matvecs", "1"], in: fixture.directory, ["--matvecs", "hutchpp", "at least 3"], status: 64)
-    try expectFailure(["trace"] + data + ["--method", "xtrace", "--matvecs", "3"], in: fixture.directory, ["--matvecs", "xtrace", "at least 4"], status: 64)
-    try expectFailure(
+    try CLI.expectFailure(["trace"] + data + ["--method", "hutchpp", "--matvecs", "1"], in: fixture.directory, ["--matvecs", "hutchpp", "at least 3"], status: 64)
+    try CLI.expectFailure(["trace"] + data + ["--method", "xtrace", "--matvecs", "3"], in: fixture.directory, ["--matvecs", "xtrace", "at least 4"], status: 64)
+    try CLI.expectFailure(
       ["diag"] + data + ["--method", "xdiag", "--matvecs", "2", "--output", fixture.path("d.npy")], in: fixture.directory,
       ["--matvecs", "xdiag"], status: 64)
-    try expectFailure(["trace"] + data + ["--method", "xtrace", "--matvecs", "200"], in: fixture.directory, ["--matvecs 200", "2P = 102"], status: 1)
+    try CLI.expectFailure(["trace"] + data + ["--method", "xtrace", "--matvecs", "200"], in: fixture.directory, ["--matvecs 200", "2P = 102"], status: 1)
     let small = try CLIFixture.make(mse: true)  // P = 32
     defer { small.remove() }
-    try expectFailure(
+    try CLI.expectFailure(
       ["trace"] + small.fileArguments + ["--operator", "ggn", "--method", "xtrace"], in: small.directory,
       ["--matvecs 100 (the default)", "2P = 64"], status: 1)
     let run = try CLI.run(["trace"] + data + ["--method", "hutchpp", "--matvecs", "3", "--json"])
@@ -179,16 +149,16 @@ import Testing
     let fixture = try CLIFixture.make()
     defer { fixture.remove() }
     let data = fixture.fileArguments
-    try expectFailure(
+    try CLI.expectFailure(
       ["dense"] + data + ["--operator", "kfac", "--fisher-type", "type2", "--output", fixture.path("K.npy")], in: fixture.directory,
       ["--fisher-type", "unknown value 'type2'", "type-2, mc, empirical, forward-only"], status: 64)
-    try expectFailure(
+    try CLI.expectFailure(
       ["eigs"] + data + ["--operator", "ggn", "--k", "2", "--which", "largestMagnitude"], in: fixture.directory,
       ["--which", "largest, smallest, magnitude"], status: 64)
-    try expectFailure(
+    try CLI.expectFailure(
       ["dense"] + data + ["--operator", "kfac", "--kfac-approx", "sum", "--output", fixture.path("K.npy")], in: fixture.directory,
       ["--kfac-approx", "expand, reduce"], status: 64)
-    try expectFailure(["trace"] + data + ["--operator", "ggn", "--dtype", "float16"], in: fixture.directory, ["--dtype", "float32, float64"], status: 64)
+    try CLI.expectFailure(["trace"] + data + ["--operator", "ggn", "--dtype", "float16"], in: fixture.directory, ["--dtype", "float32, float64"], status: 64)
     for arguments in [["--fisher-type", "forward-only"], ["--fisher-type", "empirical", "--kfac-approx", "reduce"]] {
       let run = try CLI.run(["trace"] + data + ["--operator", "kfac"] + arguments + ["--json"])
       #expect(run.status == 0, "\(arguments): \(run.stderr)")

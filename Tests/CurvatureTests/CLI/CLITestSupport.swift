@@ -80,6 +80,39 @@ enum CLI {
       stderr: String(decoding: try Data(contentsOf: err), as: UTF8.self))
   }
 
+  /// Runs `curv arguments` (under `ulimit -v memoryLimitKiB` when given), which must fail —
+  /// with `status` when given — printing one stderr line `curv <subcommand>: error: …` that
+  /// contains every string of `expected` (and no crash report), nothing on stdout, and
+  /// leaving `directory` as it was: no file written, changed or left behind.
+  static func expectFailure(
+    _ arguments: [String], in directory: URL, _ expected: [String], status: Int32? = nil,
+    memoryLimitKiB: Int? = nil, sourceLocation: SourceLocation = #_sourceLocation
+  ) throws {
+    let before = try snapshot(directory)
+    let run = try run(arguments, memoryLimitKiB: memoryLimitKiB)
+    #expect(run.status != 0, "exit status 0 for \(arguments)", sourceLocation: sourceLocation)
+    if let status { #expect(run.status == status, "\(arguments): \(run.stderr)", sourceLocation: sourceLocation) }
+    #expect(run.errorLines.count == 1, "stderr is not one line: \(run.stderr)", sourceLocation: sourceLocation)
+    let line = String(run.errorLines.first ?? "")
+    #expect(line.hasPrefix("curv \(arguments[0]): error: "), "\(line)", sourceLocation: sourceLocation)
+    for text in expected { #expect(line.contains(text), "'\(text)' not in: \(line)", sourceLocation: sourceLocation) }
+    #expect(!line.contains("Fatal error") && !line.contains("Stack dump"), sourceLocation: sourceLocation)
+    #expect(run.stdout.isEmpty, "stdout: \(run.stdout)", sourceLocation: sourceLocation)
+    #expect(try snapshot(directory) == before, "files were written, changed or left behind", sourceLocation: sourceLocation)
+  }
+
+  /// The names and contents of the files in `directory` (directories as empty contents).
+  static func snapshot(_ directory: URL) throws -> [String: Data] {
+    var files = [String: Data]()
+    for name in try contents(of: directory) {
+      var isDirectory: ObjCBool = false
+      let path = directory.appendingPathComponent(name).path
+      _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+      files[name] = isDirectory.boolValue ? Data() : try Data(contentsOf: URL(fileURLWithPath: path))
+    }
+    return files
+  }
+
   /// A new empty directory under the system's temporary directory.
   static func temporaryDirectory() throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("curv-cli-tests-\(UUID().uuidString)")
