@@ -109,11 +109,12 @@ extension Sequential {
     do {
       return try layers[range.lowerBound].outputShape(for: shape)
     } catch let error as ModelError {
-      let message: String
       switch error {
-      case let .shapeMismatch(text), let .invalidConfiguration(text), let .parameterMismatch(text): message = text
+      case let .wrongShape(text), let .invalidConfiguration(text), let .parameterMismatch(text):
+        throw ModelError.wrongShape("layer \(range.lowerBound): \(text)")
+      default:
+        throw error
       }
-      throw ModelError.shapeMismatch("layer \(range.lowerBound): \(message)")
     }
   }
 }

@@ -92,11 +92,12 @@ public struct Sequential<Scalar: BLASScalar>: Sendable, CustomStringConvertible 
         shape = try layer.outputShape(for: shape)
       } catch let error as ModelError {
         // The layer's own message, without repeating the "shape mismatch:" prefix.
-        let message: String
         switch error {
-        case let .shapeMismatch(text), let .invalidConfiguration(text), let .parameterMismatch(text): message = text
+        case let .wrongShape(text), let .invalidConfiguration(text), let .parameterMismatch(text):
+          throw ModelError.wrongShape("layer \(index): \(text)")
+        default:
+          throw error
         }
-        throw ModelError.shapeMismatch("layer \(index): \(message)")
       }
     }
     return shape
