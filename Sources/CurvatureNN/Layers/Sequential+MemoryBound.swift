@@ -65,7 +65,7 @@ extension Sequential {
   ///   - budget: The bytes allowed (default: `MemoryBudget.defaultBytes`).
   /// - Returns: The estimated bytes of one batch's passes.
   /// - Throws: `ResourceError.memory` naming the layer (index and configuration), the bytes
-  ///   it needs and the budget; `ModelError.shapeMismatch` when the input does not fit.
+  ///   it needs and the budget; `ModelError.wrongShape` when the input does not fit.
   /// - Complexity: O(layers); no allocation proportional to the sizes checked.
   @discardableResult
   public func checkMemory(inputShape: [Int], batchSize: Int, budget: Int = MemoryBudget.defaultBytes) throws -> Int {
