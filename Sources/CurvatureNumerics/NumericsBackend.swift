@@ -120,21 +120,6 @@ public enum NumericsBackend {
   }
 }
 
-/// Why the process cannot get the resources a computation needs.
-public enum ResourceError: Error, Equatable, CustomStringConvertible {
-  /// A computation would need more memory than the budget (naming where).
-  case memory(String)
-  /// The requested threads are not supported or cannot be started.
-  case threads(String)
-
-  public var description: String {
-    switch self {
-    case let .memory(message): return "not enough memory: \(message)"
-    case let .threads(message): return "threads: \(message)"
-    }
-  }
-}
-
 
 extension NumericsBackend {
   /// Keeps freed large buffers in the process heap instead of returning them to the

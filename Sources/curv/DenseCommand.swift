@@ -3,7 +3,7 @@ import Curvature
 import Foundation
 
 /// `curv dense`: the P×P curvature matrix as a float64 `.npy` file.
-struct DenseCommand: PrecisionGenericCommand {
+struct DenseCommand: OperatorOutputCommand {
   static let configuration = CommandConfiguration(
     commandName: "dense",
     abstract: "Write the P×P curvature matrix as a float64 .npy file.",
@@ -21,13 +21,6 @@ struct DenseCommand: PrecisionGenericCommand {
 
   @Option(help: ArgumentHelp("The .npy file to write (float64, [P, P]).", valueName: "M.npy"))
   var output: String
-
-  func validate() throws { try operatorOptions.checkApplicable() }
-
-  func run() throws {
-    try checkOutputPath(output, inputs: dataOptions.inputFiles)
-    try dispatch()
-  }
 
   /// The JSON keys of `dense`.
   struct Report: Encodable {

@@ -3,7 +3,7 @@ import Curvature
 import Foundation
 
 /// `curv diag`: the diagonal, exactly or estimated, as a float64 `.npy` file.
-struct DiagCommand: PrecisionGenericCommand {
+struct DiagCommand: OperatorOutputCommand {
   static let configuration = CommandConfiguration(
     commandName: "diag",
     abstract: "Write the diagonal (exact, Hutchinson or XDiag) as a float64 .npy file.",
@@ -23,13 +23,6 @@ struct DiagCommand: PrecisionGenericCommand {
 
   @Option(help: ArgumentHelp("The .npy file to write (float64, [P]).", valueName: "d.npy"))
   var output: String
-
-  func validate() throws { try operatorOptions.checkApplicable() }
-
-  func run() throws {
-    try checkOutputPath(output, inputs: dataOptions.inputFiles)
-    try dispatch()
-  }
 
   /// The JSON keys of `diag`.
   struct Report: Encodable {

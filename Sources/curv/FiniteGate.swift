@@ -47,9 +47,6 @@ struct FiniteGate {
   func run<R>(_ stage: String, _ body: () throws -> R) throws -> R {
     do {
       return try body()
-    } catch let error as LinearOperatorError {
-      guard case let .nonFinite(message) = error else { throw error }
-      throw failure(stage, message)
     } catch let error as SolverError {
       guard case .nonFinite = error else { throw error }
       throw failure(stage, error.description)

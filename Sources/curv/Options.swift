@@ -313,3 +313,22 @@ extension PrecisionGenericCommand {
     }
   }
 }
+
+/// A subcommand that writes what it computes from one curvature operator to `--output`
+/// (`dense`, `diag`): the operator is checked before parsing ends, the output path before
+/// any work.
+protocol OperatorOutputCommand: PrecisionGenericCommand {
+  /// The operator options.
+  var operatorOptions: OperatorOptions { get }
+  /// The `--output` path.
+  var output: String { get }
+}
+
+extension OperatorOutputCommand {
+  func validate() throws { try operatorOptions.checkApplicable() }
+
+  func run() throws {
+    try checkOutputPath(output, inputs: dataOptions.inputFiles)
+    try dispatch()
+  }
+}

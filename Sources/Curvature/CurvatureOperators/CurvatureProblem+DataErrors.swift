@@ -27,16 +27,18 @@ extension CurvatureProblem {
       return "\(source): class index \(value) at \(element(position)) is out of range for \(classes) classes (0..<\(classes)) of the model's outputs"
     case let .targetOutOfRange(position, value):
       return "\(source): BCE target \(value) at \(element(position)) is outside [0, 1]"
-    case let .nonFinite(position):
+    case let .nonFiniteTarget(position):
       return "\(source): the target at \(element(position)) is NaN or infinite"
-    case .shapeMismatch:
+    case let .wrongShape(message):
       if case let .values(values) = batch.targets {
         let shape = [data.count] + values.shape.dropFirst()
         return "\(source): \(loss.kind.rawValue) needs targets shaped like the outputs, [\(data.count)] + \(sampleOutputShape), but they have shape \(shape)"
       }
-      return "\(source): \(error.description)"
+      return "\(source): \(message)"
     case let .wrongTargetKind(message):
       return "\(source): \(message)"
+    default:
+      return "\(source): \(error.description)"
     }
   }
 }

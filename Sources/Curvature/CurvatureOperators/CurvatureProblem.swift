@@ -183,25 +183,6 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   }
 }
 
-/// Why a curvature computation could not be done.
-public enum CurvatureError: Error, Equatable, CustomStringConvertible {
-  case invalidArgument(String)
-  case invalidData(String)
-  case nonFinite(String)
-  case nonDeterministic(String)
-  case unsupported(String)
-
-  public var description: String {
-    switch self {
-    case let .invalidArgument(message): return "invalid argument: \(message)"
-    case let .invalidData(message): return "invalid data: \(message)"
-    case let .nonFinite(message): return "non-finite values: \(message)"
-    case let .nonDeterministic(message): return "non-deterministic: \(message)"
-    case let .unsupported(message): return "unsupported: \(message)"
-    }
-  }
-}
-
 func requireFinite<T: BLASScalar>(_ x: NDArray<T>, _ what: @autoclosure () -> String) throws {
   if let bad = firstNonFinite(x.scalars) {
     throw CurvatureError.nonFinite("\(what()) hold \(x.scalars[bad]) at element \(bad)")

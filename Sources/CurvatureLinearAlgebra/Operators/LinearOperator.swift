@@ -70,38 +70,6 @@ public protocol LinearOperator<Scalar>: Sendable {
   func inverse() throws -> any LinearOperator<Scalar>
 }
 
-/// Why an operator could not do what was asked.
-public enum LinearOperatorError: Error, Equatable, CustomStringConvertible {
-  /// An argument has the wrong shape for the operator.
-  case shapeMismatch(operation: String, expected: String, actual: [Int])
-  /// The operation needs a square operator.
-  case notSquare(operation: String, rows: Int, columns: Int)
-  /// The operator has no inverse (or a factorization failed).
-  case singular(String)
-  /// The operation needs a symmetric positive definite operator.
-  case notPositiveDefinite(String)
-  /// Input or output contains NaN or infinity.
-  case nonFinite(String)
-  /// The operands of a composition do not fit together.
-  case incompatible(String)
-  /// The operator cannot do this.
-  case unsupported(String)
-
-  public var description: String {
-    switch self {
-    case let .shapeMismatch(operation, expected, actual):
-      return "\(operation): expected \(expected), got shape \(actual)"
-    case let .notSquare(operation, rows, columns):
-      return "\(operation) needs a square operator, this one is \(rows)×\(columns)"
-    case let .singular(message): return "singular operator: \(message)"
-    case let .notPositiveDefinite(message): return "not positive definite: \(message)"
-    case let .nonFinite(message): return "non-finite values: \(message)"
-    case let .incompatible(message): return "incompatible operators: \(message)"
-    case let .unsupported(message): return "unsupported: \(message)"
-    }
-  }
-}
-
 extension LinearOperator {
   /// `A x` for a vector `[columnCount]` or `A X` for a matrix `[columnCount, k]`.
   /// - Parameter x: The vector or block of column vectors.

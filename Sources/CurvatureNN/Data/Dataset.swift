@@ -60,14 +60,6 @@ extension Dataset {
   public func all() throws -> Batch<Scalar> { try batch(0..<count) }
 }
 
-/// Why data do not fit a model or loss.
-public struct DataError: Error, Equatable, CustomStringConvertible {
-  /// What is wrong, naming the file or array.
-  public var message: String
-  public init(_ message: String) { self.message = message }
-  public var description: String { message }
-}
-
 /// A data set held in memory.
 public struct ArrayDataset<Scalar: BLASScalar>: Dataset {
   /// All inputs, `[N, ...]`.

@@ -72,6 +72,11 @@ public struct ModelFile<Scalar: BLASScalar>: Sendable {
     do {
       model = try Sequential(layers, seed: seed)
     } catch let error as ModelError {
+      // Only the layers' own inconsistencies are a fault of the file.
+      switch error {
+      case .wrongShape, .invalidConfiguration, .parameterMismatch: break
+      default: throw error
+      }
       throw FileFormatError(path: path, location: "field 'layers'", problem: "layers do not fit together", expected: "chaining feature and channel counts", found: error.description)
     }
   }

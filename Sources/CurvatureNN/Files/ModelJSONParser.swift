@@ -150,6 +150,7 @@ struct LayerDescription: Decodable {
           inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, stride: stride, padding: padding,
           dilation: dilation, groups: groups, bias: bias)
       } catch let failure as ModelError {
+        guard case .invalidConfiguration = failure else { throw failure }
         throw JSONFieldError(location, "invalid convolution", expected: "a valid Conv2d configuration", found: failure.description)
       }
     case .relu: return ReLU<T>()

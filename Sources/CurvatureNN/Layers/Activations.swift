@@ -68,7 +68,7 @@ public struct Flatten<Scalar: BLASScalar>: Layer {
   public init() {}
   public func outputShape(for inputShape: [Int]) throws -> [Int] {
     guard let batch = inputShape.first else {
-      throw ModelError.shapeMismatch("Flatten expects a batch axis, got a scalar input")
+      throw ModelError.wrongShape("Flatten expects a batch axis, got a scalar input")
     }
     return [batch, inputShape.dropFirst().reduce(1, *)]
   }

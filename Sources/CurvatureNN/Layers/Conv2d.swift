@@ -60,11 +60,11 @@ public struct Conv2d<Scalar: BLASScalar>: Layer {
 
   public func outputShape(for inputShape: [Int]) throws -> [Int] {
     guard inputShape.count == 4, inputShape[1] == inChannels else {
-      throw ModelError.shapeMismatch("\(description) expects inputs [N, \(inChannels), H, W], got \(inputShape)")
+      throw ModelError.wrongShape("\(description) expects inputs [N, \(inChannels), H, W], got \(inputShape)")
     }
     let (h, w) = outputSize(height: inputShape[2], width: inputShape[3])
     guard h > 0, w > 0 else {
-      throw ModelError.shapeMismatch("\(description): input \(inputShape) is smaller than the dilated kernel")
+      throw ModelError.wrongShape("\(description): input \(inputShape) is smaller than the dilated kernel")
     }
     return [inputShape[0], outChannels, h, w]
   }

@@ -32,7 +32,7 @@ public protocol Layer<Scalar>: Sendable, CustomStringConvertible {
   var parameterSpecs: [ParameterSpec] { get }
 
   /// The output shape for an input shape (batch axis included).
-  /// - Throws: `ModelError.shapeMismatch` when the input does not fit the layer.
+  /// - Throws: `ModelError.wrongShape` when the input does not fit the layer.
   func outputShape(for inputShape: [Int]) throws -> [Int]
 
   /// Applies the layer.

@@ -34,7 +34,7 @@ public struct Linear<Scalar: BLASScalar>: Layer {
 
   public func outputShape(for inputShape: [Int]) throws -> [Int] {
     guard inputShape.count >= 2, inputShape.last == inFeatures else {
-      throw ModelError.shapeMismatch("Linear(\(inFeatures) → \(outFeatures)) expects inputs [N, ..., \(inFeatures)], got \(inputShape)")
+      throw ModelError.wrongShape("Linear(\(inFeatures) → \(outFeatures)) expects inputs [N, ..., \(inFeatures)], got \(inputShape)")
     }
     return inputShape.dropLast() + [outFeatures]
   }

@@ -65,7 +65,7 @@ extension Sequential {
   ///   - budget: The bytes allowed (default: `MemoryBudget.defaultBytes`).
   /// - Returns: The estimated bytes of one batch's passes.
   /// - Throws: `ResourceError.memory` naming the layer (index and configuration), the bytes
-  ///   it needs and the budget; `ModelError.shapeMismatch` when the input does not fit.
+  ///   it needs and the budget; `ModelError.wrongShape` when the input does not fit.
   /// - Complexity: O(layers); no allocation proportional to the sizes checked.
   @discardableResult
   public func checkMemory(inputShape: [Int], batchSize: Int, budget: Int = MemoryBudget.defaultBytes) throws -> Int {
@@ -109,11 +109,12 @@ extension Sequential {
     do {
       return try layers[range.lowerBound].outputShape(for: shape)
     } catch let error as ModelError {
-      let message: String
       switch error {
-      case let .shapeMismatch(text), let .invalidConfiguration(text), let .parameterMismatch(text): message = text
+      case let .wrongShape(text), let .invalidConfiguration(text), let .parameterMismatch(text):
+        throw ModelError.wrongShape("layer \(range.lowerBound): \(text)")
+      default:
+        throw error
       }
-      throw ModelError.shapeMismatch("layer \(range.lowerBound): \(message)")
     }
   }
 }

@@ -25,7 +25,7 @@ public struct Sequential<Scalar: BLASScalar>: Sendable, CustomStringConvertible 
   public let parameterRanges: [Range<Int>]
 
   /// A network with parameters initialized as PyTorch would (seeded).
-  /// - Throws: `ModelError.shapeMismatch` when consecutive layers cannot chain.
+  /// - Throws: `ModelError.wrongShape` when consecutive layers cannot chain.
   public init(_ layers: [any Layer<Scalar>], seed: UInt64 = 0) throws {
     var generator = RandomGenerator(seed: seed)
     let values = layers.flatMap { $0.initialParameters(using: &generator) }
@@ -34,7 +34,7 @@ public struct Sequential<Scalar: BLASScalar>: Sendable, CustomStringConvertible 
 
   /// A network with the given parameter values.
   /// - Throws: `ModelError.parameterMismatch` when the number or shapes of the blocks do
-  ///   not match the layers, `ModelError.shapeMismatch` when layers cannot chain.
+  ///   not match the layers, `ModelError.wrongShape` when layers cannot chain.
   public init(_ layers: [any Layer<Scalar>], parameters: [NDArray<Scalar>]) throws {
     var specs = [ParameterSpec](), ranges = [Range<Int>]()
     for (index, layer) in layers.enumerated() {
@@ -63,12 +63,12 @@ public struct Sequential<Scalar: BLASScalar>: Sendable, CustomStringConvertible 
     for (index, layer) in layers.enumerated() {
       if let linear = layer as? Linear<Scalar> {
         if let last, last.kind == "linear", last.features != linear.inFeatures {
-          throw ModelError.shapeMismatch("layer \(index) (\(linear)) expects \(linear.inFeatures) input features, but layer \(last.index) produces \(last.features)")
+          throw ModelError.wrongShape("layer \(index) (\(linear)) expects \(linear.inFeatures) input features, but layer \(last.index) produces \(last.features)")
         }
         last = (index, linear.outFeatures, "linear")
       } else if let conv = layer as? Conv2d<Scalar> {
         if let last, last.kind == "conv2d", last.features != conv.inChannels {
-          throw ModelError.shapeMismatch("layer \(index) (\(conv)) expects \(conv.inChannels) input channels, but layer \(last.index) produces \(last.features)")
+          throw ModelError.wrongShape("layer \(index) (\(conv)) expects \(conv.inChannels) input channels, but layer \(last.index) produces \(last.features)")
         }
         last = (index, conv.outChannels, "conv2d")
       } else if layer is Flatten<Scalar> {
@@ -84,7 +84,7 @@ public struct Sequential<Scalar: BLASScalar>: Sendable, CustomStringConvertible 
   public var parameterCount: Int { parameterSpecs.reduce(0) { $0 + $1.count } }
 
   /// The output shape for an input shape, checking every layer.
-  /// - Throws: `ModelError.shapeMismatch` naming the first layer the input does not fit.
+  /// - Throws: `ModelError.wrongShape` naming the first layer the input does not fit.
   public func outputShape(for inputShape: [Int]) throws -> [Int] {
     var shape = inputShape
     for (index, layer) in layers.enumerated() {
@@ -92,11 +92,12 @@ public struct Sequential<Scalar: BLASScalar>: Sendable, CustomStringConvertible 
         shape = try layer.outputShape(for: shape)
       } catch let error as ModelError {
         // The layer's own message, without repeating the "shape mismatch:" prefix.
-        let message: String
         switch error {
-        case let .shapeMismatch(text), let .invalidConfiguration(text), let .parameterMismatch(text): message = text
+        case let .wrongShape(text), let .invalidConfiguration(text), let .parameterMismatch(text):
+          throw ModelError.wrongShape("layer \(index): \(text)")
+        default:
+          throw error
         }
-        throw ModelError.shapeMismatch("layer \(index): \(message)")
       }
     }
     return shape

@@ -19,28 +19,6 @@ public enum LossKind: String, Sendable, Codable, CaseIterable {
   case binaryCrossEntropyWithLogits = "bce_with_logits"
 }
 
-/// Why targets do not fit a loss and its outputs.
-public enum LossError: Error, Equatable, CustomStringConvertible {
-  case wrongTargetKind(String)
-  case shapeMismatch(String)
-  case classOutOfRange(position: Int, value: Int, classCount: Int)
-  case targetOutOfRange(position: Int, value: Double)
-  case nonFinite(position: Int)
-
-  public var description: String {
-    switch self {
-    case let .wrongTargetKind(message): return message
-    case let .shapeMismatch(message): return message
-    case let .classOutOfRange(position, value, classes):
-      return "class index \(value) at position \(position) is out of range for \(classes) classes (0..<\(classes))"
-    case let .targetOutOfRange(position, value):
-      return "BCE target \(value) at position \(position) is outside [0, 1]"
-    case let .nonFinite(position):
-      return "target at position \(position) is NaN or infinite"
-    }
-  }
-}
-
 /// A loss with PyTorch's definition and reduction.
 ///
 /// - Cross-entropy: `ℓ = −log softmax(f)[y]` per data point (outputs `[N, C]`, or

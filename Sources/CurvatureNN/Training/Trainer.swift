@@ -1,28 +1,6 @@
 import CurvatureNumerics
 import CurvatureAutodiff
 
-/// Why a training run could not start or had to stop.
-public enum TrainingError: Error, Equatable, CustomStringConvertible {
-  /// An argument of `train` is out of range (epochs, batch size, empty data set).
-  case invalidArgument(String)
-  /// The targets do not fit the loss or the model's outputs. Positions in the wrapped
-  /// `LossError` count over the whole data set (not one minibatch).
-  case invalidTargets(LossError)
-  /// A minibatch's loss became NaN or infinite (the step was not applied).
-  case nonFiniteLoss(epoch: Int, batch: Int, value: Double)
-
-  public var description: String {
-    switch self {
-    case let .invalidArgument(message):
-      return "invalid training argument: \(message)"
-    case let .invalidTargets(error):
-      return "the training targets do not fit the loss: \(error.description) (positions count over the whole data set)"
-    case let .nonFiniteLoss(epoch, batch, value):
-      return "the loss of minibatch \(batch) in epoch \(epoch) is \(value); training stopped before that step (lower the learning rate?)"
-    }
-  }
-}
-
 /// Trains a network by minibatch gradient descent: each epoch visits the data set once
 /// in a seeded random order, in minibatches of `batchSize` points (the last one may be
 /// shorter), and applies one optimizer step per minibatch with the gradient of the
@@ -70,9 +48,9 @@ public func train<T: BLASScalar>(
   epochs: Int, batchSize: Int, seed: UInt64,
   progress: ((_ epoch: Int, _ loss: T) -> Void)? = nil
 ) throws -> [T] {
-  guard epochs >= 0 else { throw TrainingError.invalidArgument("epochs must be non-negative, got \(epochs)") }
-  guard batchSize > 0 else { throw TrainingError.invalidArgument("batchSize must be positive, got \(batchSize)") }
-  guard data.count > 0 else { throw TrainingError.invalidArgument("the data set is empty") }
+  guard epochs >= 0 else { throw TrainingError.invalidArgument("training epochs must be non-negative, got \(epochs)") }
+  guard batchSize > 0 else { throw TrainingError.invalidArgument("training batchSize must be positive, got \(batchSize)") }
+  guard data.count > 0 else { throw TrainingError.invalidArgument("the training data set is empty") }
   guard epochs > 0 else { return [] }
 
   try validateTrainingData(model: model, loss: loss, data: data, batchSize: batchSize)
@@ -128,10 +106,13 @@ func validateTrainingData<T: BLASScalar>(
           .classOutOfRange(position: range.lowerBound * rows + position, value: value, classCount: classCount))
       case let .targetOutOfRange(position, value):
         throw TrainingError.invalidTargets(.targetOutOfRange(position: range.lowerBound * elements + position, value: value))
-      case let .nonFinite(position):
-        throw TrainingError.invalidTargets(.nonFinite(position: range.lowerBound * elements + position))
-      case .wrongTargetKind, .shapeMismatch:
+      case let .nonFiniteTarget(position):
+        throw TrainingError.invalidTargets(.nonFiniteTarget(position: range.lowerBound * elements + position))
+      case .wrongTargetKind, .wrongShape:
         throw TrainingError.invalidTargets(error)
+      default:
+        // Not about the targets (the loss's own checks): as it is.
+        throw error
       }
     }
   }
