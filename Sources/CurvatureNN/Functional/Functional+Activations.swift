@@ -77,8 +77,9 @@ extension Functional {
   /// - Returns: A tensor shaped like `x`.
   /// - Complexity: O(count).
   public static func leakyReLU<S: BLASScalar>(_ x: Tensor<S>, negativeSlope: Double) -> Tensor<S> {
-    let positive = x.value.scalars.map { $0 > 0 }
-    return keeping(x, where: positive) + keeping(x, where: positive.map { !$0 }) * S(negativeSlope)
+    // x · (x > 0 ? 1 : slope), with a constant factor: PyTorch's value and derivative.
+    let slope = S(negativeSlope)
+    return x * Tensor(NDArray(shape: x.shape, scalars: x.value.scalars.map { $0 > 0 ? 1 : slope }))
   }
 
   /// Softplus elementwise — PyTorch's `F.softplus(x, beta, threshold)`:

@@ -268,52 +268,54 @@ extension Functional {
   }
 }
 
-/// The windows of max pooling along one axis: for each output, the input position of
-/// each tap, or -1 for a tap in the padding or past the end.
-struct PoolingAxis: Sendable {
-  let input: Int, kernel: Int, outputs: Int
-  /// `outputs · kernel` positions, row-major.
-  let taps: [Int]
+extension Functional {
+  /// The windows of max pooling along one axis: for each output, the input position of
+  /// each tap, or -1 for a tap in the padding or past the end.
+  struct PoolingAxis: Sendable {
+    let input: Int, kernel: Int, outputs: Int
+    /// `outputs · kernel` positions, row-major.
+    let taps: [Int]
 
-  init(input: Int, kernel: Int, stride: Int, padding: Int, dilation: Int, ceilMode: Bool) {
-    self.input = input
-    self.kernel = kernel
-    outputs = Swift.max(
-      0,
-      Functional.poolOutputSize(
-        inputSize: input, kernelSize: kernel, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode))
-    var taps = [Int](repeating: -1, count: outputs * kernel)
-    for o in 0..<outputs {
-      for t in 0..<kernel {
-        let position = o * stride - padding + t * dilation
-        if position >= 0 && position < input { taps[o * kernel + t] = position }
+    init(input: Int, kernel: Int, stride: Int, padding: Int, dilation: Int, ceilMode: Bool) {
+      self.input = input
+      self.kernel = kernel
+      outputs = Swift.max(
+        0,
+        Functional.poolOutputSize(
+          inputSize: input, kernelSize: kernel, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode))
+      var taps = [Int](repeating: -1, count: outputs * kernel)
+      for o in 0..<outputs {
+        for t in 0..<kernel {
+          let position = o * stride - padding + t * dilation
+          if position >= 0 && position < input { taps[o * kernel + t] = position }
+        }
       }
+      self.taps = taps
     }
-    self.taps = taps
   }
-}
 
-/// The windows of average pooling along one axis, with PyTorch's divisor counts.
-struct AveragingAxis: Sendable {
-  /// One window: its size clipped to the padded input, and its taps inside the input.
-  struct Window: Sendable { let padded: Int, inside: Int }
+  /// The windows of average pooling along one axis, with PyTorch's divisor counts.
+  struct AveragingAxis: Sendable {
+    /// One window: its size clipped to the padded input, and its taps inside the input.
+    struct Window: Sendable { let padded: Int, inside: Int }
 
-  let outputs: Int
-  let windows: [Window]
-  /// Zeros to append so that `unfold`'s floor rule gives `outputs` windows.
-  let extraPadding: Int
+    let outputs: Int
+    let windows: [Window]
+    /// Zeros to append so that `unfold`'s floor rule gives `outputs` windows.
+    let extraPadding: Int
 
-  init(input: Int, kernel: Int, stride: Int, padding: Int, ceilMode: Bool) {
-    outputs = Swift.max(
-      0,
-      Functional.poolOutputSize(
-        inputSize: input, kernelSize: kernel, stride: stride, padding: padding, dilation: 1, ceilMode: ceilMode))
-    windows = (0..<outputs).map { o in
-      let start = o * stride - padding
-      let end = Swift.min(start + kernel, input + padding)
-      let inside = Swift.min(end, input) - Swift.max(start, 0)
-      return Window(padded: end - start, inside: Swift.max(inside, 0))
+    init(input: Int, kernel: Int, stride: Int, padding: Int, ceilMode: Bool) {
+      outputs = Swift.max(
+        0,
+        Functional.poolOutputSize(
+          inputSize: input, kernelSize: kernel, stride: stride, padding: padding, dilation: 1, ceilMode: ceilMode))
+      windows = (0..<outputs).map { o in
+        let start = o * stride - padding
+        let end = Swift.min(start + kernel, input + padding)
+        let inside = Swift.min(end, input) - Swift.max(start, 0)
+        return Window(padded: end - start, inside: Swift.max(inside, 0))
+      }
+      extraPadding = Swift.max(0, (outputs - 1) * stride + kernel - (input + 2 * padding))
     }
-    extraPadding = Swift.max(0, (outputs - 1) * stride + kernel - (input + 2 * padding))
   }
 }

@@ -34,7 +34,7 @@ import Testing
         guard let padding else { return Self.evaluate(c, inputs, names, xs) }
         // The padding row is a constant by definition (it gets no gradient, as in PyTorch),
         // so finite differences must not see it move: it is pinned to its value here.
-        return Self.evaluate(c, inputs, names, [Self.pinningRow(padding, of: xs[0])])
+        return Self.evaluate(c, inputs, names, [Self.pinningRow(padding, of: xs[0], to: inputs["weight"]!.value)])
       }
     }
   }
@@ -64,14 +64,14 @@ import Testing
 
   // MARK: Helpers
 
-  /// `weight` with row `row` (negative counts from the end) replaced by its value as a
-  /// constant.
-  static func pinningRow(_ row: Int, of weight: Tensor<Double>) -> Tensor<Double> {
+  /// `weight` with row `row` (negative counts from the end) replaced by that row of
+  /// `original`, as a constant.
+  static func pinningRow(_ row: Int, of weight: Tensor<Double>, to original: NDArray<Double>) -> Tensor<Double> {
     let (rows, width) = (weight.shape[0], weight.shape[1])
     let r = row < 0 ? row + rows : row
     let flags = (0..<(rows * width)).map { $0 / width == r ? 1.0 : 0.0 }
     let mask = Tensor(NDArray(shape: weight.shape, scalars: flags))
-    let pinned = zip(weight.value.scalars, flags).map { $0 * $1 }
+    let pinned = zip(original.scalars, flags).map { $0 * $1 }
     return Functional.maskedFill(weight, mask: mask, value: 0) + Tensor(NDArray(shape: weight.shape, scalars: pinned))
   }
 
