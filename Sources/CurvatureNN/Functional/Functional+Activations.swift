@@ -2,9 +2,9 @@ import CurvatureNumerics
 import CurvatureAutodiff
 
 // Elementwise activations with PyTorch's values and derivatives. Piecewise functions are
-// assembled from exact selections (gathers that put zeros in the other branch), so each
-// entry is exactly one branch, with that branch's derivatives of every order, and the
-// kink goes to the branch PyTorch's backward uses.
+// assembled from elementwise maxima and minima or from exact selections (gathers that put
+// zeros in the other branch), so each entry is exactly one branch, with that branch's
+// derivatives of every order, and the kink goes to the branch PyTorch's backward uses.
 
 extension Functional {
   /// `max(x, 0)` elementwise — PyTorch's `F.relu` (derivative 0 at 0).
@@ -62,10 +62,10 @@ extension Functional {
   /// - Returns: A tensor shaped like `x`.
   /// - Complexity: O(count).
   public static func elu<S: BLASScalar>(_ x: Tensor<S>, alpha: Double) -> Tensor<S> {
-    let positive = x.value.scalars.map { $0 > 0 }
-    let negativePart = keeping(x, where: positive.map { !$0 })
-    // The negative branch sees zeros where x > 0, so e⁰ − 1 = 0 there exactly.
-    return keeping(x, where: positive) + (negativePart.exp() - 1) * S(alpha)
+    // max(0, x) gives ties to the constant 0 and min(x, 0) to x, so at 0 the derivative
+    // is α, and an infinite input never meets a zero factor.
+    let zero = Tensor<S>(scalar: 0)
+    return Tensor.maximum(zero, x) + (Tensor.minimum(x, zero).exp() - 1) * S(alpha)
   }
 
   /// Leaky ReLU elementwise — PyTorch's `F.leaky_relu(x, negative_slope)`: `x` for
@@ -77,9 +77,9 @@ extension Functional {
   /// - Returns: A tensor shaped like `x`.
   /// - Complexity: O(count).
   public static func leakyReLU<S: BLASScalar>(_ x: Tensor<S>, negativeSlope: Double) -> Tensor<S> {
-    // x · (x > 0 ? 1 : slope), with a constant factor: PyTorch's value and derivative.
-    let slope = S(negativeSlope)
-    return x * Tensor(NDArray(shape: x.shape, scalars: x.value.scalars.map { $0 > 0 ? 1 : slope }))
+    // As for ELU, the kink at 0 goes to the negative branch (slope), as PyTorch's backward.
+    let zero = Tensor<S>(scalar: 0)
+    return Tensor.maximum(zero, x) + Tensor.minimum(x, zero) * S(negativeSlope)
   }
 
   /// Softplus elementwise — PyTorch's `F.softplus(x, beta, threshold)`:
@@ -94,9 +94,9 @@ extension Functional {
   /// - Complexity: O(count).
   public static func softplus<S: BLASScalar>(_ x: Tensor<S>, beta: Double, threshold: Double) -> Tensor<S> {
     let (b, t) = (S(beta), S(threshold))
-    let linear = x.value.scalars.map { $0 * b > t }
+    let linear = above(NDArray.binary(.multiply, x.value, NDArray(scalar: b)), t)
     let smooth = beta == 1 ? x.softplus() : (x * b).softplus() / b
-    guard linear.contains(true) else { return smooth }
-    return keeping(x, where: linear) + keeping(smooth, where: linear.map { !$0 })
+    guard anyNonzero(linear) else { return smooth }
+    return keeping(x, whereNonzero: linear) + keeping(smooth, whereNonzero: complement(linear))
   }
 }

@@ -45,7 +45,7 @@ extension Functional {
     if let mask {
       switch maskKind {
       case .boolean:
-        additive = Tensor(NDArray(shape: mask.shape, scalars: mask.value.scalars.map { $0 != 0 ? 0 : -S.infinity }))
+        additive = constant(-S.infinity, whereNonzero: complement(mask.value.map(.abs).map(.step)))
       case .additive:
         additive = mask
       }
@@ -74,7 +74,8 @@ extension Functional {
     guard live.contains(false) else {
       return CurvatureAutodiff.matmul((scores + additive).softmax(alongAxis: -1), value)
     }
-    let cleared = keeping(additive, where: live.flatMap { Array(repeating: $0, count: extent) })
+    let liveEntries = NDArray<S>(shape: additive.shape, scalars: live.flatMap { Array(repeating: $0 ? 1 : 0, count: extent) })
+    let cleared = keeping(additive, whereNonzero: liveEntries)
     let rowShape = Array(additive.shape.dropLast()) + [1]
     let keep = Tensor(NDArray(shape: rowShape, scalars: live.map { $0 ? S(1) : 0 }))
     let weights = (scores + cleared).softmax(alongAxis: -1) * keep
@@ -97,9 +98,9 @@ extension Functional {
     guard let shape = NDArray<S>.broadcastShape(x.shape, mask.shape) else {
       preconditionFailure("maskedFill: mask \(mask.shape) does not broadcast with input \(x.shape)")
     }
-    let filled = mask.value.broadcast(to: shape).scalars.map { $0 != 0 }
+    let filled = mask.value.broadcast(to: shape).map(.abs).map(.step)
     let input = x.broadcast(to: shape)
-    guard filled.contains(true) else { return input }
-    return keeping(input, where: filled.map { !$0 }) + constant(S(value), where: filled, shape: shape)
+    guard anyNonzero(filled) else { return input }
+    return keeping(input, whereNonzero: complement(filled)) + constant(S(value), whereNonzero: filled)
   }
 }

@@ -35,20 +35,54 @@ public enum GELUApproximation: String, Sendable, Hashable, CaseIterable {
 }
 
 extension Functional {
-  /// The entries of `x` where `keep` is true and exact zeros elsewhere, as a gather, so
+  /// The entries of `x` where `flags` is nonzero and exact zeros elsewhere, as a gather, so
   /// that no value of `x` (not even an infinity) leaks into the dropped entries, and their
   /// derivatives are exactly zero.
-  static func keeping<S: BLASScalar>(_ x: Tensor<S>, where keep: [Bool]) -> Tensor<S> {
-    precondition(keep.count == x.count, "internal error: \(keep.count) flags for \(x.count) entries")
-    if !keep.contains(false) { return x }
-    var indices = [Int](repeating: -1, count: keep.count)
-    for i in keep.indices where keep[i] { indices[i] = i }
-    return x.gathering(flatIndices: indices, shape: x.shape)
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  static func keeping<S: BLASScalar>(_ x: Tensor<S>, whereNonzero flags: NDArray<S>) -> Tensor<S> {
+    precondition(flags.count == x.count, "internal error: \(flags.count) flags for \(x.count) entries")
+    var dropped = false
+    let indices = [Int](unsafeUninitializedCapacity: flags.count) { buffer, initialized in
+      flags.withUnsafeBufferPointer { f in
+        for i in 0..<f.count {
+          if f[i] != 0 {
+            buffer[i] = i
+          } else {
+            buffer[i] = -1
+            dropped = true
+          }
+        }
+      }
+      initialized = flags.count
+    }
+    return dropped ? x.gathering(flatIndices: indices, shape: x.shape) : x
   }
 
-  /// A constant tensor of `shape` whose entries are `value` where `flags` is true and
-  /// zero elsewhere.
-  static func constant<S: BLASScalar>(_ value: S, where flags: [Bool], shape: [Int]) -> Tensor<S> {
-    Tensor(NDArray(shape: shape, scalars: flags.map { $0 ? value : 0 }))
+  /// A constant tensor shaped like `flags`: `value` where `flags` is nonzero, else zero.
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  static func constant<S: BLASScalar>(_ value: S, whereNonzero flags: NDArray<S>) -> Tensor<S> {
+    Tensor(NDArray(uninitializedShape: flags.shape) { result in
+      flags.withUnsafeBufferPointer { f in
+        for i in 0..<f.count { result[i] = f[i] != 0 ? value : 0 }
+      }
+    })
+  }
+
+  /// `1` where `x > threshold`, else `0` (NaN gives 0), by elementwise kernels: `x − t > 0`
+  /// exactly when `x > t`, since a rounded difference keeps its sign.
+  static func above<S: BLASScalar>(_ x: NDArray<S>, _ threshold: S) -> NDArray<S> {
+    NDArray.binary(.subtract, x, NDArray(scalar: threshold)).map(.step)
+  }
+
+  /// `1 − flags` for 0/1 flags.
+  static func complement<S: BLASScalar>(_ flags: NDArray<S>) -> NDArray<S> {
+    NDArray.binary(.subtract, NDArray(scalar: 1), flags)
+  }
+
+  /// Whether any entry is nonzero (for 0/1 flags).
+  static func anyNonzero<S: BLASScalar>(_ flags: NDArray<S>) -> Bool {
+    flags.count > 0 && flags.reduced(.max, axes: Array(0..<flags.rank)).scalar > 0
   }
 }
