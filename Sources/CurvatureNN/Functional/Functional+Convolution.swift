@@ -64,9 +64,9 @@ extension Functional {
   ///   - x: `[N, Cin, H, W]` (or one image `[Cin, H, W]`).
   ///   - weight: `[Cout, Cin/groups, kh, kw]`.
   ///   - bias: `[Cout]`, or nil.
-  ///   - stride: The window steps `[sh, sw]`, each ≥ 1.
-  ///   - padding: The zeros on both sides of each axis `[ph, pw]`, each ≥ 0.
-  ///   - dilation: The tap spacings `[dh, dw]`, each ≥ 1.
+  ///   - stride: The window steps `[sh, sw]` (one entry: both), each ≥ 1.
+  ///   - padding: The zeros on both sides of each axis `[ph, pw]` (one entry: both), each ≥ 0.
+  ///   - dilation: The tap spacings `[dh, dw]` (one entry: both), each ≥ 1.
   ///   - groups: The number of independent channel groups; divides `Cin` and `Cout`.
   /// - Returns: `[N, Cout, Hout, Wout]` (or `[Cout, Hout, Wout]`) with
   ///   `Hout = ⌊(H + 2ph − dh(kh − 1) − 1) / sh⌋ + 1 ≥ 1`, likewise `Wout`.
@@ -75,8 +75,7 @@ extension Functional {
   public static func conv2d<S: BLASScalar>(
     _ x: Tensor<S>, weight: Tensor<S>, bias: Tensor<S>?, stride: [Int], padding: [Int], dilation: [Int], groups: Int
   ) -> Tensor<S> {
-    precondition(padding.count == 2, "conv2d: padding \(padding) does not have 2 entries")
-    return conv2d(
+    conv2d(
       x, weight: weight, bias: bias, stride: stride, padding: padding.map { (before: $0, after: $0) },
       dilation: dilation, groups: groups)
   }
@@ -88,9 +87,10 @@ extension Functional {
   ///   - x: `[N, Cin, H, W]` (or one image `[Cin, H, W]`).
   ///   - weight: `[Cout, Cin/groups, kh, kw]`.
   ///   - bias: `[Cout]`, or nil.
-  ///   - stride: The window steps `[sh, sw]`, each ≥ 1.
-  ///   - padding: The zeros `(before, after)` for the height and the width axis, each ≥ 0.
-  ///   - dilation: The tap spacings `[dh, dw]`, each ≥ 1.
+  ///   - stride: The window steps `[sh, sw]` (one entry: both), each ≥ 1.
+  ///   - padding: The zeros `(before, after)` for the height and the width axis (one
+  ///     entry: both), each ≥ 0.
+  ///   - dilation: The tap spacings `[dh, dw]` (one entry: both), each ≥ 1.
   ///   - groups: The number of independent channel groups; divides `Cin` and `Cout`.
   /// - Returns: `[N, Cout, Hout, Wout]` (or `[Cout, Hout, Wout]`) with
   ///   `Hout = ⌊(H + before + after − dh(kh − 1) − 1) / sh⌋ + 1 ≥ 1`, likewise `Wout`.
@@ -101,9 +101,7 @@ extension Functional {
     _ x: Tensor<S>, weight: Tensor<S>, bias: Tensor<S>?, stride: [Int], padding: [(before: Int, after: Int)],
     dilation: [Int], groups: Int
   ) -> Tensor<S> {
-    precondition(
-      stride.count == 2 && padding.count == 2 && dilation.count == 2,
-      "conv2d: stride \(stride), padding and dilation \(dilation) need 2 entries each")
+    let (stride, padding, dilation) = (perAxis(stride, "stride"), perAxis(padding, "padding"), perAxis(dilation, "dilation"))
     precondition(x.rank == 3 || x.rank == 4, "conv2d: input \(x.shape) is not [N, Cin, H, W] or [Cin, H, W]")
     // The symmetric part goes to the convolution; the excess on one side is padded here.
     var input = x
@@ -120,5 +118,11 @@ extension Functional {
     return CurvatureAutodiff.conv2d(
       input, weight: weight, bias: bias, stride: (stride[0], stride[1]), padding: (symmetric[0], symmetric[1]),
       dilation: (dilation[0], dilation[1]), groups: groups)
+  }
+
+  /// A per-axis attribute of one or two entries as two entries.
+  private static func perAxis<T>(_ values: [T], _ name: String) -> [T] {
+    precondition(values.count == 1 || values.count == 2, "conv2d: \(name) needs 1 or 2 entries, got \(values.count)")
+    return values.count == 1 ? [values[0], values[0]] : values
   }
 }

@@ -100,4 +100,15 @@ import Testing
     assertClose(y.value.scalars[0], 1e-4 / (5e-9 + Float.ulpOfOne).squareRoot(), rtol: 1e-5)
     #expect(Functional.rmsNorm(x, normalizedShape: [2], weight: nil, eps: nil).value.scalars == [0, 0])
   }
+
+  @Test("conv2d takes one-entry attributes for both axes")
+  func conv2dOneEntryAttributes() {
+    var rng = RandomGenerator(seed: 7)
+    let x = Tensor<Double>(rng.normalArray(shape: [1, 2, 6, 5], Double.self))
+    let w = Tensor<Double>(rng.normalArray(shape: [3, 2, 3, 3], Double.self))
+    let one = Functional.conv2d(x, weight: w, bias: nil, stride: [2], padding: [1], dilation: [1], groups: 1)
+    let two = Functional.conv2d(x, weight: w, bias: nil, stride: [2, 2], padding: [1, 1], dilation: [1, 1], groups: 1)
+    #expect(one.shape == [1, 3, 3, 3])
+    #expect(one.value.scalars == two.value.scalars)
+  }
 }
