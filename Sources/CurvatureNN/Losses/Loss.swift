@@ -97,6 +97,15 @@ public struct Loss<Scalar: BLASScalar>: Sendable, Equatable {
     return loss
   }
 
+  /// The same loss (kind, reduction and cross-entropy options) in another precision.
+  /// - Returns: The loss for `T`.
+  public func converted<T: BLASScalar>(to _: T.Type = T.self) -> Loss<T> {
+    var loss = Loss<T>(kind, reduction: reduction)
+    loss.ignoreIndex = ignoreIndex
+    loss.labelSmoothing = labelSmoothing
+    return loss
+  }
+
   /// Cross-entropy's positions per data point for outputs `[N, C, d1, …]`: `d1·…` (1 for
   /// `[N, C]`).
   static func positions(_ outputShape: [Int]) -> Int { outputShape.dropFirst(2).reduce(1, *) }

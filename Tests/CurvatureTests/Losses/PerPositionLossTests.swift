@@ -89,6 +89,10 @@ private typealias Support = LayersTestSupport
     #expect((try? Loss<Float>.crossEntropy(labelSmoothing: 1)) != nil)
     let defaults = try? Loss<Float>.crossEntropy()
     #expect(defaults == Loss<Float>(.crossEntropy))
+    // Converting the precision keeps the options.
+    let options = try Loss<Double>.crossEntropy(reduction: .sum, ignoreIndex: 3, labelSmoothing: 0.5)
+    #expect(options.converted(to: Float.self) == (try Loss<Float>.crossEntropy(reduction: .sum, ignoreIndex: 3, labelSmoothing: 0.5)))
+    #expect(Loss<Double>(.meanSquaredError).converted(to: Float.self) == Loss<Float>(.meanSquaredError))
   }
 
   /// A bad class in per-token targets names the data point and the token position over the
