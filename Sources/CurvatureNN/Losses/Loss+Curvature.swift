@@ -112,10 +112,10 @@ extension Loss {
       let hv = zeroingIgnoredRows(pv - NDArray.binary(.multiply, p, ptv), countedRows(targets))
       return outputLayout(hv, outputShape: f.shape)
     case .meanSquaredError:
-      return 2 * vr
+      return (2 * vr).reshaped(f.shape)
     case .binaryCrossEntropyWithLogits:
       let s = rows.map(.sigmoid)
-      return NDArray.binary(.multiply, NDArray.binary(.multiply, s, s.map(.negate).adding(1)), vr)
+      return NDArray.binary(.multiply, NDArray.binary(.multiply, s, s.map(.negate).adding(1)), vr).reshaped(f.shape)
     }
   }
 
