@@ -55,6 +55,8 @@ public enum CurvatureError: Error, Equatable, CustomStringConvertible {
   /// A target is NaN or infinite. (Constructed as `nonFinite(position:)` by code written
   /// for `LossError`.)
   case nonFiniteTarget(position: Int)
+  /// A loss option out of its range (e.g. `labelSmoothing` outside [0, 1]).
+  case invalidOption(String)
   /// The training targets do not fit the loss; positions in the wrapped error count over
   /// the whole data set (not one minibatch).
   indirect case invalidTargets(CurvatureError)
@@ -106,6 +108,7 @@ public enum CurvatureError: Error, Equatable, CustomStringConvertible {
       return "BCE target \(value) at position \(position) is outside [0, 1]"
     case let .nonFiniteTarget(position):
       return "target at position \(position) is NaN or infinite"
+    case let .invalidOption(message): return message
     case let .invalidTargets(error):
       return "the training targets do not fit the loss: \(error.description) (positions count over the whole data set)"
     case let .nonFinite(message): return "non-finite values: \(message)"

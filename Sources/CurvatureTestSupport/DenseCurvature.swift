@@ -5,12 +5,14 @@ import Curvature
 /// paths (no forward mode, no `Loss` closed forms, no batching, no `CurvatureProblem`).
 ///
 /// The empirical risk is `L(θ) = (1/R) Σ_t ℓ_t` over loss terms `t`: the rows `f_t ∈ ℝ^C`
-/// of the outputs (`C` = the last axis; `T` = data points × positions). `R` = `T` for
-/// cross-entropy with mean reduction, `T·C` for MSE and BCE with mean, 1 for sum (as
-/// PyTorch). The per-term losses are written out here from their definitions:
+/// of the outputs (`C` = the last axis, or for cross-entropy on `[N, C, d1, …]` the class
+/// axis 1; `T` = data points × positions). `R` = the terms whose target is not the loss's
+/// `ignoreIndex` for cross-entropy with mean reduction, `T·C` for MSE and BCE with mean, 1
+/// for sum (as PyTorch). An ignored target's term is zero. The per-term losses are written
+/// out here from their definitions:
 ///
 /// ```
-/// cross-entropy  ℓ(f, y) = log Σ_c exp f_c − f_y
+/// cross-entropy  ℓ(f, y) = log Σ_c exp f_c − q·f,  q = (1 − ε) e_y + ε/C (label smoothing ε)
 /// MSE            ℓ(f, y) = Σ_c (f_c − y_c)²
 /// BCE            ℓ(f, y) = Σ_c log(1 + exp f_c) − y_c f_c
 /// ```
@@ -32,6 +34,10 @@ public struct DenseCurvature: Sendable {
   public let lossKind: LossKind
   /// Its reduction.
   public let reduction: LossReduction
+  /// Cross-entropy's ignored target value.
+  public let ignoreIndex: Int
+  /// Cross-entropy's label smoothing.
+  public let labelSmoothing: Double
   /// All inputs `[N, ...]`.
   public let inputs: NDArray<Double>
   /// All targets.
@@ -54,6 +60,12 @@ public struct DenseCurvature: Sendable {
   public let lossHessians: [NDArray<Double>]
   /// The per-term parameter gradients `∇_θ ℓ_t` (unreduced), each `[P]`.
   public let termGradients: [NDArray<Double>]
+  /// Whether each term counts (cross-entropy: its target is not `ignoreIndex`).
+  public let countedTerms: [Bool]
+  /// The output Jacobian in the outputs' layout, `[N·O, P]`.
+  let outputJacobian: NDArray<Double>
+  /// Whether term rows permute the outputs (cross-entropy, class axis 1, with positions).
+  let classAxisFirst: Bool
 
   /// Builds the per-term quantities (Jacobians, loss Hessians, gradients).
   /// - Parameters:
@@ -71,6 +83,8 @@ public struct DenseCurvature: Sendable {
     self.model = model
     self.lossKind = loss.kind
     self.reduction = loss.reduction
+    self.ignoreIndex = loss.ignoreIndex
+    self.labelSmoothing = loss.labelSmoothing
     self.inputs = inputs
     self.targets = targets
     let blocks = (blocks ?? Array(model.parameterSpecs.indices)).sorted()
@@ -97,19 +111,32 @@ public struct DenseCurvature: Sendable {
       (0..<n).map { model(point($0), parameters: constants).value }
     }
     let outputsPerPoint = outputs[0].count
-    let c = outputs[0].shape.last ?? 1
+    // Cross-entropy's classes are axis 1 of [1, C, d1, …]; otherwise the last axis.
+    let pointShape0 = outputs[0].shape
+    let classAxisFirst = loss.kind == .crossEntropy && pointShape0.count >= 3 && pointShape0.dropFirst(2).reduce(1, *) > 1
+    let c = classAxisFirst ? pointShape0[1] : (pointShape0.last ?? 1)
     let termsPerPoint = outputsPerPoint / c
+    /// The entry of a data point's outputs holding class (or column) `k` of position `s`.
+    func entry(_ s: Int, _ k: Int) -> Int { classAxisFirst ? k * termsPerPoint + s : s * c + k }
+    self.classAxisFirst = classAxisFirst
     self.classCount = c
     self.termCount = n * termsPerPoint
-    self.outputRows = NDArray(shape: [n * termsPerPoint, c], scalars: outputs.flatMap(\.scalars))
+    self.outputRows = NDArray(shape: [n * termsPerPoint, c], scalars: outputs.flatMap { o in
+      (0..<termsPerPoint).flatMap { s in (0..<c).map { k in o.scalars[entry(s, k)] } }
+    })
+    var counted = [Bool](repeating: true, count: n * termsPerPoint)
+    if loss.kind == .crossEntropy, case let .classes(classes) = targets {
+      counted = classes.map { $0 != loss.ignoreIndex }
+    }
+    self.countedTerms = counted
     switch (loss.kind, loss.reduction) {
     case (_, .sum): reductionFactor = 1
-    case (.crossEntropy, .mean): reductionFactor = n * termsPerPoint
+    case (.crossEntropy, .mean): reductionFactor = counted.filter { $0 }.count
     case (_, .mean): reductionFactor = n * termsPerPoint * c
     }
 
     // J_t: one reverse pass per output entry f_{t,c}.
-    var jacobians = [NDArray<Double>]()
+    var jacobians = [NDArray<Double>](), entryRows = [Double]()
     for i in 0..<n {
       let x = point(i)
       var rows = [[Double]]()
@@ -117,19 +144,25 @@ public struct DenseCurvature: Sendable {
         let mask = unitArray(outputs[i].shape, e)
         let grads = gradient(at: selected) { p in (model(x, parameters: fullParameters(p)) * Tensor(mask)).sum() }
         rows.append(flat(grads).scalars)
-        if rows.count == c {
-          jacobians.append(NDArray(shape: [c, dimension], scalars: rows.flatMap { $0 }))
-          rows = []
-        }
+      }
+      entryRows += rows.flatMap { $0 }
+      for s in 0..<termsPerPoint {
+        jacobians.append(NDArray(shape: [c, dimension], scalars: (0..<c).flatMap { rows[entry(s, $0)] }))
       }
     }
     self.termJacobians = jacobians
+    self.outputJacobian = NDArray(shape: [n * outputsPerPoint, dimension], scalars: entryRows)
 
     // H_t by reverse-over-reverse on the term's own loss; g_t by one reverse pass per term.
     let kind = loss.kind
     var hessians = [NDArray<Double>](), gradients = [NDArray<Double>]()
     for t in 0..<(n * termsPerPoint) {
-      let target = DenseCurvature.termTarget(targets, term: t, width: c)
+      guard counted[t] else {
+        hessians.append(NDArray(zeros: [c, c]))
+        gradients.append(NDArray(zeros: [dimension]))
+        continue
+      }
+      let target = DenseCurvature.termTarget(targets, term: t, width: c, labelSmoothing: loss.labelSmoothing)
       let f = Tensor(NDArray(shape: [c], scalars: Array(outputRows.scalars[(t * c)..<((t + 1) * c)])))
       var h = [Double]()
       for row in 0..<c {
@@ -145,7 +178,8 @@ public struct DenseCurvature: Sendable {
       let (i, position) = t.quotientAndRemainder(dividingBy: termsPerPoint)
       let x = point(i)
       let g = gradient(at: selected) { p in
-        let rows = model(x, parameters: fullParameters(p)).reshaped([termsPerPoint, c])
+        let output = model(x, parameters: fullParameters(p))
+        let rows = classAxisFirst ? output.reshaped([c, termsPerPoint]).permuted([1, 0]) : output.reshaped([termsPerPoint, c])
         return DenseCurvature.termLoss(kind, rows.sliced(alongAxis: 0, position..<(position + 1)).reshaped([c]), target)
       }
       gradients.append(flat(g))
@@ -163,9 +197,7 @@ public struct DenseCurvature: Sendable {
 
   /// The stacked output Jacobian `[T·C, P]` (rows in data order, each data point's outputs
   /// row-major: the `JacobianOperator`'s layout).
-  public var jacobian: NDArray<Double> {
-    NDArray(shape: [termCount * classCount, dimension], scalars: termJacobians.flatMap(\.scalars))
-  }
+  public var jacobian: NDArray<Double> { outputJacobian }
 
   /// `G = (1/R) Σ_t J_tᵀ H_t J_t`, `[P, P]`.
   public var ggn: NDArray<Double> {
@@ -187,13 +219,26 @@ public struct DenseCurvature: Sendable {
   func risk(_ chosen: [Tensor<Double>]) -> Tensor<Double> {
     var all = model.parameters.map { Tensor($0) }
     for (position, block) in blocks.enumerated() { all[block] = chosen[position] }
-    let rows = model(Tensor(inputs), parameters: all).reshaped([termCount, classCount])
+    let output = model(Tensor(inputs), parameters: all)
+    let rows = classAxisFirst
+      ? output.reshaped([inputs.shape[0], classCount, termCount / inputs.shape[0]]).permuted([0, 2, 1]).reshaped([termCount, classCount])
+      : output.reshaped([termCount, classCount])
     let total: Tensor<Double>
     switch (lossKind, targets) {
-    case let (.crossEntropy, .classes(classes)):
+    case let (.crossEntropy, .classes(classes)) where labelSmoothing == 0 && !countedTerms.contains(false):
       var onehot = [Double](repeating: 0, count: termCount * classCount)
       for (t, y) in classes.enumerated() { onehot[t * classCount + y] = 1 }
       total = rows.exp().sum(alongAxis: 1).log().sum() - (rows * Tensor(shape: [termCount, classCount], scalars: onehot)).sum()
+    case (.crossEntropy, .classes):
+      // Smoothed targets q_t; ignored terms weigh 0.
+      var q = [Double]()
+      for t in 0..<termCount {
+        q += countedTerms[t]
+          ? DenseCurvature.termTarget(targets, term: t, width: classCount, labelSmoothing: labelSmoothing).scalars
+          : [Double](repeating: 0, count: classCount)
+      }
+      let weights = Tensor(shape: [termCount], scalars: countedTerms.map { $0 ? 1.0 : 0.0 })
+      total = (rows.exp().sum(alongAxis: 1).log() * weights).sum() - (rows * Tensor(shape: [termCount, classCount], scalars: q)).sum()
     case let (.meanSquaredError, .values(y)):
       total = (rows - Tensor(y.reshaped([termCount, classCount]))).squared().sum()
     case let (.binaryCrossEntropyWithLogits, .values(y)):
@@ -255,7 +300,7 @@ public struct DenseCurvature: Sendable {
   public func monteCarloFisherStandardDeviation(samples m: Int) -> NDArray<Double> {
     let p = dimension, c = classCount
     var variance = NDArray<Double>(zeros: [p, p])
-    for (t, j) in termJacobians.enumerated() {
+    for (t, j) in termJacobians.enumerated() where countedTerms[t] {
       let f = Array(outputRows.scalars[(t * c)..<((t + 1) * c)])
       switch lossKind {
       case .meanSquaredError:
@@ -302,11 +347,13 @@ public struct DenseCurvature: Sendable {
 
   // MARK: Per-term losses, written out
 
-  /// The target of term `t`: a class index (as a one-hot row) or a value row.
-  static func termTarget(_ targets: Targets<Double>, term t: Int, width c: Int) -> NDArray<Double> {
+  /// The target of term `t`: a class index (as a one-hot row, smoothed to
+  /// `(1 − ε) e_y + ε/C`) or a value row.
+  static func termTarget(_ targets: Targets<Double>, term t: Int, width c: Int, labelSmoothing: Double = 0) -> NDArray<Double> {
     switch targets {
     case let .classes(classes):
-      return unitArray([c], classes[t])
+      guard labelSmoothing > 0 else { return unitArray([c], classes[t]) }
+      return NDArray((0..<c).map { ($0 == classes[t] ? 1 - labelSmoothing : 0) + labelSmoothing / Double(c) })
     case let .values(values):
       return NDArray(shape: [c], scalars: Array(values.scalars[(t * c)..<((t + 1) * c)]))
     }

@@ -56,9 +56,9 @@ extension GGNOperator {
   /// - Complexity: `C` reverse passes per batch (`C` = output width).
   public func diagonal() throws -> NDArray<Scalar> {
     let scale = 1 / Scalar(problem.reductionFactor).squareRoot()
-    return try problem.squaredGradientSum { output, _ in
+    return try problem.squaredGradientSum { output, batch in
       // [T, C, K] → [K, T, C]: one factor column per reverse pass.
-      problem.hessianSquareRootColumns(output) * scale
+      problem.hessianSquareRootColumns(output, batch: batch) * scale
     }
   }
 

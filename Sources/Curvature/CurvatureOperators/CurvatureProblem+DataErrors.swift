@@ -18,9 +18,23 @@ extension CurvatureProblem {
     case let .classes(classes): perPoint = classes.count / Swift.max(range.count, 1)
     case let .values(values): perPoint = values.count / Swift.max(range.count, 1)
     }
+    // Per-position class targets are shaped [N, d1, …] (the outputs without class axis 1).
+    let classPositionShape: [Int]? = {
+      guard case .classes = batch.targets, perPoint > 1, sampleOutputShape.count > 1 else { return nil }
+      return Array(sampleOutputShape.dropFirst())
+    }()
     func element(_ position: Int) -> String {
       let point = range.lowerBound + position / Swift.max(perPoint, 1)
-      return "flat index \(range.lowerBound * perPoint + position) (data point \(point))"
+      guard let shape = classPositionShape else {
+        return "flat index \(range.lowerBound * perPoint + position) (data point \(point))"
+      }
+      // The index within the data point, as a multi-index over [d1, …].
+      var rest = position % perPoint, index = [Int](repeating: 0, count: shape.count)
+      for axis in shape.indices.reversed() {
+        index[axis] = rest % shape[axis]
+        rest /= shape[axis]
+      }
+      return "flat index \(range.lowerBound * perPoint + position) (data point \(point), position \(index))"
     }
     switch error {
     case let .classOutOfRange(position, value, classes):
@@ -34,8 +48,12 @@ extension CurvatureProblem {
         let shape = [data.count] + values.shape.dropFirst()
         return "\(source): \(loss.kind.rawValue) needs targets shaped like the outputs, [\(data.count)] + \(sampleOutputShape), but they have shape \(shape)"
       }
+      if case let .classes(classes) = batch.targets, sampleOutputShape.count >= 1 {
+        let shape = [data.count] + sampleOutputShape.dropFirst()
+        return "\(source): cross-entropy needs class targets shaped like the outputs [\(data.count)] + \(sampleOutputShape) without the class axis 1, \(shape) (\(shape.reduce(1, *)) in all), but data points \(range) have \(classes.count) for \(range.count) points"
+      }
       return "\(source): \(message)"
-    case let .wrongTargetKind(message):
+    case let .wrongTargetKind(message), let .invalidOption(message):
       return "\(source): \(message)"
     default:
       return "\(source): \(error.description)"

@@ -10,8 +10,11 @@ import CurvatureNN
 ///
 /// over every loss term `t` of the data set, with `R` = the number of terms for
 /// cross-entropy with `mean`, the number of output elements for MSE/BCE with `mean` (as
-/// PyTorch's losses), and 1 for `sum`. The data are processed in batches, and every operator
-/// is independent of the batch size.
+/// PyTorch's losses), and 1 for `sum`. A cross-entropy term is a (data point, position)
+/// pair of outputs `[N, C, d1, …]`; a target equal to the loss's `ignoreIndex` gives no
+/// term, and `R` counts the terms left over the whole data set (as PyTorch's mean on the
+/// whole set in one batch). The data are processed in batches, and every operator is
+/// independent of the batch size.
 ///
 /// ```swift
 /// let problem = try CurvatureProblem(model: model, loss: loss, data: data, batchSize: 128)
@@ -33,6 +36,9 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   public let sampleOutputShape: [Int]
   /// The loss's total reduction factor `R` over the data set.
   public let reductionFactor: Int
+  /// The loss terms that count over the data set: for cross-entropy, the class targets not
+  /// equal to the loss's `ignoreIndex`; for MSE and BCE, the target elements.
+  public let countedTerms: Int
 
   /// Sets up a curvature problem and checks it.
   /// - Parameters:
@@ -49,7 +55,8 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   ///     A `Sequential` model is checked against it before anything is allocated.
   /// - Throws: `CurvatureError` for an empty data set, a model without parameters, bad
   ///   batch size or block indices, targets that do not fit the loss, non-finite values
-  ///   (naming the pass), or non-determinism; `ModelError` when the data do not fit the
+  ///   (naming the pass), non-determinism, or cross-entropy with `mean` whose targets are
+  ///   all `ignoreIndex`; `ModelError` when the data do not fit the
   ///   model; `ResourceError.memory` naming the layer whose activations or unfolded
   ///   patches would not fit in the budget.
   public init(
@@ -83,8 +90,30 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
     self.batchSize = size
     self.blocks = selected.sorted()
     self.sampleOutputShape = Array(output.shape.dropFirst())
-    self.reductionFactor = loss.reductionFactor(count: data.count, sampleOutputShape: sampleOutputShape)
+    (self.countedTerms, self.reductionFactor) = try CurvatureProblem.countTerms(
+      loss: loss, data: data, batchSize: size, sampleOutputShape: sampleOutputShape)
     if checkDeterminism { try self.checkDeterminism() }
+  }
+
+  /// The loss terms that count and `R`; cross-entropy reads the targets once to count those
+  /// not equal to `ignoreIndex`, over the whole data set, so that `R` does not depend on
+  /// the batching.
+  /// - Throws: What reading the data throws; `CurvatureError.invalidData` when every target
+  ///   of a cross-entropy with `mean` is ignored (its mean would divide by zero).
+  static func countTerms(
+    loss: Loss<Scalar>, data: any Dataset<Scalar>, batchSize: Int, sampleOutputShape: [Int]
+  ) throws -> (counted: Int, reductionFactor: Int) {
+    let all = loss.reductionFactor(count: data.count, sampleOutputShape: sampleOutputShape)
+    guard loss.kind == .crossEntropy else { return (data.count * sampleOutputShape.reduce(1, *), all) }
+    var counted = 0
+    for range in data.batchRanges(size: batchSize) {
+      counted += loss.countedTerms(try data.batch(range).targets)
+    }
+    guard loss.reduction == .sum || counted > 0 else {
+      throw CurvatureError.invalidData(
+        "\(data.source.targets ?? "the targets"): every class target equals ignore_index \(loss.ignoreIndex), so the mean cross-entropy divides by zero")
+    }
+    return (counted, loss.reduction == .mean ? counted : 1)
   }
 
   /// The operators' dimension: the number of parameters in the selected blocks.

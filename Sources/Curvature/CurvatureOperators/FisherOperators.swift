@@ -7,7 +7,9 @@ import CurvatureNumerics
 /// ```
 ///
 /// (each term's own gradient, without the 1/R of the loss; as curvlinops'
-/// `EFLinearOperator`). A product needs no per-example gradients: with `a_t = g_tᵀ J_t v`
+/// `EFLinearOperator`). A term of per-position cross-entropy (outputs `[N, C, d1, …]`) is
+/// one (data point, position) pair, as curvlinops and BackPACK treat per-token losses; an
+/// ignored target adds nothing (curvlinops would count it in `R` and rescale the others). A product needs no per-example gradients: with `a_t = g_tᵀ J_t v`
 /// from one forward pass, `F v = Jᵀ (a ⊙ g) / R` is one reverse pass.
 public struct EmpiricalFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
   /// The model, loss and data.
@@ -22,9 +24,10 @@ public struct EmpiricalFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOperat
     let columns = (0..<x.shape[1]).map { column(x, $0) }
     return try problem.sumOverBatches(columns: columns.count, stage: "empirical Fisher product") { batch, j in
       let (parameters, output, jv) = try problem.linearizedForward(batch, tangent: problem.splitColumn(columns[j]))
-      let g = problem.loss.outputGradients(output.value, batch.targets)
-      let u = gradientOuterProduct(g, jv, scale: 1 / Scalar(problem.reductionFactor))
-      return problem.transposedJacobianProduct(parameters, output: output, cotangent: u)
+      let loss = problem.loss
+      let g = loss.outputGradients(output.value, batch.targets)
+      let u = gradientOuterProduct(g, loss.termRows(jv, outputShape: output.shape), scale: 1 / Scalar(problem.reductionFactor))
+      return problem.transposedJacobianProduct(parameters, output: output, cotangent: loss.outputLayout(u, outputShape: output.shape))
     }
   }
 }
@@ -38,7 +41,8 @@ public struct EmpiricalFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOperat
 ///
 /// It converges to the GGN as `mcSamples` grows (`E[ĝ ĝᵀ]` is the loss Hessian for these
 /// losses). Samples are fixed by `seed` and drawn per data point, so the operator is one
-/// fixed symmetric matrix, the same for every batch size.
+/// fixed symmetric matrix, the same for every batch size. Per-position cross-entropy draws
+/// one label per (data point, position) term; an ignored target draws none.
 public struct MonteCarloFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
   /// The model, loss and data.
   public let problem: CurvatureProblem<Scalar>
@@ -63,15 +67,17 @@ public struct MonteCarloFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOpera
     let scale = 1 / (Scalar(problem.reductionFactor) * Scalar(mcSamples))
     return try problem.sumOverBatches(columns: columns.count, stage: "Monte Carlo Fisher product") { batch, j in
       let (parameters, output, jv) = try problem.linearizedForward(batch, tangent: problem.splitColumn(columns[j]))
-      let samples = problem.loss.sampledGradients(
-        output.value, samples: mcSamples, seed: seed, dataIndices: problem.termDataIndices(batch.range))
-      let rows = problem.loss.termShape(output.shape)
+      let loss = problem.loss
+      let samples = loss.sampledGradients(
+        output.value, targets: batch.targets, samples: mcSamples, seed: seed, dataIndices: problem.termDataIndices(batch.range))
+      let rows = loss.termShape(output.shape)
+      let jvRows = loss.termRows(jv, outputShape: output.shape)
       var u = NDArray<Scalar>(zeros: rows)
       for m in 0..<mcSamples {
         let g = NDArray(shape: rows, scalars: Array(samples.scalars[(m * rows[0] * rows[1])..<((m + 1) * rows[0] * rows[1])]))
-        u.add(gradientOuterProduct(g, jv, scale: scale))
+        u.add(gradientOuterProduct(g, jvRows, scale: scale))
       }
-      return problem.transposedJacobianProduct(parameters, output: output, cotangent: u)
+      return problem.transposedJacobianProduct(parameters, output: output, cotangent: loss.outputLayout(u, outputShape: output.shape))
     }
   }
 }

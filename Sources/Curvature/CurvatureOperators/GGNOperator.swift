@@ -7,7 +7,9 @@ import CurvatureAutodiff
 /// G = (1/R) Σ_t J_tᵀ (∂²ℓ_t/∂f_t²) J_t
 /// ```
 ///
-/// with `J_t` the Jacobian of term `t`'s outputs with respect to the selected parameters.
+/// with `J_t` the Jacobian of term `t`'s outputs with respect to the selected parameters
+/// (a term: a data point, or a (data point, position) pair of per-position cross-entropy;
+/// an ignored target's block is zero).
 /// A product costs, per batch and column, one forward pass carrying a tangent (`J v`), the
 /// loss Hessian in closed form, and one reverse pass (`Jᵀ u`).
 ///
@@ -33,7 +35,7 @@ public struct GGNOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
     let columns = (0..<x.shape[1]).map { column(x, $0) }
     return try problem.sumOverBatches(columns: columns.count, stage: "GGN product") { batch, j in
       let (parameters, output, jv) = try problem.linearizedForward(batch, tangent: problem.splitColumn(columns[j]))
-      let u = problem.loss.hessianProduct(output.value, jv) * scale
+      let u = problem.loss.hessianProduct(output.value, jv, targets: batch.targets) * scale
       return problem.transposedJacobianProduct(parameters, output: output, cotangent: u)
     }
   }

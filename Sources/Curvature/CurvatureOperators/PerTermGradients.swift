@@ -30,20 +30,33 @@ extension CurvatureProblem {
       }
     }
     try requireFinite(output.value, "network outputs for data points \(batch.range)")
+    try requireRowTerms()
     return (output, inputs, outputs)
   }
 
+  /// The per-term machinery (exact diagonals, KFAC, EKFAC) maps a layer's rows onto loss
+  /// terms laid out along the outputs' last axis; per-position cross-entropy (class axis 1,
+  /// outputs `[N, C, d1, …]`) is not laid out so (issue 16).
+  /// - Throws: `CurvatureError.unsupported` for per-position cross-entropy.
+  func requireRowTerms() throws {
+    if loss.kind == .crossEntropy && sampleOutputShape.count > 1 {
+      throw CurvatureError.unsupported(
+        "per-position cross-entropy (outputs [N, C, d1, ...] = [N] + \(sampleOutputShape)) is not supported by KFAC, EKFAC and the exact diagonals yet; use the GGN, Fisher or Hessian operators")
+    }
+  }
+
   /// The columns `[C, T, C]` of the loss Hessian's symmetric square root for a batch's
-  /// outputs `[T, C]` (`H_t = S_t S_tᵀ`), unscaled: one factor column per reverse pass.
-  func hessianSquareRootColumns(_ output: NDArray<Scalar>) -> NDArray<Scalar> {
-    loss.hessianSquareRoot(output).permuted([2, 0, 1])
+  /// outputs `[T, C]` (`H_t = S_t S_tᵀ`; zero for ignored targets), unscaled: one factor
+  /// column per reverse pass. Term rows are the outputs' layout here (`requireRowTerms`).
+  func hessianSquareRootColumns(_ output: NDArray<Scalar>, batch: Batch<Scalar>) -> NDArray<Scalar> {
+    loss.hessianSquareRoot(output, targets: batch.targets).permuted([2, 0, 1])
   }
 
   /// `samples` gradients `[M, T, C]` of the loss at labels sampled from the model's
   /// predictive distribution, unscaled, seeded per data point (reproducible across batch
   /// sizes).
   func sampledGradientColumns(_ output: NDArray<Scalar>, samples: Int, seed: UInt64, batch: Batch<Scalar>) -> NDArray<Scalar> {
-    loss.sampledGradients(output, samples: samples, seed: seed, dataIndices: termDataIndices(batch.range))
+    loss.sampledGradients(output, targets: batch.targets, samples: samples, seed: seed, dataIndices: termDataIndices(batch.range))
   }
 
   /// The observed gradient of every loss term as one factor column `[1, T, C]`, unscaled.

@@ -9,10 +9,17 @@ import CurvatureNN
 
 extension CurvatureProblem {
   /// The layers KFAC covers and the selected blocks in each.
-  /// - Throws: `CurvatureError.unsupported` when the model is not a `Sequential`.
+  /// - Throws: `CurvatureError.unsupported` when the model is not a `Sequential`, for
+  ///   per-position cross-entropy, and for cross-entropy targets equal to `ignoreIndex`
+  ///   (issue 16: the input factors would count the ignored data points).
   func kfacLayout(jointBias: Bool) throws -> (Sequential<Scalar>, [KFACLayerFactors<Scalar>]) {
     guard let sequential = model as? Sequential<Scalar> else {
       throw CurvatureError.unsupported("KFAC needs a Sequential model of Linear and Conv2d layers")
+    }
+    try requireRowTerms()
+    if loss.kind == .crossEntropy && countedTerms < data.count {
+      throw CurvatureError.unsupported(
+        "KFAC and EKFAC with ignored cross-entropy targets (\(data.count - countedTerms) equal ignore_index \(loss.ignoreIndex)) are not supported yet")
     }
     let selected = Set(blocks)
     var layout = [KFACLayerFactors<Scalar>]()
@@ -112,7 +119,7 @@ extension CurvatureProblem {
   /// the observed gradient (empirical, `K = 1`); nil for forward-only.
   func factorColumns(_ options: KFACOptions, output: NDArray<Scalar>, batch: Batch<Scalar>) -> NDArray<Scalar>? {
     switch options.fisherType {
-    case .type2: return hessianSquareRootColumns(output)
+    case .type2: return hessianSquareRootColumns(output, batch: batch)
     case .mc: return sampledGradientColumns(output, samples: options.mcSamples, seed: options.seed, batch: batch)
     case .empirical: return observedGradientColumns(output, batch: batch)
     case .forwardOnly: return nil

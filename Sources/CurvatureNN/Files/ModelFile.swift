@@ -68,7 +68,7 @@ public struct ModelFile<Scalar: BLASScalar>: Sendable {
     } catch {
       throw FileFormatError(path: path, location: "document", problem: "not valid JSON", expected: "a JSON object with 'layers' and 'loss'", found: "unparsable text")
     }
-    loss = Loss(description.loss.kind, reduction: description.loss.reduction)
+    loss = description.loss.makeLoss(as: Scalar.self)
     do {
       model = try Sequential(layers, seed: seed)
     } catch let error as ModelError {
@@ -114,7 +114,7 @@ public struct ModelFile<Scalar: BLASScalar>: Sendable {
   public func jsonData() throws -> Data {
     let object: JSONValue = .object([
       "layers": .array(model.layers.map { .object($0.jsonObject) }),
-      "loss": .object(["type": .string(loss.kind.rawValue), "reduction": .string(loss.reduction.rawValue)]),
+      "loss": LossDescription.jsonObject(loss),
     ])
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

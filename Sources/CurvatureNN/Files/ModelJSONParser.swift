@@ -217,37 +217,92 @@ struct LayerDescription: Decodable {
   }
 }
 
-/// `model.json`'s `loss` object.
+/// `model.json`'s `loss` object (format 1 and format 2):
+/// `{"type": "cross_entropy" | "mse" | "bce_with_logits", "reduction": "mean" | "sum",
+/// "ignore_index": -100, "label_smoothing": 0.0}`, the last two for cross-entropy only.
 struct LossDescription: Decodable {
   var kind: LossKind
-  var reduction: LossReduction
+  var reduction: LossReduction = .mean
+  /// Cross-entropy's `ignore_index` (PyTorch's default -100).
+  var ignoreIndex = -100
+  /// Cross-entropy's `label_smoothing` in [0, 1].
+  var labelSmoothing = 0.0
 
   init(from decoder: any Decoder) throws {
-    guard let object = try? decoder.container(keyedBy: JSONKey.self) else {
+    guard let value = try? JSONValue(from: decoder) else {
       throw JSONFieldError(
         "field 'loss'", "wrong type", expected: "an object with 'type' and 'reduction'",
         found: JSONValue.found(in: decoder).summary)
     }
-    for key in object.allKeys where key.stringValue != "type" && key.stringValue != "reduction" {
-      throw JSONFieldError("loss.\(key.stringValue)", "unknown field", expected: "'type' or 'reduction'", found: "'\(key.stringValue)'")
-    }
-    func found(_ key: String) -> String {
-      object.contains(JSONKey(key)) ? ((try? object.decode(JSONValue.self, forKey: JSONKey(key))) ?? .null).summary : "nothing"
-    }
-    let kinds = LossKind.allCases.map(\.rawValue).joined(separator: ", ")
-    guard let type = try? object.decode(String.self, forKey: JSONKey("type")), let kind = LossKind(rawValue: type) else {
+    try self.init(json: value)
+  }
+
+  /// Parses the decoded `loss` object; format 2's loader calls this too.
+  /// - Parameters:
+  ///   - json: The value of the `loss` field.
+  ///   - location: The field's name in errors (`loss`).
+  /// - Throws: `JSONFieldError` naming the field: not an object, an unknown field, an
+  ///   unknown type or reduction, a non-integer `ignore_index`, a `label_smoothing` outside
+  ///   [0, 1], or either of them for a loss other than cross-entropy.
+  init(json: JSONValue, location: String = "loss") throws(JSONFieldError) {
+    guard case let .object(object) = json else {
       throw JSONFieldError(
-        "loss.type", object.contains(JSONKey("type")) ? "unknown loss type" : "missing field", expected: "one of \(kinds)",
+        "field '\(location)'", "wrong type", expected: "an object with 'type' and 'reduction'", found: json.summary)
+    }
+    let known = ["type", "reduction", "ignore_index", "label_smoothing"]
+    for key in object.keys.sorted() where !known.contains(key) {
+      throw JSONFieldError(
+        "\(location).\(key)", "unknown field", expected: "'type', 'reduction', 'ignore_index' or 'label_smoothing'",
+        found: "'\(key)'")
+    }
+    func found(_ key: String) -> String { object[key]?.summary ?? "nothing" }
+    let kinds = LossKind.allCases.map(\.rawValue).joined(separator: ", ")
+    guard case let .string(type)? = object["type"], let kind = LossKind(rawValue: type) else {
+      throw JSONFieldError(
+        "\(location).type", object["type"] == nil ? "missing field" : "unknown loss type", expected: "one of \(kinds)",
         found: found("type"))
     }
     self.kind = kind
-    reduction = .mean
-    if object.contains(JSONKey("reduction")) {
-      guard let name = try? object.decode(String.self, forKey: JSONKey("reduction")), let parsed = LossReduction(rawValue: name)
-      else {
-        throw JSONFieldError("loss.reduction", "unknown reduction", expected: "mean or sum", found: found("reduction"))
+    if let value = object["reduction"] {
+      guard case let .string(name) = value, let parsed = LossReduction(rawValue: name) else {
+        throw JSONFieldError("\(location).reduction", "unknown reduction", expected: "mean or sum", found: found("reduction"))
       }
       reduction = parsed
     }
+    for key in ["ignore_index", "label_smoothing"] where object[key] != nil && kind != .crossEntropy {
+      throw JSONFieldError(
+        "\(location).\(key)", "field only for cross_entropy", expected: "no '\(key)' for \(kind.rawValue)", found: found(key))
+    }
+    if let value = object["ignore_index"] {
+      // Integral and within ±2^53, where a JSON number converts to Int exactly.
+      guard case let .number(number) = value, number.rounded() == number, abs(number) <= 9_007_199_254_740_992 else {
+        throw JSONFieldError("\(location).ignore_index", "not an integer", expected: "an integer class index (default -100)", found: found("ignore_index"))
+      }
+      ignoreIndex = Int(number)
+    }
+    if let value = object["label_smoothing"] {
+      guard case let .number(number) = value, number >= 0 && number <= 1 else {
+        throw JSONFieldError(
+          "\(location).label_smoothing", "out of range", expected: "a number in [0, 1] (default 0)", found: found("label_smoothing"))
+      }
+      labelSmoothing = number
+    }
+  }
+
+  /// The loss this object describes.
+  func makeLoss<T: BLASScalar>(as _: T.Type) -> Loss<T> {
+    guard kind == .crossEntropy else { return Loss(kind, reduction: reduction) }
+    // The options were checked above, so this cannot throw.
+    return (try? Loss<T>.crossEntropy(reduction: reduction, ignoreIndex: ignoreIndex, labelSmoothing: labelSmoothing))
+      ?? Loss(kind, reduction: reduction)
+  }
+
+  /// The `loss` object of a loss: `ignore_index` and `label_smoothing` only when they differ
+  /// from PyTorch's defaults, so format-1 files round-trip unchanged.
+  static func jsonObject<T: BLASScalar>(_ loss: Loss<T>) -> JSONValue {
+    var object: [String: JSONValue] = ["type": .string(loss.kind.rawValue), "reduction": .string(loss.reduction.rawValue)]
+    if loss.ignoreIndex != -100 { object["ignore_index"] = .number(Double(loss.ignoreIndex)) }
+    if loss.labelSmoothing != 0 { object["label_smoothing"] = .number(loss.labelSmoothing) }
+    return .object(object)
   }
 }

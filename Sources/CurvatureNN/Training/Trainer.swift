@@ -96,9 +96,9 @@ func validateTrainingData<T: BLASScalar>(
     do {
       try loss.validate(outputShape: outputShape, targets: batch.targets)
     } catch {
-      // Positions count classes (one per output row) or target elements; both are a
+      // Positions count classes (one per loss term) or target elements; both are a
       // whole number per data point.
-      let rows = outputShape.dropLast().reduce(1, *) / max(range.count, 1)
+      let rows = loss.termShape(outputShape)[0] / max(range.count, 1)
       let elements = outputShape.reduce(1, *) / max(range.count, 1)
       switch error {
       case let .classOutOfRange(position, value, classCount):
@@ -108,7 +108,7 @@ func validateTrainingData<T: BLASScalar>(
         throw TrainingError.invalidTargets(.targetOutOfRange(position: range.lowerBound * elements + position, value: value))
       case let .nonFiniteTarget(position):
         throw TrainingError.invalidTargets(.nonFiniteTarget(position: range.lowerBound * elements + position))
-      case .wrongTargetKind, .wrongShape:
+      case .wrongTargetKind, .wrongShape, .invalidOption:
         throw TrainingError.invalidTargets(error)
       default:
         // Not about the targets (the loss's own checks): as it is.
