@@ -196,7 +196,7 @@ class Conv1dNet(nn.Module):
 
     def forward(self, x):
         x = self.pool(F.relu(self.bn1(self.conv1(x))))
-        x = F.silu(self.conv2(x))
+        x = torch.tanh(self.conv2(x))
         return self.fc(self.gap(x).flatten(1))
 
 
