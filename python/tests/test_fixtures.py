@@ -7,7 +7,9 @@ import pathlib
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
 
 from curvature_export.interpret import GraphInterpreter, evaluate_loss
 
