@@ -94,7 +94,7 @@ def export(model: nn.Module, example_inputs, directory, loss, targets=None, seed
     if n < 1 or any(x.dim() == 0 or x.shape[0] != n for x in inputs):
         raise BatchAxisError("", "example_inputs", "every input needs the batch axis first, with the same size >= 1")
 
-    model64 = copy.deepcopy(model).to(torch.float64).eval()
+    model64 = _copy(model).to(torch.float64).eval()
     inputs64 = [x.detach().to(torch.float64) if x.is_floating_point() else x.detach() for x in inputs]
     inputs2 = [torch.cat([x, x[:1]]) for x in inputs64]
     (graph, buffers), traced_output = translate(model64, inputs64, inputs2)
@@ -129,6 +129,18 @@ def export(model: nn.Module, example_inputs, directory, loss, targets=None, seed
                      loss=np.asarray(loss_value.item(), dtype=np.float64), gradient=gradient.detach().numpy())
     _write(pathlib.Path(directory), graph, weights, reference)
     return graph
+
+
+def _copy(model: nn.Module) -> nn.Module:
+    """A deep copy of `model`. Undoes what some `__setstate__` methods add: e.g.
+    nn.TransformerDecoderLayer's sets an instance attribute `activation = F.relu` that
+    would shadow an activation submodule (nn.GELU) in the copy."""
+    clone = copy.deepcopy(model)
+    for module in clone.modules():
+        for name in list(module._modules):
+            if name in module.__dict__:
+                del module.__dict__[name]
+    return clone
 
 
 def _write(directory: pathlib.Path, graph, weights, reference):

@@ -258,6 +258,11 @@ class Translator:
         else:
             shape = list(v1.shape)
         self.values[name] = (v1, v2, kind)
+        if op in ("reshape", "permute", "slice", "select", "expand", "identity", "concat"):
+            # integer and boolean values keep their meaning through shape ops
+            dtype = self.dtypes.get(inputs[0], torch.float64)
+            if all(self.dtypes.get(i, torch.float64) == dtype for i in inputs):
+                self.dtypes[name] = dtype
         self.nodes.append({"name": name, "op": op, "inputs": inputs, "attributes": attributes,
                            "shape": shape})
         return name

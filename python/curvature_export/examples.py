@@ -144,6 +144,77 @@ class MHAModel(nn.Module):
         return self.head(out).sum(dim=1)
 
 
+class EncoderStack(nn.Module):
+    """nn.TransformerEncoder (two layers, final norm) with a causal mask buffer."""
+
+    def __init__(self, d_model=4, nhead=2, ff=6, T=5):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(d_model, nhead, ff, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(d_model), enable_nested_tensor=False)
+        self.register_buffer("causal", nn.Transformer.generate_square_subsequent_mask(T))
+        self.head = nn.Linear(d_model, 3)
+
+    def forward(self, x):
+        h = self.encoder(x, mask=self.causal, is_causal=True)
+        return self.head(h).permute(0, 2, 1)
+
+
+class MHAMasks(nn.Module):
+    """nn.MultiheadAttention with a constant boolean attn_mask and a key-padding input."""
+
+    def __init__(self, E=4, heads=2, T=4):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(E, heads, batch_first=True, bias=False)
+        self.register_buffer("band", torch.ones(T, T, dtype=torch.bool).triu(2))  # True = blocked
+        self.head = nn.Linear(E, 2)
+
+    def forward(self, x, padding):
+        out = self.attn(x, x, x, key_padding_mask=padding, attn_mask=self.band)[0]
+        return self.head(out[:, -1])
+
+
+class SDPAInputMask(nn.Module):
+    """F.scaled_dot_product_attention with a boolean mask input (True = attend)."""
+
+    def __init__(self, E=4):
+        super().__init__()
+        self.qkv = nn.Linear(E, 3 * E)
+        self.out = nn.Linear(E, 2)
+
+    def forward(self, x, keep):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        y = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1),
+                                           attn_mask=keep[:, None, None, :], scale=0.3)
+        return self.out(y.squeeze(1).sum(1))
+
+
+class DecoderNormFirst(nn.Module):
+    def __init__(self, d_model=4, nhead=2, ff=4):
+        super().__init__()
+        self.layer = nn.TransformerDecoderLayer(d_model, nhead, ff, dropout=0.0, batch_first=True, norm_first=True,
+                                                activation=nn.GELU(approximate="tanh"))
+        self.head = nn.Linear(d_model, 2)
+
+    def forward(self, tgt, memory, memory_padding):
+        h = self.layer(tgt, memory, memory_key_padding_mask=memory_padding)
+        return self.head(h).mean(1)
+
+
+class ConvGroups(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, stride=2, padding="valid", groups=2)
+        self.bn = nn.BatchNorm2d(4)
+        self.conv2 = nn.Conv2d(4, 2, (1, 3), padding=(0, 1), dilation=(1, 2), bias=False)
+        self.fc = nn.Linear(2 * 2 * 3, 3)
+
+    def forward(self, x):
+        x = F.leaky_relu(self.bn(self.conv(x)))
+        x = F.avg_pool2d(x, 2, stride=1, padding=1, divisor_override=3)
+        x = F.adaptive_avg_pool2d(self.conv2(x), (2, 3))
+        return self.fc(x.reshape(x.size(0), -1))
+
+
 # ---- ResNets -------------------------------------------------------------------------------------
 def tiny_resnet(widths=(2, 4), classes=3):
     """A torchvision-style ResNet built from torchvision's BasicBlock at tiny widths."""
@@ -285,6 +356,24 @@ def build(name, seed=0):
         return MHAModel(batch_first=False, kdim=4).double(), (torch.randn(2, 3, 6, generator=g, dtype=torch.float64),
                                                               torch.randn(2, 5, 4, generator=g, dtype=torch.float64)), \
             nn.MSELoss()
+    if name == "encoder_stack_causal":
+        return EncoderStack().double(), (torch.randn(2, 5, 4, generator=g, dtype=torch.float64),), \
+            nn.CrossEntropyLoss()
+    if name == "mha_masks":
+        padding = torch.tensor([[False, False, False, True], [False, True, False, False], [False] * 4])
+        return MHAMasks().double(), (torch.randn(3, 4, 4, generator=g, dtype=torch.float64), padding), nn.MSELoss()
+    if name == "sdpa_input_mask":
+        keep = torch.tensor([[True, True, False], [True, False, True]])
+        return SDPAInputMask().double(), (torch.randn(2, 3, 4, generator=g, dtype=torch.float64), keep), \
+            nn.CrossEntropyLoss()
+    if name == "decoder_norm_first":
+        padding = torch.tensor([[False, False, True], [False, False, False]])
+        return DecoderNormFirst().double(), (torch.randn(2, 3, 4, generator=g, dtype=torch.float64),
+                                             torch.randn(2, 3, 4, generator=g, dtype=torch.float64), padding), \
+            nn.BCEWithLogitsLoss(reduction="sum")
+    if name == "conv_groups":
+        model = randomize_batchnorm(ConvGroups(), g).double()
+        return model, (torch.randn(2, 4, 9, 9, generator=g, dtype=torch.float64),), nn.CrossEntropyLoss()
     if name == "resnet_tiny":
         model = randomize_batchnorm(tiny_resnet(), g).double()
         return model, (torch.randn(2, 3, 8, 8, generator=g, dtype=torch.float64),), nn.CrossEntropyLoss()
@@ -299,4 +388,5 @@ def build(name, seed=0):
 
 
 EXAMPLES = ["nanogpt", "encoder_mean", "encoder_cls_seqfirst", "encoder_padding_mask", "decoder_layer",
-            "mha_seqfirst_kdim", "resnet_tiny", "resnet18", "conv1d", *UNITS]
+            "mha_seqfirst_kdim", "encoder_stack_causal", "mha_masks", "sdpa_input_mask", "decoder_norm_first",
+            "conv_groups", "resnet_tiny", "resnet18", "conv1d", *UNITS]

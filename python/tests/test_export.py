@@ -16,7 +16,8 @@ from curvature_export.interpret import GraphInterpreter, evaluate_loss
 
 # Parameter counts of the examples (the fixtures keep P small for dense matrices).
 P = {"nanogpt": 744, "encoder_mean": 559, "encoder_cls_seqfirst": 559, "encoder_padding_mask": 482,
-     "decoder_layer": 795, "mha_seqfirst_kdim": 158, "resnet_tiny": 401, "resnet18": 11178051, "conv1d": 103,
+     "decoder_layer": 795, "mha_seqfirst_kdim": 158,
+     "encoder_stack_causal": 331, "mha_masks": 74, "sdpa_input_mask": 70, "decoder_norm_first": 234, "conv_groups": 147, "resnet_tiny": 401, "resnet18": 11178051, "conv1d": 103,
      "rmsnorm_elu": 23, "leaky_softplus": 30, "silu_tanh_sigmoid": 15, "avgpool_ceil": 58, "avgpool1d_chunk": 68,
      "cls_select_concat": 27, "masked_fill_matmul": 24, "scalar_ops": 8, "split_unsqueeze_expand": 16,
      "per_token_ce_ignore": 20}
