@@ -120,13 +120,15 @@ def export(model: nn.Module, example_inputs, directory, loss, targets=None, seed
     # The written graph must reproduce PyTorch (a failure is an exporter bug).
     interpreter = GraphInterpreter(graph, {k: v for k, v in weights.items()})
     replay = interpreter.forward(*inputs64)
-    if replay.shape != output.shape or not torch.allclose(replay, output.detach(), rtol=1e-8, atol=1e-10):
+    tol = (1e-8, 1e-10) if output.dtype == torch.float64 else (1e-4, 1e-5)
+    if replay.shape != output.shape or not torch.allclose(replay, output.detach().double(), rtol=tol[0], atol=tol[1]):
         raise AssertionError("exporter bug: the written graph does not reproduce the module's output")
 
     reference = {f"input_{i}": x.numpy() if x.is_floating_point() or x.dtype == torch.bool
                  else x.to(torch.int64).numpy() for i, x in enumerate(inputs64)}
-    reference.update(targets=targets.numpy(), output=output.detach().numpy(),
-                     loss=np.asarray(loss_value.item(), dtype=np.float64), gradient=gradient.detach().numpy())
+    reference.update(targets=targets.numpy(), output=output.detach().to(torch.float64).numpy(),
+                     loss=np.asarray(loss_value.item(), dtype=np.float64),
+                     gradient=gradient.detach().to(torch.float64).numpy())
     _write(pathlib.Path(directory), graph, weights, reference)
     return graph
 

@@ -322,6 +322,9 @@ def _units():
                                              e=nn.Embedding(5, 4, padding_idx=1)),
                                 lambda g: torch.randint(0, 5, (3, 4), generator=g),
                                 nn.CrossEntropyLoss(ignore_index=2, label_smoothing=0.1))
+    u["transpose_param_casts"] = (lambda: Unit(lambda s, x: (s.e(x.long()) @ s.w.T).sum(1) * x.to(s.w.dtype).mean(1, keepdim=True),
+                                               e=nn.Embedding(6, 3), w=nn.Parameter(torch.randn(4, 3) * 0.5)),
+                                  lambda g: torch.randint(0, 6, (3, 5), generator=g), "cross_entropy")
     return u
 
 

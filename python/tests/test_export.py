@@ -19,7 +19,7 @@ P = {"nanogpt": 744, "encoder_mean": 559, "encoder_cls_seqfirst": 559, "encoder_
      "decoder_layer": 795, "mha_seqfirst_kdim": 158,
      "encoder_stack_causal": 331, "mha_masks": 74, "sdpa_input_mask": 70, "decoder_norm_first": 234, "conv_groups": 147, "resnet_tiny": 401, "resnet18": 11178051, "conv1d": 103,
      "rmsnorm_elu": 23, "leaky_softplus": 30, "silu_tanh_sigmoid": 15, "avgpool_ceil": 58, "avgpool1d_chunk": 68,
-     "cls_select_concat": 27, "masked_fill_matmul": 24, "scalar_ops": 8, "split_unsqueeze_expand": 16,
+     "cls_select_concat": 27, "masked_fill_matmul": 24, "scalar_ops": 8, "split_unsqueeze_expand": 16, "transpose_param_casts": 30,
      "per_token_ce_ignore": 20}
 
 
@@ -204,6 +204,8 @@ def test_failure_leaves_an_existing_export_untouched(tmp_path):
     lambda y: y.view(y.shape[0] * 2, -1),     # reshape mixing data points
     lambda y: y.unsqueeze(0),                 # new leading axis
     lambda y: y @ y.transpose(0, 2),          # contracts over the batch axis
+    lambda y: y[:, :y.shape[0]],              # a slice sized by the batch
+    lambda y: y.sum(1).T,                     # transposes the batch axis away
 ])
 def test_batch_axis_violations_raise(fn, tmp_path):
     with pytest.raises(ce.BatchAxisError):
