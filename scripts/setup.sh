@@ -30,9 +30,10 @@ curvature_install_dependencies() {
 curvature_install_dependencies
 
 # The Python exporter's tests (python/tests) need torch, torchvision, numpy, safetensors and
-# pytest, and the package itself (pip install ./python). Installed with pip when missing
-# (torch: about 1.5 to 2.5 minutes); test.sh calls it. CURVATURE_PYTHON_TESTS=1 makes a failed installation an
-# error; otherwise the Python tests are skipped with a warning (CURVATURE_PYTHON_READY=0).
+# pytest, and the package itself (pip install ./python). test.sh calls this; pip installs
+# what is missing (about 3 minutes in a fresh environment, mostly torch). With
+# CURVATURE_PYTHON_TESTS=1 a failed installation is an error; otherwise the Python tests
+# are skipped with a warning (CURVATURE_PYTHON_READY=0).
 curvature_pip_install() {
   PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q "$@"
 }

@@ -9,10 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 bash scripts/check-layers.sh
-[ $# -eq 0 ] && curvature_install_python
-if [ $# -eq 0 ] && [ "${CURVATURE_PYTHON_READY:-0}" = "1" ]; then
+if [ $# -eq 0 ]; then
   # The exporter (python/): every example exports and its graph reproduces PyTorch.
-  python3 -m pytest python/tests -q -p no:cacheprovider
+  curvature_install_python
+  if [ "$CURVATURE_PYTHON_READY" = "1" ]; then
+    python3 -m pytest python/tests -q -p no:cacheprovider
+  fi
 fi
 swift build -c release --build-tests
 if [ $# -eq 0 ]; then
