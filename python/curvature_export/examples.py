@@ -316,7 +316,8 @@ def _units():
                                lambda g: torch.randn(2, 4, 3, generator=g), "mse")
     u["scalar_ops"] = (lambda: Unit(lambda s, x: s.l((2.0 - x.exp() / 3) * (1 / (1 + x ** 2))
                                                      + torch.sqrt(x * x + 1) - torch.rsqrt(x * x + 2)
-                                                     + torch.log(x * x + 1).neg()), l=nn.Linear(3, 2)),
+                                                     + torch.log(x * x + 1).neg() + (x - 0.25) / (x * x + 1.5)),
+                                    l=nn.Linear(3, 2)),
                        lambda g: torch.randn(4, 3, generator=g), "mse")
     u["split_unsqueeze_expand"] = (lambda: Unit(lambda s, x: s.l((x.split([1, 3], dim=1)[1].unsqueeze(1)
                                                                  .expand(-1, 2, -1) * s.scale).reshape(x.shape[0], -1)),
