@@ -9,8 +9,6 @@ conv_groups 147, resnet_tiny 401, resnet18 11,178,051, conv1d 103, units 8 to 68
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
