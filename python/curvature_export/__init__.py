@@ -150,6 +150,8 @@ def _write(directory: pathlib.Path, graph, weights, reference):
     from safetensors.torch import save_file
 
     directory.mkdir(parents=True, exist_ok=True)
+    umask = os.umask(0)
+    os.umask(umask)
     staged = []
     try:
         for filename in ("model.json", "weights.safetensors", "reference.npz"):
@@ -164,6 +166,7 @@ def _write(directory: pathlib.Path, graph, weights, reference):
                 with open(tmp, "wb") as f:
                     np.savez(f, **reference)
         for tmp, final in staged:
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates files readable by the owner only
             os.replace(tmp, final)
     finally:
         for tmp, _ in staged:

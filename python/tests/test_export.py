@@ -1,6 +1,7 @@
 """The exporter against PyTorch: every example exports, and the reference interpreter of
 the written graph reproduces the module's output, loss and gradient (float64, rel 1e-10)."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -246,3 +247,7 @@ def test_float32_model_writes_float32_weights(tmp_path):
     assert all(w.dtype == torch.float32 for w in weights.values())
     reference = np.load(tmp_path / "reference.npz")
     assert reference["output"].dtype == np.float64 and reference["input_0"].dtype == np.float64
+    umask = os.umask(0)
+    os.umask(umask)
+    for f in tmp_path.iterdir():  # written through temporary files, with the usual permissions
+        assert f.stat().st_mode & 0o777 == 0o666 & ~umask
