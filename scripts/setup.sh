@@ -28,3 +28,38 @@ curvature_install_dependencies() {
 }
 
 curvature_install_dependencies
+
+# The Python exporter's tests (python/tests) need torch, torchvision, numpy, safetensors and
+# pytest, and the package itself (pip install ./python). test.sh calls this; pip installs
+# what is missing (about 3 minutes in a fresh environment, mostly torch). With
+# CURVATURE_PYTHON_TESTS=1 a failed installation is an error; otherwise the Python tests
+# are skipped with a warning (CURVATURE_PYTHON_READY=0).
+curvature_pip_install() {
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q "$@"
+}
+
+curvature_install_python() {
+  CURVATURE_PYTHON_READY=0
+  if ! command -v python3 >/dev/null 2>&1; then
+    echo "warning: python3 not found; the Python exporter tests are skipped" >&2
+    return 0
+  fi
+  local imports="import torch, torchvision, numpy, safetensors, pytest"
+  if ! python3 -c "$imports" >/dev/null 2>&1; then
+    echo "Installing the Python test dependencies (torch, torchvision, numpy, safetensors, pytest)" >&2
+    curvature_pip_install torch torchvision numpy safetensors pytest ||
+      curvature_pip_install --break-system-packages torch torchvision numpy safetensors pytest || true
+  fi
+  if python3 -c "$imports" >/dev/null 2>&1 &&
+     { curvature_pip_install --no-deps --no-build-isolation ./python ||
+       curvature_pip_install --no-deps ./python ||
+       curvature_pip_install --no-deps --break-system-packages ./python; }; then
+    CURVATURE_PYTHON_READY=1
+  elif [ "${CURVATURE_PYTHON_TESTS:-0}" = "1" ]; then
+    echo "error: could not install the Python test dependencies (CURVATURE_PYTHON_TESTS=1)" >&2
+    exit 1
+  else
+    echo "warning: could not install the Python test dependencies; the Python exporter tests are skipped" >&2
+  fi
+  export CURVATURE_PYTHON_READY
+}
