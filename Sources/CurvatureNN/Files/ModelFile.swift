@@ -129,6 +129,13 @@ public struct ModelFile<Scalar: BLASScalar>: Sendable {
       }
       // With weights coming, buffers without defaults are filled by them.
       let graph = try GraphModel<Scalar>(document: document, path: path, seed: seed, buffersFromWeights: requireWeights)
+      // Format 2 puts cross-entropy's classes on axis 1 (PyTorch); `Loss` reads [N, ..., C].
+      guard document.loss.kind != .crossEntropy || graph.outputShape.count <= 2 else {
+        throw FileFormatError(
+          path: path, location: "field 'loss'",
+          problem: "unsupported loss option: cross-entropy over outputs [N, C, d1, ...] (class axis 1) is not supported by Loss yet",
+          expected: "outputs [N, C] for cross-entropy", found: "output '\(graph.outputName)' of shape \(graph.outputShape)")
+      }
       self.init(graph: graph, loss: Loss(document.loss.kind, reduction: document.loss.reduction))
       return
     }

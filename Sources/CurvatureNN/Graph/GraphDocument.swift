@@ -81,10 +81,12 @@ struct GraphDocument: Sendable {
         found: "unparsable text")
     }
     let reader = try JSONObjectReader(root, location: "document", path: path, expected: "a JSON object")
-    try reader.allowOnly(Self.topLevelFields, what: "top-level field")
     guard case .number(2) = try reader.required("format") else {
-      throw reader.error("format", "unsupported model format", expected: "2", found: try reader.required("format").summary)
+      throw reader.error(
+        "format", "unsupported model format", expected: "2 (format-1 files have no 'format' field)",
+        found: try reader.required("format").summary)
     }
+    try reader.allowOnly(Self.topLevelFields, what: "top-level field")
     inputs = try reader.objects("inputs").map { try Self.valueSpec($0, kind: "input") }
     parameters = try reader.objects("parameters").map { try Self.valueSpec($0, kind: "parameter") }
     buffers = reader.has("buffers") ? try reader.objects("buffers").map { try Self.valueSpec($0, kind: "buffer") } : []

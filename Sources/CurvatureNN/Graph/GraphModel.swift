@@ -91,6 +91,27 @@ public struct GraphModel<Scalar: BLASScalar>: DifferentiableModel, CustomStringC
     buffers = initial.buffers
   }
 
+  /// The same graph in another precision, parameters and buffers converted (rounded to
+  /// nearest; integer buffers beyond 2²⁴ are not exact in `Float`).
+  /// - Returns: The converted model.
+  public func converted<Other: BLASScalar>(to _: Other.Type = Other.self) -> GraphModel<Other> {
+    GraphModel<Other>(converting: self)
+  }
+
+  init<Source: BLASScalar>(converting source: GraphModel<Source>) {
+    inputSpecs = source.inputSpecs
+    parameterSpecs = source.parameterSpecs
+    parameters = source.parameters.map { $0.converted(to: Scalar.self) }
+    bufferSpecs = source.bufferSpecs
+    buffers = source.buffers.map { $0.converted(to: Scalar.self) }
+    outputName = source.outputName
+    outputShape = source.outputShape
+    nodes = source.nodes
+    outputSlot = source.outputSlot
+    embeddingLimits = source.embeddingLimits
+    text = source.text
+  }
+
   /// Replaces the parameter values.
   /// - Throws: `ModelError.parameterMismatch` naming a block whose shape differs, or a
   ///   wrong number of blocks.
@@ -194,7 +215,8 @@ public struct GraphModel<Scalar: BLASScalar>: DifferentiableModel, CustomStringC
         if value == value.rounded(), let limit, let node = embeddingLimits[index].first(where: { $0.rows == limit })?.node {
           what = "an index into the \(limit) rows of embedding '\(node)' (0..<\(limit))"
         }
-        throw DataError("graph input '\(spec.name)' (\(spec.dtype.rawValue)): element \(bad) (data point \(bad / perPoint)) is \(value), not \(what)")
+        throw DataError(
+          "graph input '\(spec.name)' (\(spec.dtype.rawValue)): element \(bad) of the batch (its data point \(bad / perPoint)) is \(value), not \(what)")
       }
     }
   }
