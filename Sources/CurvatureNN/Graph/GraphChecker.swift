@@ -24,6 +24,8 @@ struct GraphChecker {
     var outputSlot: Int
     var outputShape: [Int]
     var embeddingLimits: [[(node: String, rows: Int)]]
+    /// For each buffer, the vocabulary sizes of the embeddings that read it directly.
+    var bufferEmbeddingLimits: [[(node: String, rows: Int)]]
   }
 
   func error(_ location: String, _ problem: String, expected: String, found: String) -> FileFormatError {
@@ -76,6 +78,7 @@ struct GraphChecker {
     var plans = [GraphNodePlan]()
     let firstNodeSlot = infos.count
     var embeddingLimits = [[(node: String, rows: Int)]](repeating: [], count: document.inputs.count)
+    var bufferEmbeddingLimits = [[(node: String, rows: Int)]](repeating: [], count: document.buffers.count)
     for node in document.nodes {
       let attributes = GraphAttributes(values: node.attributes, location: node.location, path: path)
       let op = try GraphOp.parse(node.op, attributes)
@@ -120,8 +123,12 @@ struct GraphChecker {
       if case let .attention(isCausal, scale, nil) = op, inputs.count == 4 {
         resolved = .attention(isCausal: isCausal, scale: scale, additiveMask: inputs[3].dtype != .bool)
       }
-      if case .embedding = op, inputSlots[0] < document.inputs.count {
-        embeddingLimits[inputSlots[0]].append((node.name, inputs[1].shape[0]))
+      if case .embedding = op {
+        let slot = inputSlots[0], firstBuffer = document.inputs.count + document.parameters.count
+        if slot < document.inputs.count { embeddingLimits[slot].append((node.name, inputs[1].shape[0])) }
+        if slot >= firstBuffer && slot < firstNodeSlot {
+          bufferEmbeddingLimits[slot - firstBuffer].append((node.name, inputs[1].shape[0]))
+        }
       }
       plans.append(GraphNodePlan(name: node.name, op: resolved, inputs: inputSlots, shape: shape, batched: batched, dtype: dtype))
       try declare(GraphValueInfo(name: node.name, shape: shape, batched: batched, dtype: dtype), location: node.location)
@@ -141,7 +148,9 @@ struct GraphChecker {
     var lastUse = [Int: Int]()
     for (index, plan) in plans.enumerated() { for slot in plan.inputs { lastUse[slot] = index } }
     for (slot, index) in lastUse where slot != outputSlot { plans[index].releases.append(slot) }
-    return Result(nodes: plans, outputSlot: outputSlot, outputShape: output.shape, embeddingLimits: embeddingLimits)
+    return Result(
+      nodes: plans, outputSlot: outputSlot, outputShape: output.shape, embeddingLimits: embeddingLimits,
+      bufferEmbeddingLimits: bufferEmbeddingLimits)
   }
 
   /// The element count of one data point's value (the batch axis counted once).

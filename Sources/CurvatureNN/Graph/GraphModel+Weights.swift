@@ -55,7 +55,8 @@ extension GraphModel {
   /// listed, of dtype F32, F64, F16, BF16, I64, I32 or BOOL (integers exact).
   /// - Throws: `FileFormatError` naming the tensor for a missing or extra key, a shape that
   ///   differs, a non-finite parameter, an int64 or bool buffer that holds something else,
-  ///   or what reading the file throws.
+  ///   a buffer read by an embedding holding an index outside its rows, or what reading the
+  ///   file throws.
   public mutating func loadWeights(from url: URL) throws {
     let file = try SafetensorsFile(contentsOf: url)
     let parameterNames = parameterSpecs.map(\.name), bufferNames = bufferSpecs.map(\.name)
@@ -90,7 +91,13 @@ extension GraphModel {
       }
       return value
     }
+    do {
+      try setBuffers(fixed)
+    } catch let error as ModelError {
+      throw FileFormatError(
+        path: url.path, location: "buffers", problem: "buffer values do not fit the graph", expected: "indices within each embedding's rows",
+        found: "\(error)")
+    }
     try setParameters(values)
-    try setBuffers(fixed)
   }
 }

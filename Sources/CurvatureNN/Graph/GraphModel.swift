@@ -48,6 +48,8 @@ public struct GraphModel<Scalar: BLASScalar>: DifferentiableModel, CustomStringC
   /// For each graph input, the vocabulary sizes of the embeddings that read it directly
   /// (checked against the data before a forward pass), with the node's name.
   let embeddingLimits: [[(node: String, rows: Int)]]
+  /// For each buffer, the vocabulary sizes of the embeddings that read it directly.
+  let bufferEmbeddingLimits: [[(node: String, rows: Int)]]
   /// The file's text (for writing the model back).
   let text: Data
 
@@ -84,6 +86,7 @@ public struct GraphModel<Scalar: BLASScalar>: DifferentiableModel, CustomStringC
     outputName = document.output
     outputShape = checked.outputShape
     embeddingLimits = checked.embeddingLimits
+    bufferEmbeddingLimits = checked.bufferEmbeddingLimits
     text = document.text
     let initial = try GraphModel.initialValues(
       parameters: parameterSpecs, buffers: bufferSpecs, seed: seed, path: path, buffersFromWeights: buffersFromWeights)
@@ -109,6 +112,7 @@ public struct GraphModel<Scalar: BLASScalar>: DifferentiableModel, CustomStringC
     nodes = source.nodes
     outputSlot = source.outputSlot
     embeddingLimits = source.embeddingLimits
+    bufferEmbeddingLimits = source.bufferEmbeddingLimits
     text = source.text
   }
 
@@ -126,14 +130,23 @@ public struct GraphModel<Scalar: BLASScalar>: DifferentiableModel, CustomStringC
   }
 
   /// Replaces the buffer values.
-  /// - Throws: `ModelError.parameterMismatch` naming a buffer whose shape differs, or a
-  ///   wrong number of buffers.
+  /// - Throws: `ModelError.parameterMismatch` naming a buffer whose shape differs, a
+  ///   wrong number of buffers, or a buffer read by an embedding that holds something other
+  ///   than an index into its rows (naming the embedding).
   public mutating func setBuffers(_ values: [NDArray<Scalar>]) throws {
     guard values.count == bufferSpecs.count else {
       throw ModelError.parameterMismatch("the graph has \(bufferSpecs.count) buffers, \(values.count) were given")
     }
     for (spec, value) in zip(bufferSpecs, values) where spec.shape != value.shape {
       throw ModelError.parameterMismatch("buffer \(spec.name) has shape \(value.shape), the graph needs \(spec.shape)")
+    }
+    for (index, limits) in bufferEmbeddingLimits.enumerated() {
+      for (node, rows) in limits {
+        if let bad = values[index].scalars.firstIndex(where: { $0 != $0.rounded() || $0 < 0 || $0 >= Scalar(rows) }) {
+          throw ModelError.parameterMismatch(
+            "buffer \(bufferSpecs[index].name) holds \(values[index].scalars[bad]) at flat index \(bad), not an index into the \(rows) rows of embedding '\(node)'")
+        }
+      }
     }
     buffers = values
   }

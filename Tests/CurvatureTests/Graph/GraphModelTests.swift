@@ -201,6 +201,15 @@ private typealias Support = GraphSupport
                                ("attn.k.weight", NDArray(zeros: [4, 4]))], to: url)
       let error = #expect(throws: FileFormatError.self) { _ = try ModelFile<Double>(description: model, weights: url) }
       #expect(error?.description.contains("tensor '_constant.pos'") == true && error?.description.contains("1.5") == true)
+      // A position buffer beyond the rows of the embedding reading it is refused, naming both.
+      try Support.writeSafetensors(
+        integers: [("_constant.pos", [3], [0, 1, 3])],
+        floats: [("wte.weight", NDArray(zeros: [5, 4])), ("wpe.weight", NDArray(zeros: [3, 4])), ("attn.q.weight", NDArray(zeros: [4, 4])),
+                 ("attn.k.weight", NDArray(zeros: [4, 4]))], to: url)
+      let range = #expect(throws: FileFormatError.self) { _ = try ModelFile<Double>(description: model, weights: url) }
+      for fragment in ["_constant.pos", "3.0", "embedding 'pos'", "3 rows"] {
+        #expect(range?.description.contains(fragment) == true, "\(String(describing: range)) lacks \(fragment)")
+      }
     }
   }
 

@@ -98,12 +98,6 @@ private func graph(_ nodes: [String], output: String = "out", inputs: [String]? 
       "node 'out'", "op applied to the batch axis", "moves the batch axis")
   }
 
-  @Test func unsupportedOpInThisBuild() {
-    Support.expectRejected(
-      graph([Support.node("out", "layer_norm", ["x"], [-1, 4], #"{"normalized_shape": [4]}"#)]), "node 'out'",
-      "unsupported op: layer_norm")
-  }
-
   @Test func embeddingNeedsIntegers() {
     Support.expectRejected(
       graph([Support.node("out", "embedding", ["x", "w"], [-1, 4, 4])]), "node 'out'", "indices are not integers")
