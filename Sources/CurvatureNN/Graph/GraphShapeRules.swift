@@ -196,12 +196,8 @@ struct ShapeRules {
       if x.batched && d == 0 { throw batchAxis("a softmax along the batch axis") }
       return (x.shape, .float)
     case .maskedFill:
-      guard inputs[1].dtype == .bool else {
-        throw fail("mask is not boolean", expected: "a bool value", found: "\(describe(1)) of dtype \(inputs[1].dtype.rawValue)")
-      }
-      let shape = try broadcast([0, 1])
-      guard shape == x.shape else { throw fail("mask does not broadcast to the input's shape", expected: "a mask broadcasting to \(x.shape)", found: describe(1)) }
-      return (x.shape, x.dtype)
+      // Out of place, as traced: input and mask broadcast together; nonzero entries fill.
+      return (try broadcast([0, 1]), x.dtype)
     case let .attention(isCausal, _, additiveMask):
       return (try attention(isCausal: isCausal, additiveMask: additiveMask), .float)
     }
@@ -382,10 +378,6 @@ struct ShapeRules {
     if inputs.count == 4 {
       let mask = inputs[3]
       if isCausal { throw fail("a mask with is_causal", expected: "either a mask or is_causal (as PyTorch)", found: describe(3)) }
-      let additive = additiveMask ?? (mask.dtype != .bool)
-      if !additive && mask.dtype != .bool {
-        throw fail("boolean mask is not boolean", expected: "a bool mask (or mask_kind \"additive\")", found: "\(describe(3)) of dtype \(mask.dtype.rawValue)")
-      }
       let target = GraphValueInfo(name: "scores", shape: batch + [l, s], batched: batch.first == -1, dtype: .float)
       let shape = try ShapeRules(op: op, opName: opName, inputs: [target, mask], location: location, path: path).broadcast([0, 1])
       guard shape == target.shape else {

@@ -72,4 +72,38 @@ private typealias Support = GraphSupport
     try expectMatches(GGNOperator(problem), dense.ggn, "functional graph GGN")
     try expectMatches(HessianOperator(problem), dense.hessian(), "functional graph Hessian", rtol: 1e-9)
   }
+
+  /// `masked_fill` with a second graph input as the mask (broadcast over the rows) and a
+  /// `-inf` fill before a softmax: values and gradient equal the same computation with an
+  /// additive mask.
+  @Test func maskedFillGraph() throws {
+    let text = Support.document(
+      inputs: [Support.value("x", [-1, 3, 3]), Support.value("mask", [-1, 1, 3], "bool")], parameters: [Support.value("w", [3, 3])],
+      nodes: [
+        Support.node("h", "linear", ["x", "w"], [-1, 3, 3]),
+        Support.node("f", "masked_fill", ["h", "mask"], [-1, 3, 3], #"{"value": "-inf"}"#),
+        Support.node("p", "softmax", ["f"], [-1, 3, 3], #"{"dim": -1}"#),
+        Support.node("out", "reshape", ["p"], [-1, 9], #"{"shape": [-1, 9]}"#),
+      ], output: "out")
+    let graph: GraphModel<Double>
+    do {
+      graph = try Support.graph(text, as: Double.self, seed: 2)
+    } catch let error as FileFormatError where error.description.contains("unsupported op") {
+      #expect(error.description.contains("node 'f' (nodes[1])") && error.description.contains("masked_fill"), "\(error)")
+      return
+    }
+    var rng = RandomGenerator(seed: 3)
+    let x: NDArray<Double> = rng.normalArray(shape: [2, 3, 3])
+    let mask = NDArray<Double>(shape: [2, 1, 3], scalars: [0, 1, 0, 1, 0, 0])
+    let additive = Tensor(NDArray(shape: [2, 1, 3], scalars: mask.scalars.map { $0 != 0 ? -Double.infinity : 0 }))
+    func reference(_ w: Tensor<Double>) -> Tensor<Double> {
+      (matmul(Tensor(x), w, transposeB: true) + additive).softmax(alongAxis: -1).reshaped([2, 9])
+    }
+    let w = Tensor(graph.parameters[0])
+    expectClose(try graph.predict([x, mask]), reference(w).value, rtol: 1e-14, "masked_fill forward")
+    let weights = Tensor(NDArray<Double>(shape: [2, 9], scalars: (0..<18).map { Double($0) / 7 }))
+    let g = gradient(at: [w]) { p in (graph([Tensor(x), Tensor(mask)], parameters: p) * weights).sum() }[0]
+    let expected = gradient(at: w) { (reference($0) * weights).sum() }
+    expectClose(g.value, expected.value, rtol: 1e-12, "masked_fill gradient")
+  }
 }
