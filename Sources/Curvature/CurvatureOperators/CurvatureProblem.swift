@@ -50,7 +50,7 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   /// - Throws: `CurvatureError` for an empty data set, a model without parameters, bad
   ///   batch size or block indices, targets that do not fit the loss, non-finite values
   ///   (naming the pass), or non-determinism; `ModelError` when the data do not fit the
-  ///   model (for a multi-input model, their number or shapes); `ResourceError.memory` naming the layer whose activations or unfolded
+  ///   model; `ResourceError.memory` naming the layer whose activations or unfolded
   ///   patches would not fit in the budget.
   public init(
     model: any DifferentiableModel<Scalar>, loss: Loss<Scalar>, data: any Dataset<Scalar>,

@@ -136,7 +136,8 @@ public struct ModelFile<Scalar: BLASScalar>: Sendable {
           problem: "unsupported loss option: cross-entropy over outputs [N, C, d1, ...] (class axis 1) is not supported by Loss yet",
           expected: "outputs [N, C] for cross-entropy", found: "output '\(graph.outputName)' of shape \(graph.outputShape)")
       }
-      self.init(graph: graph, loss: Loss(document.loss.kind, reduction: document.loss.reduction))
+      content = .graph(graph)
+      loss = Loss(document.loss.kind, reduction: document.loss.reduction)
       return
     }
     let description: ModelDescription
@@ -149,13 +150,12 @@ public struct ModelFile<Scalar: BLASScalar>: Sendable {
     } catch {
       throw FileFormatError(path: path, location: "document", problem: "not valid JSON", expected: "a JSON object with 'layers' and 'loss'", found: "unparsable text")
     }
-    let sequential: Sequential<Scalar>
+    loss = Loss(description.loss.kind, reduction: description.loss.reduction)
     do {
-      sequential = try Sequential(layers, seed: seed)
+      content = .sequential(try Sequential(layers, seed: seed))
     } catch let error as ModelError {
       throw FileFormatError(path: path, location: "field 'layers'", problem: "layers do not fit together", expected: "chaining feature and channel counts", found: error.description)
     }
-    self.init(model: sequential, loss: Loss(description.loss.kind, reduction: description.loss.reduction))
   }
 
   /// Whether JSON text is a format-2 file: an object with a `format` field (format-1 files
