@@ -107,7 +107,9 @@ public struct ArrayDataset<Scalar: BLASScalar>: Dataset {
   /// A data set from inputs and targets with the same number of data points.
   /// - Parameters:
   ///   - inputs: `[N, ...]`.
-  ///   - targets: The targets of the `N` data points.
+  ///   - targets: The targets of the `N` data points: `N` class indices, or `N·d1·…` for
+  ///     per-position classes (`[N, d1, …]` row-major, cross-entropy on `[N, C, d1, …]`),
+  ///     or values `[N, ...]`.
   ///   - source: Where they come from (e.g. file names), for error messages.
   ///   - extraInputs: Further inputs of a multi-input model, each `[N, ...]` (default none).
   /// - Throws: `DataError` when the counts differ, an input has no batch axis, or an
@@ -119,7 +121,7 @@ public struct ArrayDataset<Scalar: BLASScalar>: Dataset {
     for (k, x) in ([inputs] + extraInputs).enumerated() {
       let name = k == 0 ? "inputs" : "input \(k)"
       guard x.rank >= 1 else { throw DataError("\(name) need a batch axis, got shape \(x.shape)") }
-      guard x.shape[0] == targets.count else {
+      guard x.shape[0] == targets.count || ArrayDataset.positionsPerPoint(targets, points: x.shape[0]) != nil else {
         throw DataError("\(name) hold \(x.shape[0]) data points but targets hold \(targets.count)")
       }
       if let bad = x.scalars.firstIndex(where: { !$0.isFinite }) {
@@ -145,7 +147,19 @@ public struct ArrayDataset<Scalar: BLASScalar>: Dataset {
         shape: [range.count] + array.shape.dropFirst(),
         scalars: Array(array.scalars[(range.lowerBound * row)..<(range.upperBound * row)]))
     }
-    return Batch(inputs: rows(inputs), targets: targets.slice(range), range: range, extraInputs: extraInputs.map(rows))
+    var y = targets.slice(range)
+    if case let .classes(classes) = targets, classes.count != count, let perPoint = ArrayDataset.positionsPerPoint(targets, points: count) {
+      y = .classes(Array(classes[(range.lowerBound * perPoint)..<(range.upperBound * perPoint)]))
+    }
+    return Batch(inputs: rows(inputs), targets: y, range: range, extraInputs: extraInputs.map(rows))
+  }
+
+  /// For per-position class targets (`[N, d1, …]` flattened, cross-entropy on outputs
+  /// `[N, C, d1, …]`), the positions per data point; nil unless `targets` are classes whose
+  /// count is a multiple of `points` greater than it.
+  static func positionsPerPoint(_ targets: Targets<Scalar>, points: Int) -> Int? {
+    guard case let .classes(classes) = targets, points > 0, classes.count > points, classes.count % points == 0 else { return nil }
+    return classes.count / points
   }
 }
 

@@ -66,4 +66,13 @@ private typealias Support = GraphSupport
       #expect(problem.dimension == 64 && problem.sampleOutputShape == [5])
     }
   }
+
+  /// Per-position class targets (`[N, d1]` flattened) in memory: each batch takes its data
+  /// points' positions; a count that is no multiple of N is still refused.
+  @Test func perPositionClassTargetsInMemory() throws {
+    let data = try ArrayDataset<Double>(inputs: NDArray(zeros: [3, 2]), targets: .classes([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]))
+    #expect(try data.batch(1..<3).targets == .classes([4, 5, 6, 7, 8, 9, 10, 11]))
+    #expect(try data.batch(0..<1).targets == .classes([0, 1, 2, 3]))
+    #expect(throws: DataError.self) { _ = try ArrayDataset<Double>(inputs: NDArray(zeros: [3, 2]), targets: .classes([0, 1, 2, 3])) }
+  }
 }
