@@ -74,6 +74,10 @@ struct DataOptions: ParsableArguments {
 
     let file = try ModelFile<T>(
       description: URL(fileURLWithPath: model), weights: weights.map { URL(fileURLWithPath: $0) }, seed: seed)
+    // Graph models (format 2) load in the library; curv's subcommands still take a Sequential.
+    guard file.sequential != nil else {
+      throw CLIError("\(model): graph models (\"format\": 2) are not supported by curv yet; nothing was written")
+    }
     let classTargets = file.loss.kind == .crossEntropy
     let dataset: NPYDataset<T>
     if let data {

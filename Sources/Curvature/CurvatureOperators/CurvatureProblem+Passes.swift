@@ -41,7 +41,7 @@ extension CurvatureProblem {
       return (v.map { t.withTangent(Tensor($0[i])) } ?? t).requiringGradient()
     }
     let output = AutodiffMode.recording(true) {
-      AutodiffMode.with(recordsTangentOperations: false) { model(Tensor(batch.inputs), parameters: parameters) }
+      AutodiffMode.with(recordsTangentOperations: false) { model(batch.inputTensors, parameters: parameters) }
     }
     try requireFiniteOutputs(output.value, batch)
     let jv = output.tangent?.value ?? NDArray(zeros: output.shape)

@@ -83,7 +83,8 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
         inputShape: data.inputShape, batchSize: Swift.min(size, data.count), budget: memoryBudget ?? MemoryBudget.defaultBytes)
     }
     let first = try data.batch(0..<1)
-    let output = AutodiffMode.withoutRecording { model(Tensor(first.inputs), parameters: model.parameters.map { Tensor($0) }) }
+    try model.checkInputs(first.allInputs)
+    let output = AutodiffMode.withoutRecording { model(first.inputTensors, parameters: model.parameters.map { Tensor($0) }) }
     self.model = model
     self.loss = loss
     self.data = data
@@ -127,6 +128,11 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   ///   and data point in the whole data set, and what is wrong with it.
   func checkedBatch(_ range: Range<Int>) throws -> Batch<Scalar> {
     let batch = try data.batch(range)
+    do {
+      try model.checkInputs(batch.allInputs)
+    } catch let error as DataError {
+      throw CurvatureError.invalidData("\(data.source.inputs ?? "inputs"), data points \(range): \(error)")
+    }
     do {
       try loss.validate(outputShape: [batch.inputs.shape[0]] + sampleOutputShape, targets: batch.targets)
     } catch {
@@ -173,7 +179,7 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
       let batch = try checkedBatch(range)
       let inputs = parameterTensors { _, value in Tensor(value).requiringGradient() }
       let selected = blocks.map { inputs[$0] }
-      let output = model(Tensor(batch.inputs), parameters: inputs)
+      let output = model(batch.inputTensors, parameters: inputs)
       try requireFiniteOutputs(output.value, batch, stage: "loss and gradient")
       let value = loss.summedTerms(output, batch.targets) * (1 / Scalar(reductionFactor))
       guard value.scalar.isFinite else {

@@ -25,7 +25,7 @@ public struct HessianOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
         hessianVectorProduct(at: selected, along: directions) { chosen in
           var parameters = constants
           for (position, block) in problem.blocks.enumerated() { parameters[block] = chosen[position] }
-          let output = problem.model(Tensor(batch.inputs), parameters: parameters)
+          let output = problem.model(batch.inputTensors, parameters: parameters)
           return problem.loss.summedTerms(output, batch.targets) * scale
         }
       }

@@ -70,12 +70,51 @@ public struct SafetensorsFile: Sendable {
   public func array<T: BLASScalar>(named name: String, as type: T.Type = T.self, requireFinite: Bool = false) throws
     -> NDArray<T>
   {
+    try array(named: name, as: T.self, requireFinite: requireFinite, allowingIntegers: false)
+  }
+
+  /// Reads one tensor converted to `T`, optionally also from the integer and boolean
+  /// dtypes `I64`, `I32` and `BOOL` (a model's integer buffers), converted exactly.
+  /// - Parameters:
+  ///   - name: The tensor's name.
+  ///   - type: `Float` or `Double`.
+  ///   - requireFinite: Whether to reject NaN and infinities (after conversion).
+  ///   - allowingIntegers: Whether `I64`, `I32` and `BOOL` tensors are read too (`BOOL` as 0
+  ///     and 1).
+  /// - Returns: The tensor with its shape.
+  /// - Throws: `FileFormatError` as `array(named:as:requireFinite:)`, and for an integer
+  ///   that `T` cannot hold exactly (magnitude 2²⁴ or more in `Float`).
+  public func array<T: BLASScalar>(
+    named name: String, as type: T.Type = T.self, requireFinite: Bool = false, allowingIntegers: Bool
+  ) throws -> NDArray<T> {
     guard let info = info(named: name) else {
       throw FileFormatError(
         path: path, location: "header", problem: "no tensor named '\(name)'", expected: "a tensor '\(name)'",
         found: tensors.isEmpty ? "no tensors" : "tensors: \(names.joined(separator: ", "))")
     }
+    if allowingIntegers, let kind = SafetensorsDType.integers[info.dtype] {
+      return try readIntegers(info, kind, as: T.self)
+    }
     return try read(info, as: T.self, requireFinite: requireFinite)
+  }
+
+  private func readIntegers<T: BLASScalar>(_ info: SafetensorsTensorInfo, _ kind: ElementKind, as _: T.Type) throws -> NDArray<T> {
+    let count = info.dataOffsets.count / kind.byteSize
+    let raw = try file.bytes(at: dataStart + info.dataOffsets.lowerBound, count: info.dataOffsets.count)
+    let values = raw.withUnsafeBytes { bytes in
+      [Int](unsafeUninitializedCapacity: count) { buffer, initialized in
+        _ = ElementCoding.decodeIntegers(kind, from: bytes, into: buffer)
+        initialized = count
+      }
+    }
+    // Every integer of magnitude up to 2^(significand bits + 1) is exact; 2^24 in Float.
+    let limit = 1 << (T.significandBitCount + 1)
+    if let bad = values.firstIndex(where: { $0 >= limit || $0 <= -limit }) {
+      throw ErrorContext(path: path).error(
+        "tensor '\(info.name)'", "integer too large for \(T.dtypeName)", expected: "magnitudes below \(limit) (exact in \(T.dtypeName))",
+        found: "\(values[bad]) at flat index \(bad) (multi-index \(NPYArray.multiIndex(bad, shape: info.shape)))")
+    }
+    return NDArray(shape: info.shape, scalars: values.map { T($0) })
   }
 
   /// Reads every tensor converted to `T`, in file order.

@@ -13,6 +13,8 @@ enum SafetensorsDType {
   ]
   static let readable: [String: ElementKind] = ["F16": .float16, "BF16": .bfloat16, "F32": .float32, "F64": .float64]
   static let readableList = "F32, F64, F16 or BF16"
+  /// The integer and boolean dtypes a model's buffers may use, read as exact numbers.
+  static let integers: [String: ElementKind] = ["I64": .int64, "I32": .int32, "BOOL": .bool]
 }
 
 /// One tensor's entry in a safetensors header.
