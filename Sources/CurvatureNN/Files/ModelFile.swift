@@ -112,8 +112,7 @@ public struct ModelFile<Scalar: BLASScalar>: Sendable {
   /// - Throws: `FileFormatError` (located at `path`) for every malformed or inconsistent field,
   ///   a key repeated within an object, and a model with more than 2³¹ − 1 parameters
   ///   (BLAS's 32-bit lengths); for a graph, everything `docs/ModelFormat.md`'s
-  ///   "Validation" lists, naming the node, and (for now) an `ignore_index` or
-  ///   `label_smoothing` other than PyTorch's defaults, which `Loss` does not support yet.
+  ///   "Validation" lists, naming the node.
   public init(json: Data, path: String = "model.json", seed: UInt64 = 0) throws {
     try self.init(json: json, path: path, seed: seed, requireWeights: false)
   }
@@ -121,23 +120,16 @@ public struct ModelFile<Scalar: BLASScalar>: Sendable {
   init(json: Data, path: String, seed: UInt64, requireWeights: Bool) throws {
     if ModelFile.isGraphFile(json) {
       let document = try GraphDocument(json: json, path: path)
-      let ignoreIndex = document.loss.ignoreIndex, labelSmoothing = document.loss.labelSmoothing
-      guard ignoreIndex == -100, labelSmoothing == 0 else {
-        throw FileFormatError(
-          path: path, location: "field 'loss'", problem: "unsupported loss option: Loss does not support ignore_index or label_smoothing yet",
-          expected: "ignore_index -100 and label_smoothing 0", found: "ignore_index \(ignoreIndex), label_smoothing \(labelSmoothing)")
-      }
       // With weights coming, buffers without defaults are filled by them.
       let graph = try GraphModel<Scalar>(document: document, path: path, seed: seed, buffersFromWeights: requireWeights)
-      // Format 2 puts cross-entropy's classes on axis 1 (PyTorch); `Loss` reads [N, ..., C].
-      guard document.loss.kind != .crossEntropy || graph.outputShape.count <= 2 else {
-        throw FileFormatError(
-          path: path, location: "field 'loss'",
-          problem: "unsupported loss option: cross-entropy over outputs [N, C, d1, ...] (class axis 1) is not supported by Loss yet",
-          expected: "outputs [N, C] for cross-entropy", found: "output '\(graph.outputName)' of shape \(graph.outputShape)")
-      }
       content = .graph(graph)
-      loss = Loss(document.loss.kind, reduction: document.loss.reduction)
+      let options = document.loss
+      // label_smoothing was checked to be in [0, 1], so crossEntropy cannot throw.
+      loss = options.kind == .crossEntropy
+        ? ((try? Loss<Scalar>.crossEntropy(
+          reduction: options.reduction, ignoreIndex: options.ignoreIndex, labelSmoothing: options.labelSmoothing))
+          ?? Loss(options.kind, reduction: options.reduction))
+        : Loss(options.kind, reduction: options.reduction)
       return
     }
     let description: ModelDescription

@@ -141,20 +141,21 @@ private func graph(_ nodes: [String], output: String = "out", inputs: [String]? 
       graph([#"{"name": "out", "op": "relu", "inputs": ["x"]}"#]), "node 'out' (nodes[0]), field 'shape'", "missing field")
   }
 
-  /// `ignore_index` and `label_smoothing` are read; values other than PyTorch's defaults
-  /// are refused until `Loss` supports them.
+  /// `ignore_index` and `label_smoothing` reach the loss; cross-entropy over `[N, C, d1]`
+  /// (class axis 1) loads.
   @Test func lossOptions() throws {
     let node = [Support.node("out", "relu", ["x"], [-1, 4])]
-    _ = try Support.file(graph(node, loss: #"{"type": "cross_entropy", "ignore_index": -100, "label_smoothing": 0}"#), as: Double.self)
+    let defaults = try Support.file(graph(node, loss: #"{"type": "cross_entropy", "ignore_index": -100, "label_smoothing": 0}"#), as: Double.self)
+    #expect(defaults.loss == Loss(.crossEntropy, reduction: .mean))
+    let options = try Support.file(
+      graph(node, loss: #"{"type": "cross_entropy", "reduction": "sum", "ignore_index": 0, "label_smoothing": 0.1}"#), as: Double.self)
+    #expect(options.loss == (try Loss<Double>.crossEntropy(reduction: .sum, ignoreIndex: 0, labelSmoothing: 0.1)))
     Support.expectRejected(
-      graph(node, loss: #"{"type": "cross_entropy", "reduction": "mean", "ignore_index": 0}"#), "field 'loss'",
-      "unsupported loss option", "ignore_index 0")
-    Support.expectRejected(
-      graph(node, loss: #"{"type": "cross_entropy", "label_smoothing": 0.1}"#), "field 'loss'", "label_smoothing 0.1")
+      graph(node, loss: #"{"type": "cross_entropy", "label_smoothing": 1.5}"#), "field 'label_smoothing'", "not a valid label smoothing")
+    let perPosition = try Support.file(
+      graph([Support.node("out", "reshape", ["x"], [-1, 2, 2], #"{"shape": [-1, 2, 2]}"#)], loss: #"{"type": "cross_entropy"}"#), as: Double.self)
+    #expect(perPosition.graph?.outputShape == [-1, 2, 2])
     Support.expectRejected(graph(node, loss: #"{"type": "mse", "ignore_index": -100}"#), "field 'ignore_index'", "unknown field")
     Support.expectRejected(graph(node, loss: #"{"type": "hinge"}"#), "field 'type'", "unknown loss type")
-    Support.expectRejected(
-      graph([Support.node("out", "reshape", ["x"], [-1, 2, 2], #"{"shape": [-1, 2, 2]}"#)], loss: #"{"type": "cross_entropy"}"#),
-      "field 'loss'", "class axis 1", "[-1, 2, 2]")
   }
 }
