@@ -28,6 +28,27 @@ import Testing
     #expect(try CLI.contents(of: fixture.directory).filter { $0.hasPrefix(".") }.isEmpty, "a temporary file was left behind")
   }
 
+  /// A small ResNet (BatchNorm, residual additions, pooling; P = 401): the GGN and EF one
+  /// data point per batch, and the per-token cross-entropy with ignore_index and label
+  /// smoothing: the GGN and Hessian.
+  @Test func denseOnResNetAndIgnoredTokens() throws {
+    let resnet = try CLIGraphCase.make("resnet_tiny")
+    defer { resnet.remove() }
+    for op in ["ggn", "ef"] {
+      let run = try CLI.run(
+        ["dense"] + resnet.archiveArguments + ["--operator", op, "--dtype", "float64", "--batch-size", "1", "--output", resnet.path("M.npy")])
+      #expect(run.status == 0, "\(run.stderr)")
+      expectClose(try CLI.readNPY(URL(fileURLWithPath: resnet.path("M.npy"))), try resnet.matrix(op), rtol: 1e-9, atolFactor: 1e-10, "resnet_tiny \(op)")
+    }
+    let tokens = try CLIGraphCase.make("per_token_ce_ignore")
+    defer { tokens.remove() }
+    for op in ["ggn", "hessian"] {
+      let run = try CLI.run(["dense"] + tokens.fileArguments + ["--operator", op, "--dtype", "float64", "--output", tokens.path("M.npy")])
+      #expect(run.status == 0, "\(run.stderr)")
+      expectClose(try CLI.readNPY(URL(fileURLWithPath: tokens.path("M.npy"))), try tokens.matrix(op), rtol: 1e-9, atolFactor: 1e-10, "per_token_ce_ignore \(op)")
+    }
+  }
+
   /// `dense` in float32 agrees with curvlinops to float32's accuracy.
   @Test func denseInFloat32() throws {
     let fixture = try CLIGraphCase.make("nanogpt")
@@ -62,7 +83,7 @@ import Testing
       expectClose(product, expected, rtol: dtype == "float64" ? 1e-9 : 1e-3, atolFactor: dtype == "float64" ? 1e-10 : 1e-4, "H V, \(dtype)")
     }
     let run = try CLI.run(
-      ["apply"] + fixture.archiveArguments + ["--operator", "ggn", "--dtype", "float64", "--damping", "0.5", "--vectors", fixture.path("v.npy"), "--output", output])
+      ["apply"] + fixture.archiveArguments + ["--operator", "ggn", "--dtype", "float64", "--batch-size", "1", "--damping", "0.5", "--vectors", fixture.path("v.npy"), "--output", output])
     #expect(run.status == 0, "\(run.stderr)")
     #expect(run.stdout.contains("Wrote \(output)"))
     let product = try CLI.readNPY(URL(fileURLWithPath: output))

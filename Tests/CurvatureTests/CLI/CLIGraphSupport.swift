@@ -49,7 +49,7 @@ struct CLIGraphCase {
 
   /// The graph's parameter names and sizes, in order.
   func parameters() throws -> [ParameterSpec] {
-    try ModelFile<Double>(description: URL(fileURLWithPath: modelPath)).network.parameterSpecs
+    try ModelFile<Double>(description: URL(fileURLWithPath: modelPath), weights: URL(fileURLWithPath: weightsPath)).network.parameterSpecs
   }
 
   /// The flat indices of the parameters named `names`, in parameter order.
