@@ -38,8 +38,10 @@ public struct DenseCurvature: Sendable {
   public let ignoreIndex: Int
   /// Cross-entropy's label smoothing.
   public let labelSmoothing: Double
-  /// All inputs `[N, ...]`.
+  /// All inputs `[N, ...]` (the first input of a model with several).
   public let inputs: NDArray<Double>
+  /// A multi-input model's further inputs, each `[N, ...]` (empty for one input).
+  public let extraInputs: [NDArray<Double>]
   /// All targets.
   public let targets: Targets<Double>
   /// The selected parameter blocks, ascending.
@@ -73,12 +75,13 @@ public struct DenseCurvature: Sendable {
   ///   - loss: The loss (only its kind and reduction are used).
   ///   - inputs: All inputs, `[N, ...]`.
   ///   - targets: All targets (classes, one per output row; or values shaped like the outputs).
+  ///   - extraInputs: A multi-input model's further inputs, each `[N, ...]` (default none).
   ///   - blocks: The parameter blocks to differentiate in (default: all).
   /// - Complexity: `N·O` reverse passes for the Jacobians (`O` outputs per data point),
   ///   `T` for the gradients and `T·C` nested ones for the loss Hessians.
   public init(
     model: any DifferentiableModel<Double>, loss: Loss<Double>, inputs: NDArray<Double>,
-    targets: Targets<Double>, blocks: [Int]? = nil
+    targets: Targets<Double>, extraInputs: [NDArray<Double>] = [], blocks: [Int]? = nil
   ) {
     self.model = model
     self.lossKind = loss.kind
@@ -86,14 +89,13 @@ public struct DenseCurvature: Sendable {
     self.ignoreIndex = loss.ignoreIndex
     self.labelSmoothing = loss.labelSmoothing
     self.inputs = inputs
+    self.extraInputs = extraInputs
     self.targets = targets
     let blocks = (blocks ?? Array(model.parameterSpecs.indices)).sorted()
     self.blocks = blocks
     self.dimension = blocks.reduce(0) { $0 + model.parameterSpecs[$1].count }
 
     let n = inputs.shape[0]
-    let pointShape = [1] + inputs.shape.dropFirst()
-    let pointSize = inputs.count / Swift.max(n, 1)
     let constants = model.parameters.map { Tensor($0) }
     let selected = blocks.map { constants[$0] }
     func fullParameters(_ chosen: [Tensor<Double>]) -> [Tensor<Double>] {
@@ -101,8 +103,12 @@ public struct DenseCurvature: Sendable {
       for (position, block) in blocks.enumerated() { all[block] = chosen[position] }
       return all
     }
-    func point(_ i: Int) -> Tensor<Double> {
-      Tensor(NDArray(shape: pointShape, scalars: Array(inputs.scalars[(i * pointSize)..<((i + 1) * pointSize)])))
+    /// Every input of data point `i`, each `[1, ...]`.
+    func point(_ i: Int) -> [Tensor<Double>] {
+      ([inputs] + extraInputs).map { array in
+        let size = array.count / Swift.max(n, 1)
+        return Tensor(NDArray(shape: [1] + array.shape.dropFirst(), scalars: Array(array.scalars[(i * size)..<((i + 1) * size)])))
+      }
     }
     func flat(_ grads: [Tensor<Double>]) -> NDArray<Double> { NDArray(grads.flatMap(\.value.scalars)) }
 
@@ -190,7 +196,7 @@ public struct DenseCurvature: Sendable {
 
   /// A data set's worth of curvature from an `ArrayDataset`.
   public init(model: any DifferentiableModel<Double>, loss: Loss<Double>, data: ArrayDataset<Double>, blocks: [Int]? = nil) {
-    self.init(model: model, loss: loss, inputs: data.inputs, targets: data.targets, blocks: blocks)
+    self.init(model: model, loss: loss, inputs: data.inputs, targets: data.targets, extraInputs: data.extraInputs, blocks: blocks)
   }
 
   // MARK: The matrices
@@ -219,7 +225,7 @@ public struct DenseCurvature: Sendable {
   func risk(_ chosen: [Tensor<Double>]) -> Tensor<Double> {
     var all = model.parameters.map { Tensor($0) }
     for (position, block) in blocks.enumerated() { all[block] = chosen[position] }
-    let output = model(Tensor(inputs), parameters: all)
+    let output = model(([inputs] + extraInputs).map { Tensor($0) }, parameters: all)
     let rows = classAxisFirst
       ? output.reshaped([inputs.shape[0], classCount, termCount / inputs.shape[0]]).permuted([0, 2, 1]).reshaped([termCount, classCount])
       : output.reshaped([termCount, classCount])

@@ -15,8 +15,9 @@ struct BenchCommand: PrecisionGenericCommand {
       reported in milliseconds: gradient_ms (loss and gradient), hessian_matvec_ms, \
       ggn_matvec_ms, ef_matvec_ms (one product with a random vector), kfac_type-2_build_ms \
       and kfac_mc_build_ms (computing the Kronecker factors), kfac_matvec_ms; plus P, N and \
-      the peak resident memory (peak_rss_bytes). KFAC keys are null when the model has \
-      layers KFAC does not support.
+      the peak resident memory (peak_rss_bytes; MiB in the table). KFAC keys are null \
+      when the model has layers KFAC does not support (graph models, for now). With \
+      --parameters the products act on the chosen parameters only.
       """)
 
   @OptionGroup(title: "Model and data") var dataOptions: DataOptions

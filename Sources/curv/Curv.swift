@@ -21,6 +21,8 @@ struct Curv: ParsableCommand {
       DiagCommand.self,
       SpectrumCommand.self,
       SolveCommand.self,
+      ApplyCommand.self,
+      CheckModelCommand.self,
       BenchCommand.self,
       SelfCheck.self,
       ToeplitzCommand.self,

@@ -11,8 +11,8 @@ struct DiagCommand: OperatorOutputCommand {
       Example: curv diag --model model.json --weights weights.safetensors \
       --inputs X.npy --targets y.npy --operator ggn --method exact --output d.npy
 
-      exact: BackPACK-style exact diagonals for ggn, ef and fisher-mc, P Hessian-vector \
-      products for hessian, the closed form for kfac. hutchinson and xdiag spend --matvecs \
+      exact: BackPACK-style exact diagonals for ggn, ef and fisher-mc (P products with unit \
+      vectors for graph models), P Hessian-vector products for hessian, the closed form for kfac. hutchinson and xdiag spend --matvecs \
       products with random probes seeded by --seed. With --damping δ, δ is added.
       """)
 
@@ -51,8 +51,9 @@ struct DiagCommand: OperatorOutputCommand {
     var diagonal: NDArray<T>, used: Int
     switch method {
     case .exact:
-      diagonal = try gate.run(stage) { try a.diagonal() }
-      used = operatorOptions.kind == .hessian ? p : 0
+      let exact = try gate.run(stage) { try exactDiagonal(a, progress: bar) }
+      diagonal = exact.diagonal
+      used = exact.products ?? (operatorOptions.kind == .hessian ? p : 0)
     case .hutchinson:
       let estimate = try gate.run(stage) { try hutchinsonDiagonal(a, matvecs: budget, seed: seed, onProgress: bar.handler) }
       (diagonal, used) = (estimate.value, estimate.matvecs)

@@ -8,9 +8,9 @@ import Foundation
 // data into a `CurvatureProblem`.
 
 /// The model, data and numerical set-up: `--model --weights --inputs --targets | --data`,
-/// `--batch-size`, `--dtype`, `--threads`.
+/// `--parameters`, `--batch-size`, `--dtype`, `--threads`.
 struct DataOptions: ParsableArguments {
-  @Option(help: ArgumentHelp("The network and loss (Curvature's model.json).", valueName: "model.json"))
+  @Option(help: ArgumentHelp("The network and loss (Curvature's model.json, format 1 or a graph of format 2).", valueName: "model.json"))
   var model: String
 
   @Option(help: ArgumentHelp(
@@ -18,16 +18,25 @@ struct DataOptions: ParsableArguments {
     valueName: "weights.safetensors"))
   var weights: String?
 
-  @Option(help: ArgumentHelp("The inputs [N, ...] as .npy.", valueName: "X.npy"))
-  var inputs: String?
+  @Option(help: ArgumentHelp(
+    "The inputs [N, ...] as .npy (float, or integer/bool for token ids and masks); repeat once per graph input, in the graph's input order.",
+    valueName: "X.npy"))
+  var inputs: [String] = []
 
   @Option(help: ArgumentHelp(
-    "The targets as .npy: class indices [N] for cross_entropy, values shaped like the outputs otherwise.",
+    "The targets as .npy: class indices [N] for cross_entropy ([N, d1, ...] for outputs [N, C, d1, ...]), values shaped like the outputs otherwise.",
     valueName: "y.npy"))
   var targets: String?
 
-  @Option(help: ArgumentHelp("Inputs and targets as the arrays X and y of an .npz archive (instead of --inputs/--targets).", valueName: "data.npz"))
+  @Option(help: ArgumentHelp(
+    "Inputs and targets as the arrays X and y of an .npz archive, or input_0, input_1, ... and targets as in the exporter's reference.npz (instead of --inputs/--targets).",
+    valueName: "data.npz"))
   var data: String?
+
+  @Option(help: ArgumentHelp(
+    "The parameters the operator acts on: comma-separated state_dict names or patterns with * and ? ('blocks.*.mlp.*'), kept in the model's order (default: all).",
+    valueName: "LIST"))
+  var parameters: String?
 
   @Option(help: ArgumentHelp("Data points per batch (default: the whole set, capped so one batch fits in memory).", valueName: "B"))
   var batchSize: Int?
@@ -39,25 +48,38 @@ struct DataOptions: ParsableArguments {
   var threads: Int?
 
   func validate() throws {
-    switch (inputs, targets, data) {
-    case (nil, nil, nil):
+    switch (inputs.isEmpty, targets, data) {
+    case (true, nil, nil):
       throw ValidationError("no data: give --inputs X.npy --targets y.npy, or --data data.npz")
-    case (_?, nil, nil):
+    case (false, nil, nil):
       throw ValidationError("--inputs needs --targets y.npy")
-    case (nil, _?, nil):
+    case (true, _?, nil):
       throw ValidationError("--targets needs --inputs X.npy")
-    case (_, _, _?) where inputs != nil || targets != nil:
+    case (_, _, _?) where !inputs.isEmpty || targets != nil:
       throw ValidationError("give either --data or --inputs/--targets, not both")
     default: break
     }
     if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+    _ = try parameterPatterns()
     try BLASThreads.validate(threads)
+  }
+
+  /// The names and patterns of `--parameters`, nil when it is not given.
+  /// - Throws: `ValidationError` for an empty list or an empty entry.
+  func parameterPatterns() throws -> [String]? {
+    guard let parameters else { return nil }
+    let entries = parameters.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    if entries.contains(where: \.isEmpty) {
+      throw ValidationError("--parameters '\(parameters)' has an empty entry: give comma-separated state_dict names or patterns")
+    }
+    return entries
   }
 
   /// The files read, with the options naming them (for `--output` to refuse).
   var inputFiles: [(option: String, path: String)] {
-    [("--model", model)] + [("--weights", weights), ("--inputs", inputs), ("--targets", targets), ("--data", data)]
-      .compactMap { option, path in path.map { (option, $0) } }
+    [("--model", model)] + [("--weights", weights)].compactMap { option, path in path.map { (option, $0) } }
+      + inputs.map { ("--inputs", $0) }
+      + [("--targets", targets), ("--data", data)].compactMap { option, path in path.map { (option, $0) } }
   }
 
   /// Applies `--threads`.
@@ -65,32 +87,25 @@ struct DataOptions: ParsableArguments {
     if let threads { NumericsBackend.threadCount = threads }
   }
 
-  /// Reads the model, weights and data and sets up the curvature problem.
+  /// Reads the model, weights and data and sets up the curvature problem (restricted to
+  /// `--parameters` when given).
   /// - Parameter seed: Initializes the parameters when no weights are given.
-  /// - Throws: `CLIError` for missing files; the library's errors for malformed files,
+  /// - Throws: `CLIError` for missing files, data files that do not fit a graph's inputs
+  ///   and `--parameters` that match nothing; the library's errors for malformed files,
   ///   data that do not fit the model, or non-finite values.
   func load<T: BLASScalar>(_: T.Type, seed: UInt64) throws -> LoadedProblem<T> {
     for (option, path) in inputFiles { try requireFile(path, option: option) }
 
     let file = try ModelFile<T>(
       description: URL(fileURLWithPath: model), weights: weights.map { URL(fileURLWithPath: $0) }, seed: seed)
-    // Graph models (format 2) load in the library; curv's subcommands still take a Sequential.
-    guard file.sequential != nil else {
-      throw CLIError("\(model): graph models (\"format\": 2) are not supported by curv yet; nothing was written")
-    }
-    let classTargets = file.loss.kind == .crossEntropy
-    let dataset: NPYDataset<T>
-    if let data {
-      dataset = try NPYDataset<T>(archive: URL(fileURLWithPath: data), classTargets: classTargets)
-    } else {
-      dataset = try NPYDataset<T>(
-        inputs: URL(fileURLWithPath: inputs!), targets: URL(fileURLWithPath: targets!), classTargets: classTargets)
-    }
-    guard dataset.count > 0 else { throw CLIError("\(data ?? inputs!): the data set is empty (0 data points)") }
-    let size = Swift.min(batchSize ?? defaultBatchSize(model: file.model, dataset: dataset), dataset.count)
+    let dataset = try loadDataset(file)
+    guard dataset.count > 0 else { throw CLIError("\(data ?? inputs[0]): the data set is empty (0 data points)") }
+    let network = file.network
+    let blocks = try selectedBlocks(network)
+    let size = Swift.min(batchSize ?? defaultBatchSize(file: file, dataset: dataset), dataset.count)
     let problem = try CurvatureProblem(
-      model: file.model, loss: file.loss, data: dataset, batchSize: size, checkDeterminism: false)
-    let loaded = LoadedProblem(model: file.model, loss: file.loss, data: dataset, problem: problem, dtype: dtype)
+      model: network, loss: file.loss, data: dataset, batchSize: size, blocks: blocks, checkDeterminism: false)
+    let loaded = LoadedProblem(model: network, loss: file.loss, data: dataset, problem: problem, dtype: dtype)
     do {
       try problem.checkDeterminism()
     } catch CurvatureError.nonDeterministic(let message) {
@@ -103,34 +118,93 @@ struct DataOptions: ParsableArguments {
     return loaded
   }
 
+  /// The data set of `--inputs/--targets` or `--data`, checked against the model: one input
+  /// file per graph input, integer or boolean files for a graph's integer and boolean
+  /// inputs, class targets `[N, d1, …]` for cross-entropy on outputs `[N, C, d1, …]`.
+  /// - Throws: `CLIError` naming the option, the file and the graph's inputs; the library's
+  ///   errors for malformed files.
+  func loadDataset<T: BLASScalar>(_ file: ModelFile<T>) throws -> NPYDataset<T> {
+    let classTargets = file.loss.kind == .crossEntropy
+    // Cross-entropy takes PyTorch's class axis 1: outputs [N, C, d1, ...] need targets [N, d1, ...].
+    let classTargetShape = file.graph.map { Array($0.outputShape.dropFirst(2)) } ?? []
+    let specs = file.graph?.inputSpecs ?? [GraphValueSpec(name: "input", shape: [-1])]
+    let names = specs.map { "'\($0.name)'" }.joined(separator: ", ")
+    if !inputs.isEmpty, inputs.count != specs.count {
+      throw CLIError(
+        "\(inputs.count) --inputs file\(inputs.count == 1 ? "" : "s") given, but \(model) takes \(specs.count) input\(specs.count == 1 ? "" : "s"): \(names) (give --inputs once per input, in this order)")
+    }
+    let dataset: NPYDataset<T>
+    if let data {
+      dataset = try NPYDataset<T>(archive: URL(fileURLWithPath: data), classTargets: classTargets, classTargetShape: classTargetShape)
+      guard dataset.inputCount == specs.count else {
+        throw CLIError(
+          "--data \(data) holds \(dataset.inputCount) input array\(dataset.inputCount == 1 ? "" : "s"), but \(model) takes \(specs.count): \(names) (give X, or input_0, input_1, ... in this order)")
+      }
+    } else {
+      dataset = try NPYDataset<T>(
+        inputs: inputs.map { URL(fileURLWithPath: $0) }, targets: URL(fileURLWithPath: targets!), classTargets: classTargets,
+        classTargetShape: classTargetShape)
+    }
+    for (index, (spec, stored)) in zip(specs, dataset.inputDTypes).enumerated() where spec.dtype != .float {
+      if stored == .float16 || stored == .float32 || stored == .float64 {
+        throw CLIError(
+          "\(dataset.inputSources[index]): graph input '\(spec.name)' is \(spec.dtype.rawValue) (\(spec.dtype == .bool ? "a mask" : "token ids or indices")), but the file holds \(stored) values; give an \(spec.dtype == .bool ? "bool or integer" : "integer (int64 or int32)") .npy")
+      }
+    }
+    return dataset
+  }
+
+  /// The parameter blocks `--parameters` chooses (nil: all).
+  /// - Throws: `CLIError` naming `--parameters`, the pattern that matches nothing and the
+  ///   model's parameter names.
+  func selectedBlocks<T: BLASScalar>(_ network: any DifferentiableModel<T>) throws -> [Int]? {
+    guard let patterns = try parameterPatterns() else { return nil }
+    do {
+      return try network.parameterBlocks(matching: patterns)
+    } catch CurvatureError.invalidArgument(let message) {
+      throw CLIError("--parameters: \(message)")
+    }
+  }
+
   /// The whole set, capped so that one batch's forward and backward passes (activations,
   /// tangents and cotangents of every layer) fit in about an eighth of physical memory
-  /// (at most 1 GiB).
-  func defaultBatchSize<T: BLASScalar>(model: Sequential<T>, dataset: some Dataset<T>) -> Int {
-    var shape = [1] + dataset.inputShape
-    var elements = shape.reduce(1, *)
-    for layer in model.layers {
-      guard let next = try? layer.outputShape(for: shape) else { return Swift.min(dataset.count, 1024) }
-      shape = next
-      elements += shape.reduce(1, *)
+  /// (at most 1 GiB). A graph's intermediate shapes are not listed, so each of its nodes is
+  /// counted as large as its largest input or output.
+  func defaultBatchSize<T: BLASScalar>(file: ModelFile<T>, dataset: some Dataset<T>) -> Int {
+    var elements = 0
+    if let sequential = file.sequential {
+      var shape = [1] + dataset.inputShape
+      elements = shape.reduce(1, *)
+      for layer in sequential.layers {
+        guard let next = try? layer.outputShape(for: shape) else { return Swift.min(dataset.count, 1024) }
+        shape = next
+        elements += shape.reduce(1, *)
+      }
+    } else if let graph = file.graph {
+      let widest = (graph.inputSpecs.map(\.shape) + [graph.outputShape]).map { $0.dropFirst().reduce(1, *) }.max() ?? 1
+      elements = widest * Swift.max(1, graph.nodeCount)
     }
     let bytesPerPoint = Swift.max(1, elements * MemoryLayout<T>.stride * 32)
     let budget = Swift.min(Int(ProcessInfo.processInfo.physicalMemory / 8), 1 << 30)
-    return Swift.max(1, Swift.min(dataset.count, budget / bytesPerPoint))
+    let cap = file.graph == nil ? dataset.count : 1024
+    return Swift.max(1, Swift.min(dataset.count, cap, budget / bytesPerPoint))
   }
 }
 
 /// A model, loss and data set read from files, and their curvature problem.
 struct LoadedProblem<T: BLASScalar> {
-  var model: Sequential<T>
+  var model: any DifferentiableModel<T>
   var loss: Loss<T>
   var data: NPYDataset<T>
   var problem: CurvatureProblem<T>
   var dtype: DType
 
-  /// `P = 51 parameters, N = 16 data points in batches of 16, float32`.
+  /// `P = 51 parameters, N = 16 data points in batches of 16, float32`, with the number
+  /// of selected parameter tensors when `--parameters` chose some.
   var summary: String {
-    "P = \(problem.dimension) parameters, N = \(data.count) data points in batches of \(problem.batchSize), \(dtype.rawValue)"
+    let total = model.parameterSpecs.count
+    let selection = problem.blocks.count < total ? " (\(problem.blocks.count) of \(total) parameter tensors)" : ""
+    return "P = \(problem.dimension) parameters\(selection), N = \(data.count) data points in batches of \(problem.batchSize), \(dtype.rawValue)"
   }
 
   /// Where the loss and gradient at these weights stop being finite (the forward or the

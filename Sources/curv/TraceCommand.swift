@@ -12,7 +12,8 @@ struct TraceCommand: PrecisionGenericCommand {
       --inputs X.npy --targets y.npy --operator ggn --method hutchpp --matvecs 90 --json
 
       exact: the sum of the exact diagonal (P Hessian-vector products for hessian; one \
-      backward pass per output for ggn, ef and fisher-mc; closed form for kfac). The \
+      backward pass per output for ggn, ef and fisher-mc, P products for graph models; \
+      closed form for kfac). The \
       estimators spend --matvecs products with random probes seeded by --seed and report a \
       standard error. With --damping δ the trace of A + δI is reported (δ·P added exactly).
       """)
@@ -66,9 +67,16 @@ struct TraceCommand: PrecisionGenericCommand {
     var value: Double, standardError: Double?, used: Int
     switch method {
     case .exact:
-      value = Double(try gate.run(stage) { try a.trace() })
+      do {
+        value = Double(try gate.run(stage) { try a.trace() })
+        used = operatorOptions.kind == .hessian ? p : 0
+      } catch CurvatureError.unsupported {
+        // No exact diagonal for this model in the library: the sum of P unit products.
+        let exact = try gate.run(stage) { try exactDiagonal(a, progress: bar, task: "trace") }
+        value = exact.diagonal.scalars.reduce(0.0) { $0 + Double($1) }
+        used = exact.products ?? p
+      }
       standardError = nil
-      used = operatorOptions.kind == .hessian ? p : 0
     case .hutchinson:
       let estimate = try gate.run(stage) { try hutchinsonTrace(a, matvecs: budget, seed: seed, onProgress: bar.handler) }
       (value, standardError, used) = (estimate.value, estimate.standardError, estimate.matvecs)

@@ -167,6 +167,9 @@ public struct NPYDataset<Scalar: BLASScalar>: Dataset {
   let inputReaders: [NPYFileReader]
   let targetReader: NPYFileReader
   let classTargets: Bool
+  /// The shape of one data point's class targets: `[]` for one class per data point,
+  /// `[d1, …]` for per-position classes (cross-entropy on outputs `[N, C, d1, …]`).
+  let classTargetShape: [Int]
 
   /// A data set from an inputs file `X.npy` and a targets file `y.npy`.
   /// - Parameters:
@@ -202,7 +205,7 @@ public struct NPYDataset<Scalar: BLASScalar>: Dataset {
       inputReaders: [try file.reader(named: "X")], targetReader: try file.reader(named: "y"), classTargets: classTargets)
   }
 
-  init(inputReaders: [NPYFileReader], targetReader: NPYFileReader, classTargets: Bool) throws {
+  init(inputReaders: [NPYFileReader], targetReader: NPYFileReader, classTargets: Bool, classTargetShape: [Int] = []) throws {
     for inputReader in inputReaders {
       guard !inputReader.shape.isEmpty else {
         throw DataError("\(inputReader.source): inputs need a batch axis, got shape \(inputReader.shape)")
@@ -211,12 +214,18 @@ public struct NPYDataset<Scalar: BLASScalar>: Dataset {
         throw DataError("\(inputReader.source) holds \(inputReader.rowCount) data points but \(targetReader.source) holds \(targetReader.rowCount)")
       }
     }
-    if classTargets && targetReader.shape.count != 1 {
+    if classTargets && classTargetShape.isEmpty && targetReader.shape.count != 1 {
       throw DataError("\(targetReader.source): class targets must have shape [N], got \(targetReader.shape)")
+    }
+    if classTargets && !classTargetShape.isEmpty && Array(targetReader.shape.dropFirst()) != classTargetShape {
+      let expected = "[N, " + classTargetShape.map(String.init).joined(separator: ", ") + "]"
+      throw DataError(
+        "\(targetReader.source): per-position class targets must have shape \(expected) (one class per position of outputs [N, C, \(classTargetShape.map(String.init).joined(separator: ", "))]), got \(targetReader.shape)")
     }
     self.inputReaders = inputReaders
     self.targetReader = targetReader
     self.classTargets = classTargets
+    self.classTargetShape = classTargetShape
   }
 
   var inputReader: NPYFileReader { inputReaders[0] }
