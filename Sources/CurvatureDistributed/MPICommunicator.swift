@@ -11,9 +11,10 @@ import Synchronization
 /// `allReduceSum` does not use `MPI_Allreduce`, whose order of additions MPI leaves open
 /// (MPICH picks among algorithms by message size, and ranks may even receive different
 /// roundings). It is a reduce-scatter with a fixed order followed by an all-gather: the
-/// array is split into `size` blocks (`ShardPlan`), rank `j` receives block `j` of every
-/// rank (`MPI_Alltoallv`), adds them in rank order, and every rank receives every summed
-/// block (`MPI_Allgatherv`). Each element is summed once, by one rank, in rank order, so
+/// array is split into `size` equal blocks (and a tail of fewer than `size` elements),
+/// rank `j` receives block `j` of every rank (`MPI_Alltoall`), adds them in rank order, and
+/// every rank receives every summed block (`MPI_Allgather`); every rank adds the tail
+/// itself, in the same order. Each element is summed once, by one rank, in rank order, so
 /// the result is bit-identical on every rank and run to run; the traffic per rank is
 /// `2n(size−1)/size` elements, as for a bandwidth-optimal `MPI_Allreduce`. Before the sum
 /// one 16-byte `MPI_Allreduce` checks that every rank passed the same count, so a
@@ -174,31 +175,42 @@ public final class MPICommunicator: Communicator {
   }
 
   /// Reduce-scatter in rank order, then all-gather, of one chunk (at most `Int32.max`
-  /// elements) of `Float`s or `Double`s.
+  /// elements) of `Float`s or `Double`s. The first `size·b` elements (`b = n / size`) go
+  /// in equal blocks of `b` (`MPI_Alltoall`, `MPI_Allgather`: MPICH's equal-block
+  /// collectives are much faster than the `v` variants); the last `n mod size < size`
+  /// elements are gathered whole to every rank, which sums them itself in the same order.
   private func sumInRankOrder(_ buffer: UnsafeMutableRawBufferPointer, isFloat: Bool, scratch state: inout State) {
     let stride = isFloat ? 4 : 8
-    let blocks = try! ShardPlan(count: buffer.count / stride, parts: size).ranges
-    let counts = blocks.map { Int32($0.count) }
-    let offsets = blocks.map { Int32($0.lowerBound) }
-    let mine = blocks[rank]
-    let blockCount = mine.count
+    let count = buffer.count / stride
+    let block = count / size, main = block * size, tail = count - main
     let datatype = isFloat ? MPILibrary.datatype(Float.self) : MPILibrary.datatype(Double.self)
-    // Uninitialized: the all-to-all writes every byte that is read. At least one byte, so
-    // the buffer has an address when this rank's block is empty.
-    let receive = state.scratch(byteCount: max(1, blockCount * size * stride))
-    MPILibrary.allToAll(
-      send: UnsafeRawPointer(buffer.baseAddress!), sendCounts: counts, sendOffsets: offsets,
-      receive: receive.baseAddress!,
-      receiveCounts: [Int32](repeating: Int32(blockCount), count: size),
-      receiveOffsets: (0..<size).map { Int32($0 * blockCount) }, datatype: datatype)
-    let block = UnsafeMutableRawBufferPointer(rebasing: buffer[(mine.lowerBound * stride)..<(mine.upperBound * stride)])
-    let received = UnsafeRawBufferPointer(rebasing: receive[0..<(blockCount * size * stride)])
-    if isFloat {
-      Self.addInRankOrder(block.bindMemory(to: Float.self), received.bindMemory(to: Float.self), ranks: size)
-    } else {
-      Self.addInRankOrder(block.bindMemory(to: Double.self), received.bindMemory(to: Double.self), ranks: size)
+    // Uninitialized: the collectives write every byte that is read.
+    let scratch = state.scratch(byteCount: max(main, size * tail) * stride)
+    let base = buffer.baseAddress!, received = scratch.baseAddress!
+    if block > 0 {
+      MPILibrary.allToAll(send: base, receive: received, count: Int32(block), datatype: datatype)
+      add(into: base + rank * block * stride, received, count: block, isFloat: isFloat)
+      MPILibrary.allGather(send: nil, receive: base, count: Int32(block), datatype: datatype)
     }
-    MPILibrary.allGatherInPlace(buffer.baseAddress!, counts: counts, offsets: offsets, datatype: datatype)
+    if tail > 0 {
+      MPILibrary.allGather(send: base + main * stride, receive: received, count: Int32(tail), datatype: datatype)
+      add(into: base + main * stride, received, count: tail, isFloat: isFloat)
+    }
+  }
+
+  /// Writes `Σ_r received[r·count + i]`, added in rank order, to `target[i]` for `i < count`.
+  private func add(into target: UnsafeMutableRawPointer, _ received: UnsafeMutableRawPointer, count: Int, isFloat: Bool) {
+    if isFloat {
+      Self.addInRankOrder(
+        UnsafeMutableBufferPointer(start: target.assumingMemoryBound(to: Float.self), count: count),
+        UnsafeBufferPointer(start: received.bindMemory(to: Float.self, capacity: count * size), count: count * size),
+        ranks: size)
+    } else {
+      Self.addInRankOrder(
+        UnsafeMutableBufferPointer(start: target.assumingMemoryBound(to: Double.self), count: count),
+        UnsafeBufferPointer(start: received.bindMemory(to: Double.self, capacity: count * size), count: count * size),
+        ranks: size)
+    }
   }
 
   /// `block[i] = ((received[0][i] + received[1][i]) + received[2][i]) + …`; called only
