@@ -14,8 +14,8 @@ import Synchronization
 /// array is split into `size` equal blocks (and a tail of fewer than `size` elements),
 /// rank `j` receives block `j` of every rank (`MPI_Alltoall`), adds them in rank order, and
 /// every rank receives every summed block (`MPI_Allgather`); every rank adds the tail
-/// itself, in the same order. Each element is summed once, by one rank, in rank order, so
-/// the result is bit-identical on every rank and run to run; the traffic per rank is
+/// itself, in the same order. Every element is added in rank order, by one rank (the tail
+/// identically by every rank), so the result is bit-identical on every rank and run to run; the traffic per rank is
 /// `2n(size−1)/size` elements, as for a bandwidth-optimal `MPI_Allreduce`. Before the sum
 /// one 16-byte `MPI_Allreduce` checks that every rank passed the same count, so a
 /// mismatch is an error on every rank rather than a hang or truncated message.
@@ -59,7 +59,8 @@ public final class MPICommunicator: Communicator {
   /// Sums `values` over the ranks in rank order (see the type's documentation).
   /// - Throws: `CurvatureError.lengthMismatch` on every rank when the counts differ;
   ///   `CurvatureError.unsupported` after `finish()`.
-  /// - Complexity: O(n) time and memory; `2n(size−1)/size` elements sent per rank.
+  /// - Complexity: O(n) time; `2n(size−1)/size` elements sent per rank; extra memory of
+  ///   at most one round of `2²²` elements, kept for the next call.
   public func allReduceSum<Scalar: BLASScalar>(_ values: inout [Scalar]) throws {
     try state.withLock { state in
       try checkActive(state, "allReduceSum")
