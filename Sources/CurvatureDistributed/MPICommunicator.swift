@@ -27,7 +27,9 @@ public final class MPICommunicator: Communicator {
   /// The communicator of every rank started by `mpiexec`; initializes MPI on first use.
   public static let world = MPICommunicator()
 
+  /// This process's rank in `MPI_COMM_WORLD`.
   public let rank: Int
+  /// The number of ranks `mpiexec` started.
   public let size: Int
 
   private struct State {
@@ -128,6 +130,7 @@ public final class MPICommunicator: Communicator {
     }
   }
 
+  /// `MPI_Barrier`: returns once every rank has called it.
   public func barrier() {
     state.withLock { _ in MPILibrary.barrier() }
   }

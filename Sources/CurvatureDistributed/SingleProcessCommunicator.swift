@@ -11,7 +11,9 @@ public struct SingleProcessCommunicator: Communicator {
   /// Creates the communicator of this process alone.
   public init() {}
 
+  /// Always 0.
   public var rank: Int { 0 }
+  /// Always 1.
   public var size: Int { 1 }
 
   /// The sum over one rank: `values` unchanged.
@@ -23,6 +25,7 @@ public struct SingleProcessCommunicator: Communicator {
     try validateRoot(root, size: 1)
   }
 
+  /// Returns at once: there is no other rank to wait for.
   public func barrier() {}
 
   /// Writes `message` to stderr and exits with status 1.
@@ -31,5 +34,6 @@ public struct SingleProcessCommunicator: Communicator {
     exit(1)
   }
 
+  /// Does nothing: no MPI to finalize.
   public func finish() {}
 }
