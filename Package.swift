@@ -25,6 +25,10 @@ let package = Package(
     .systemLibrary(
       name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
       providers: [.apt(["zlib1g-dev"])]),
+    // MPI (MPICH), wrapped by exactly one Swift file in `CurvatureDistributed`.
+    .systemLibrary(
+      name: "CMPI", path: "Sources/CMPI", pkgConfig: "mpich",
+      providers: [.apt(["libmpich-dev", "mpich"])]),
 
     // Layer 1, numerics: BLASScalar, NDArray, the C wrappers, random numbers, kernels.
     .target(
@@ -41,6 +45,10 @@ let package = Package(
     .target(
       name: "CurvatureToeplitz",
       dependencies: ["CurvatureNumerics", "CurvatureLinearAlgebra"]),
+    // Layer 2, data parallelism: communicators (single process or MPI), sharding, reproducible sums.
+    .target(
+      name: "CurvatureDistributed",
+      dependencies: ["CMPI", "CurvatureNumerics"]),
     // Layer 3, reverse-mode automatic differentiation on Tensor.
     .target(
       name: "CurvatureAutodiff",
@@ -56,6 +64,7 @@ let package = Package(
       dependencies: [
         "CurvatureNumerics", "CurvatureLinearAlgebra", "CurvatureToeplitz",
         "CurvatureAutodiff", "CurvatureNN",
+        "CurvatureDistributed",
       ]),
     .target(
       name: "CurvatureTestSupport",
@@ -74,6 +83,8 @@ let package = Package(
     .executableTarget(name: "LossLandscapeTutorial", dependencies: ["Curvature"], path: "Tutorials/LossLandscapeTutorial"),
     .executableTarget(name: "SecondOrderTrainingTutorial", dependencies: ["Curvature"], path: "Tutorials/SecondOrderTrainingTutorial"),
     .executableTarget(name: "ToeplitzTutorial", dependencies: ["Curvature"], path: "Tutorials/ToeplitzTutorial"),
+    // The MPI checks and all-reduce benchmark, run under mpiexec by scripts/mpi-tests.sh.
+    .executableTarget(name: "CurvatureMPICheck", dependencies: ["CurvatureDistributed"]),
     .executableTarget(
       name: "CurvatureBenchmarks",
       dependencies: [

@@ -9,9 +9,10 @@ declare -A allowed=(
   [CurvatureNumerics]=""
   [CurvatureLinearAlgebra]="CurvatureNumerics"
   [CurvatureToeplitz]="CurvatureNumerics CurvatureLinearAlgebra"
+  [CurvatureDistributed]="CurvatureNumerics"
   [CurvatureAutodiff]="CurvatureNumerics"
   [CurvatureNN]="CurvatureNumerics CurvatureLinearAlgebra CurvatureAutodiff"
-  [Curvature]="CurvatureNumerics CurvatureLinearAlgebra CurvatureToeplitz CurvatureAutodiff CurvatureNN"
+  [Curvature]="CurvatureNumerics CurvatureLinearAlgebra CurvatureToeplitz CurvatureAutodiff CurvatureNN CurvatureDistributed"
 )
 status=0
 for target in "${!allowed[@]}"; do

@@ -19,5 +19,6 @@ fi
 swift build -c release --build-tests
 if [ $# -eq 0 ]; then
   bash scripts/tutorials.sh
+  bash scripts/mpi-tests.sh
 fi
 swift test -c release --skip-build "$@"

@@ -5,3 +5,4 @@
 @_exported import CurvatureToeplitz
 @_exported import CurvatureAutodiff
 @_exported import CurvatureNN
+@_exported import CurvatureDistributed
