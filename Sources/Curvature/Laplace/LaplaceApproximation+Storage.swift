@@ -12,7 +12,8 @@ import CurvatureNN
 //   laplace.json           LaplaceFileDescription: format "curvature.laplace", format_version
 //                          1, structure (and KFAC options or rank), likelihood, subset, dtype,
 //                          covered blocks and shapes, data points, outputs per point, and for
-//                          kron the Kronecker groups (tensor position and flat offset).
+//                          kron the Kronecker groups (tensor position and flat offset), and
+//                          a fingerprint of all the model's parameters.
 //   posterior.safetensors  mean [P], prior_precision, sigma_noise [1], summed_loss [1], and
 //                          the curvature: full/diag "curvature"; lowrank "eigenvectors"
 //                          [P, k], "eigenvalues" [k]; kron "group.<g>.B.values",
@@ -40,6 +41,9 @@ struct LaplaceFileDescription: Codable, Equatable {
   var dataPoints: Int
   var outputCount: Int
   var groups: [Group]?
+  /// FNV-1a of every model parameter's bits (all blocks, not only the covered ones), so a
+  /// posterior is not loaded onto another network (e.g. other features under a last layer).
+  var modelFingerprint: String
 
   static let formatName = "curvature.laplace"
   static let version = 1
@@ -49,6 +53,22 @@ struct LaplaceFileDescription: Codable, Equatable {
   enum CodingKeys: String, CodingKey {
     case format, formatVersion = "format_version", structure, kfac, rank, likelihood, subset, dtype, blocks
     case blockShapes = "block_shapes", dataPoints = "data_points", outputCount = "output_count", groups
+    case modelFingerprint = "model_fingerprint"
+  }
+
+  /// FNV-1a (64 bit) over the parameters' values as float64 bit patterns, in hex.
+  static func fingerprint<T: BLASScalar>(_ parameters: [NDArray<T>]) -> String {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for array in parameters {
+      for value in array.scalars {
+        var bits = Double(value).bitPattern
+        for _ in 0..<8 {
+          hash = (hash ^ (bits & 0xff)) &* 0x0000_0100_0000_01b3
+          bits >>= 8
+        }
+      }
+    }
+    return String(hash, radix: 16)
   }
 }
 
@@ -86,7 +106,8 @@ extension LaplaceApproximation {
     let description = LaplaceFileDescription(
       structure: structure.name, kfac: kfac, rank: rank, likelihood: likelihood, subset: subset,
       dtype: Scalar.dtypeName, blocks: problem.blocks, blockShapes: problem.selectedSpecs.map(\.shape),
-      dataPoints: dataCount, outputCount: outputCount, groups: groups)
+      dataPoints: dataCount, outputCount: outputCount, groups: groups,
+      modelFingerprint: LaplaceFileDescription.fingerprint(problem.model.parameters))
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     let json = try encoder.encode(description)
@@ -194,7 +215,8 @@ extension LaplaceApproximation {
         expected: "a \(description.structure) posterior over \(p) parameters", found: "tensors \(file.names)")
     }
     let parameters = covered.blocks.flatMap { covered.model.parameters[$0].scalars }
-    guard parameters == mean.scalars else {
+    guard parameters == mean.scalars,
+          LaplaceFileDescription.fingerprint(covered.model.parameters) == description.modelFingerprint else {
       throw CurvatureError.parameterMismatch("the model's parameters differ from the saved posterior's mean: load the posterior with the model it was fitted at")
     }
     try self.init(

@@ -132,12 +132,13 @@ struct LaplacePosteriorFactor<Scalar: BLASScalar> {
     case .lowRank:
       let w = lowRankW!
       let n = prior.count
+      // P^{-1} = D^{-1/2}(I + WWᵀ)^{-1}D^{-1/2}; its square root D^{-1/2}(I + WWᵀ)^{-1/2}.
       var y = x
-      for i in 0..<n {
-        let f = 1 / prior[i].squareRoot()
-        for j in 0..<k { y.scalars[i * k + j] *= f }
-      }
       if exponent == -1 {
+        for i in 0..<n {
+          let f = 1 / prior[i].squareRoot()
+          for j in 0..<k { y.scalars[i * k + j] *= f }
+        }
         let correction = matmul(w, try capacitance!.choleskySolve(matmul(w, y, transposeA: true)))
         y.add(correction, scaledBy: -1)
       } else {
