@@ -1,0 +1,75 @@
+import CurvatureNumerics
+import CurvatureLinearAlgebra
+
+// The curvature `H` of the summed negative log-likelihood from the problem's operators,
+// which carry the loss's reduction `1/R` (and MSE's Hessian 2): `H = factor · R · G` with
+// factor ½ for regression (laplace-torch's `factor` turning MSE into ½‖f − y‖²) and 1 for
+// classification.
+
+extension LaplaceApproximation {
+  static func fitCurvature(
+    _ problem: CurvatureProblem<Scalar>, structure: LaplaceStructure, factor: Scalar
+  ) throws -> LaplaceCurvature<Scalar> {
+    let ggn = GGNOperator(problem)
+    switch structure {
+    case .full:
+      var h = try ggn.dense(onProgress: nil) * factor
+      let n = h.shape[0]
+      for i in 0..<n {
+        for j in (i + 1)..<Swift.max(i + 1, n) {
+          let average = (h[i, j] + h[j, i]) / 2
+          h[i, j] = average
+          h[j, i] = average
+        }
+      }
+      return .full(h)
+    case .diag:
+      return .diag(try ggn.diagonal() * factor)
+    case let .kron(options):
+      guard !options.jointBias else {
+        throw CurvatureError.unsupported("a kron Laplace approximation keeps weight and bias in separate blocks (laplace-torch's curvlinops backend); jointBias is not supported")
+      }
+      return .kron(try kroneckerGroups(problem, options: options, factor: factor))
+    case let .lowRank(rank):
+      guard rank >= 1 && rank <= problem.dimension else {
+        throw CurvatureError.invalidArgument("the low-rank Laplace rank must be in 1...\(problem.dimension) (the number of parameters), got \(rank)")
+      }
+      let result = try lanczosEigenpairs(ggn, options: LanczosOptions(count: rank, which: .largest))
+      return .lowRank(vectors: result.eigenvectors, values: result.eigenvalues * factor)
+    }
+  }
+
+  /// KFAC's factors eigendecomposed per parameter tensor, in flat parameter order: a weight
+  /// `B ⊗ A`, a separate bias `B` (laplace-torch's `Kron` from curvlinops' factors).
+  static func kroneckerGroups(
+    _ problem: CurvatureProblem<Scalar>, options: KFACOptions, factor: Scalar
+  ) throws -> [LaplaceKroneckerGroup<Scalar>] {
+    let layers = try KFACOperator(problem, options: options).computeFactors()
+    var position = [Int: Int](), offset = [Int: Int](), running = 0
+    for (i, block) in problem.blocks.enumerated() {
+      position[block] = i
+      offset[block] = running
+      running += problem.model.parameterSpecs[block].count
+    }
+    var groups = [LaplaceKroneckerGroup<Scalar>]()
+    for layer in layers {
+      let b = try (layer.gradientCovariance * factor).symmetricEigen()
+      if let weight = layer.weightBlock, let a = layer.inputCovariance {
+        let right = try a.symmetricEigen()
+        groups.append(LaplaceKroneckerGroup(
+          tensor: position[weight]!, offset: offset[weight]!, leftValues: b.values, leftVectors: b.vectors,
+          rightValues: right.values, rightVectors: right.vectors))
+      }
+      if let bias = layer.biasBlock {
+        groups.append(LaplaceKroneckerGroup(
+          tensor: position[bias]!, offset: offset[bias]!, leftValues: b.values, leftVectors: b.vectors,
+          rightValues: nil, rightVectors: nil))
+      }
+    }
+    groups.sort { $0.offset < $1.offset }
+    guard groups.reduce(0, { $0 + $1.dimension }) == problem.dimension else {
+      throw CurvatureError.unsupported("a kron Laplace approximation needs every covered parameter in a Linear or Conv2d layer")
+    }
+    return groups
+  }
+}

@@ -1,0 +1,198 @@
+import CurvatureNumerics
+
+/// The posterior precision `P = s·H + diag(d)` (`s = 1/σ²` for regression, 1 for
+/// classification) factorized once for its log-determinant, covariance products, variances
+/// and samples, in the form each structure allows without forming `P⁻¹`:
+///
+/// - full: Cholesky `P = LLᵀ` (and, for samples, `P⁻¹ᐟ²` by eigendecomposition);
+/// - diag: elementwise;
+/// - kron: per group `Q (s·Λ_B⊗Λ_A + δ)^e Qᵀ` with `Q = Q_B ⊗ Q_A`, as laplace-torch's
+///   `KronDecomposed` (undamped);
+/// - lowrank: `P = D^{1/2}(I + W Wᵀ)D^{1/2}` with `W = D^{-1/2} U (sΛ)^{1/2}`, the matrix
+///   determinant lemma and Woodbury's identity on the `k × k` capacitance `I + WᵀW`.
+struct LaplacePosteriorFactor<Scalar: BLASScalar> {
+  let curvature: LaplaceCurvature<Scalar>
+  /// The prior precision per parameter.
+  let prior: [Scalar]
+  /// The likelihood scale `1/σ²`.
+  let scale: Scalar
+  private var cholesky: NDArray<Scalar>? = nil
+  private var lowRankW: NDArray<Scalar>? = nil
+  private var capacitance: NDArray<Scalar>? = nil
+
+  /// - Throws: `CurvatureError.singular` when the posterior precision is not positive
+  ///   definite (e.g. a zero prior precision on a direction without curvature).
+  init(curvature: LaplaceCurvature<Scalar>, prior: [Scalar], scale: Scalar) throws {
+    self.curvature = curvature
+    self.prior = prior
+    self.scale = scale
+    switch curvature {
+    case let .full(h):
+      var p = h * scale
+      for i in 0..<prior.count { p[i, i] += prior[i] }
+      do { cholesky = try p.cholesky() } catch {
+        throw CurvatureError.singular("the posterior precision (GGN/σ² + prior precision) is not positive definite (\(error)); increase the prior precision")
+      }
+      // A pivot at rounding level of the largest diagonal entry: numerically singular,
+      // its log-determinant and inverse are noise.
+      let pivots = cholesky!.diagonal().scalars.map { $0 * $0 }
+      let largest = (0..<prior.count).reduce(Scalar(0)) { Swift.max($0, p[$1, $1]) }
+      if let i = pivots.firstIndex(where: { !($0 > Scalar.ulpOfOne * largest) }) {
+        throw CurvatureError.singular("the posterior precision is numerically singular (Cholesky pivot \(i) is \(pivots[i]) against a largest diagonal entry \(largest)); increase the prior precision")
+      }
+    case let .diag(h):
+      let largest = (0..<prior.count).reduce(Scalar(0)) { Swift.max($0, scale * h.scalars[$1] + prior[$1]) }
+      if let i = (0..<prior.count).first(where: { !(scale * h.scalars[$0] + prior[$0] > Scalar.ulpOfOne * largest) }) {
+        throw CurvatureError.singular("the posterior precision is not positive at parameter \(i) (\(scale * h.scalars[i] + prior[i])); increase the prior precision")
+      }
+    case let .kron(groups):
+      for (g, group) in groups.enumerated() {
+        let delta = prior[group.offset]
+        let largest = group.eigenvalues.reduce(Scalar(0)) { Swift.max($0, scale * $1 + delta) }
+        if let bad = group.eigenvalues.first(where: { !(scale * $0 + delta > Scalar.ulpOfOne * largest) }) {
+          throw CurvatureError.singular("the posterior precision of Kronecker group \(g) has the eigenvalue \(scale * bad + delta) ≤ 0; increase the prior precision")
+        }
+      }
+    case let .lowRank(vectors, values):
+      guard prior.allSatisfy({ $0 > 0 }) else {
+        throw CurvatureError.singular("a low-rank Laplace approximation needs a positive prior precision on every parameter")
+      }
+      let (n, k) = (vectors.shape[0], vectors.shape[1])
+      var w = vectors
+      for i in 0..<n {
+        for j in 0..<k { w.scalars[i * k + j] *= (Swift.max(values.scalars[j], 0) * scale).squareRoot() / prior[i].squareRoot() }
+      }
+      var c = matmul(w, w, transposeA: true)
+      for j in 0..<k { c[j, j] += 1 }
+      lowRankW = w
+      do { capacitance = try c.cholesky() } catch {
+        throw CurvatureError.singular("the low-rank capacitance matrix is not positive definite (\(error))")
+      }
+    }
+  }
+
+  /// `log det P`.
+  func logDeterminant() -> Scalar {
+    switch curvature {
+    case .full:
+      return 2 * cholesky!.diagonal().scalars.reduce(0) { $0 + Scalar.log($1) }
+    case let .diag(h):
+      return (0..<prior.count).reduce(0) { $0 + Scalar.log(scale * h.scalars[$1] + prior[$1]) }
+    case let .kron(groups):
+      return groups.reduce(0) { sum, group in
+        let delta = prior[group.offset]
+        return sum + group.eigenvalues.reduce(0) { $0 + Scalar.log(scale * $1 + delta) }
+      }
+    case .lowRank:
+      return prior.reduce(0) { $0 + Scalar.log($1) } + 2 * capacitance!.diagonal().scalars.reduce(0) { $0 + Scalar.log($1) }
+    }
+  }
+
+  /// `P^e X` for `X` `[P, k]` with `e = -1` (the covariance) or `-½` (a symmetric square
+  /// root of the covariance; for full and lowrank a square root `S` with `S Sᵀ = P⁻¹`).
+  func applyPower(_ x: NDArray<Scalar>, exponent: Scalar) throws -> NDArray<Scalar> {
+    let k = x.shape[1]
+    switch curvature {
+    case let .full(h):
+      if exponent == -1 { return try cholesky!.choleskySolve(x) }
+      var p = h * scale
+      for i in 0..<prior.count { p[i, i] += prior[i] }
+      let (values, vectors) = try p.symmetricEigen()
+      var y = matmul(vectors, x, transposeA: true)
+      for i in 0..<values.count {
+        let f = Scalar.pow(values.scalars[i], exponent)
+        for j in 0..<k { y.scalars[i * k + j] *= f }
+      }
+      return matmul(vectors, y)
+    case let .diag(h):
+      var y = x
+      for i in 0..<prior.count {
+        let f = Scalar.pow(scale * h.scalars[i] + prior[i], exponent)
+        for j in 0..<k { y.scalars[i * k + j] *= f }
+      }
+      return y
+    case let .kron(groups):
+      var y = x
+      for group in groups {
+        let delta = prior[group.offset]
+        let eigen = group.eigenvalues.map { Scalar.pow(scale * $0 + delta, exponent) }
+        let (r, c) = (group.rows, group.columns)
+        for j in 0..<k {
+          var v = NDArray<Scalar>(zeros: [r, c])
+          for i in 0..<(r * c) { v.scalars[i] = x.scalars[(group.offset + i) * k + j] }
+          var t = matmul(group.leftVectors, v, transposeA: true)
+          if let q = group.rightVectors { t = matmul(t, q) }
+          for i in 0..<(r * c) { t.scalars[i] *= eigen[i] }
+          t = matmul(group.leftVectors, t)
+          if let q = group.rightVectors { t = matmul(t, q, transposeB: true) }
+          for i in 0..<(r * c) { y.scalars[(group.offset + i) * k + j] = t.scalars[i] }
+        }
+      }
+      return y
+    case .lowRank:
+      let w = lowRankW!
+      let n = prior.count
+      // P^{-1} = D^{-1/2}(I + WWᵀ)^{-1}D^{-1/2}; its square root D^{-1/2}(I + WWᵀ)^{-1/2}.
+      var y = x
+      if exponent == -1 {
+        for i in 0..<n {
+          let f = 1 / prior[i].squareRoot()
+          for j in 0..<k { y.scalars[i * k + j] *= f }
+        }
+        let correction = matmul(w, try capacitance!.choleskySolve(matmul(w, y, transposeA: true)))
+        y.add(correction, scaledBy: -1)
+      } else {
+        // (I + WWᵀ)^{-1/2} = I + W Q diag(c) Qᵀ Wᵀ with WᵀW = Q diag(s) Qᵀ and
+        // c = ((1 + s)^{-1/2} − 1)/s, written stably at s = 0 (as laplace-torch).
+        let (s, q) = try matmul(w, w, transposeA: true).symmetricEigen()
+        let wq = matmul(w, q)
+        var t = matmul(wq, y, transposeA: true)
+        for a in 0..<s.count {
+          let root = (1 + Swift.max(s.scalars[a], 0)).squareRoot()
+          let c = -1 / (root * (1 + root))
+          for j in 0..<k { t.scalars[a * k + j] *= c }
+        }
+        y.add(matmul(wq, t))
+      }
+      for i in 0..<n {
+        let f = 1 / prior[i].squareRoot()
+        for j in 0..<k { y.scalars[i * k + j] *= f }
+      }
+      return y
+    }
+  }
+
+  /// The posterior variances `diag(P⁻¹)`.
+  func covarianceDiagonal() throws -> [Scalar] {
+    switch curvature {
+    case .full:
+      return try cholesky!.choleskySolve(.identity(prior.count)).diagonal().scalars
+    case let .diag(h):
+      return (0..<prior.count).map { 1 / (scale * h.scalars[$0] + prior[$0]) }
+    case let .kron(groups):
+      var result = [Scalar](repeating: 0, count: prior.count)
+      for group in groups {
+        let delta = prior[group.offset]
+        let (r, c) = (group.rows, group.columns)
+        let inverse = group.eigenvalues.map { 1 / (scale * $0 + delta) }
+        // Σ_ii = Σ_ab Q_B[o,a]² Q_A[j,b]² / (s l_a l_b + δ) for i = (o, j).
+        let qb = group.leftVectors.scalars.map { $0 * $0 }
+        let qa = group.rightVectors?.scalars.map { $0 * $0 } ?? [1]
+        let m = NDArray(shape: [r, c], scalars: inverse)
+        var t = matmul(NDArray(shape: [r, r], scalars: qb), m)
+        t = matmul(t, NDArray(shape: [c, c], scalars: qa), transposeB: true)
+        for i in 0..<(r * c) { result[group.offset + i] = t.scalars[i] }
+      }
+      return result
+    case .lowRank:
+      let w = lowRankW!
+      let k = w.shape[1]
+      let solved = try capacitance!.choleskySolve(w.transposed())     // [k, P]
+      return (0..<prior.count).map { i in
+        var dot: Scalar = 0
+        for a in 0..<k { dot += w.scalars[i * k + a] * solved.scalars[a * prior.count + i] }
+        return (1 - dot) / prior[i]
+      }
+    }
+  }
+}
