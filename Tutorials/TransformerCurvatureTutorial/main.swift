@@ -247,10 +247,13 @@ claim(hutchPlusPlus.standardError! < hutchinson.standardError! && xt.standardErr
 claim(abs(density.integral - 1) < 1e-3, "the spectral density integrates to 1 (\(density.integral))")
 claim(density.grid.first! <= exact.first! && density.grid.last! >= exact.last!,
       "the density's support covers the extreme eigenvalues ([\(density.grid.first!), \(density.grid.last!)] vs [\(exact.first!), \(exact.last!)])")
+claim(2 * nearZero > p, "more than half of the eigenvalues are within 1e-3·λ_max of zero (\(nearZero) of \(p))")
 claim(abs(nodeRange.1 - exact.last!) <= 1e-6 * scale, "SLQ's largest node is the largest eigenvalue (\(nodeRange.1) vs \(exact.last!))")
 claim(densityDistance < 0.15, "the SLQ density is within 0.15 in L1 of the smoothed exact one (\(densityDistance))")
 claim(ggnTop.converged && zip(ggnTop.eigenvalues.scalars, ggnExact.reversed()).allSatisfy { abs($0 - $1) <= 1e-8 * abs(ggnExact.last!) },
       "Lanczos's top GGN eigenvalues equal the dense ones")
+claim(abs(ggnTop.eigenvalues.scalars[0] - top.eigenvalues.scalars[0]) <= 0.02 * top.eigenvalues.scalars[0],
+      "the GGN's largest eigenvalue is within 2 % of the Hessian's (\(ggnTop.eigenvalues.scalars[0]) vs \(top.eigenvalues.scalars[0]))")
 claim(ggnExact.first! >= -1e-10 * ggnExact.last!, "the GGN is positive semidefinite (λ_min = \(ggnExact.first!))")
 for group in groupTraces {
   claim(group.productDifference <= 1e-10, "\(group.label): the restricted problem's Hessian is the dense Hessian's sub-block (\(group.productDifference))")
@@ -258,4 +261,12 @@ for group in groupTraces {
 let groupSum = groupTraces.reduce(0.0) { $0 + $1.trace }
 claim(groupTraces.reduce(0) { $0 + $1.dimension } == p && abs(groupSum - exactTrace) <= 1e-9 * max(1, abs(exactTrace)),
       "the groups partition the parameters and their traces add up to the whole trace (\(groupSum) vs \(exactTrace))")
+// Per parameter, the curvature sits in the embeddings and normalizations, not in the
+// attention and MLP weight matrices.
+let perParameter = groupTraces.map { $0.trace / Double($0.dimension) }
+let weightGroups = groupTraces.indices.filter { groupTraces[$0].label.hasPrefix("attention") || groupTraces[$0].label.hasPrefix("MLP") }
+let weightShare = weightGroups.reduce(0.0) { $0 + groupTraces[$1].trace } / exactTrace
+let weightFraction = Double(weightGroups.reduce(0) { $0 + groupTraces[$1].dimension }) / Double(p)
+claim(perParameter.last! == perParameter.max()! && weightShare < weightFraction,
+      "the final LayerNorm has the largest trace per parameter, and attention and MLP hold a smaller share of the trace than of the parameters (\(weightShare) vs \(weightFraction))")
 print("\nAll claims checked.")
