@@ -95,7 +95,9 @@ def _curv_apply_available():
     curv = RELEASE / "curv"
     if not curv.exists():
         return False
-    return subprocess.run([str(curv), "apply", "--help"], capture_output=True).returncode == 0
+    # An unknown subcommand may still print the root help with status 0: look for apply's options.
+    help_text = subprocess.run([str(curv), "apply", "--help"], capture_output=True, text=True)
+    return help_text.returncode == 0 and "--vectors" in help_text.stdout
 
 
 @pytest.mark.skipif(not _curv_apply_available(),
