@@ -2,9 +2,10 @@
 the exported graph equal curvlinops' in float64 (max relative difference <= 1e-9), with
 nothing P x P formed on either side.
 
-The export is written once per session to a temporary directory (model.json,
+The export is written once per module run to a temporary directory (model.json,
 weights.safetensors, reference.npz, inputs.npy, targets.npy, vector.npy [P] and curvlinops'
-products hessian_vector.npy, ggn_vector.npy; about 270 MB). Two consumers check it:
+products hessian_vector.npy, ggn_vector.npy; about 540 MB, removed afterwards). Two
+consumers check it:
 
 - the Swift test `GraphResNet18ProductTests` (Tests/CurvatureTests/Graph), run with
   `swift test -c release --skip-build` and CURVATURE_RESNET18_DIR set to the directory;
@@ -72,7 +73,8 @@ def resnet18(tmp_path_factory):
     for key, operator in (("hessian", curvlinops.HessianLinearOperator), ("ggn", curvlinops.GGNLinearOperator)):
         op = operator(model.eval(), nn.CrossEntropyLoss(), params, [(X, y)])
         np.save(directory / f"{key}_vector.npy", (op @ vector).detach().numpy())
-    return directory, P
+    yield directory, P
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.mark.skipif(_test_bundle() is None or shutil.which("swift") is None,

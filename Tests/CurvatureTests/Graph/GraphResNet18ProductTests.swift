@@ -4,7 +4,7 @@ import Testing
 
 /// torchvision's resnet18 (11 M parameters) exported as a graph: its Hessian- and
 /// GGN-vector products equal curvlinops' to 1e-9 relative, in float64, without forming
-/// anything P×P. The export (about 270 MB with the vectors) is too large to commit:
+/// anything P×P. The export (about 540 MB with the vectors) is too large to commit:
 /// `python/tests/test_resnet18.py` writes it and runs this test with
 /// `CURVATURE_RESNET18_DIR` pointing at it; without the variable the test is skipped.
 ///
