@@ -5,7 +5,7 @@
 //
 //   swift run -c release TransformerCurvatureTutorial            # writes Tutorials/images/transformer-density.svg
 //   swift run -c release TransformerCurvatureTutorial --fast     # checks every claim, SVG to a temporary file
-//   swift run -c release TransformerCurvatureTutorial --gpt DIR  # another export_gpt.py output (adds reference.npz)
+//   swift run -c release TransformerCurvatureTutorial --gpt DIR  # a directory written by export_gpt.py
 //
 // The GPT is committed in Tutorials/TransformerCurvatureTutorial/gpt/, written by
 // export_gpt.py (PyTorch and the exporter), so running this needs no Python.
