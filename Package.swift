@@ -83,6 +83,10 @@ let package = Package(
     .executableTarget(name: "LossLandscapeTutorial", dependencies: ["Curvature"], path: "Tutorials/LossLandscapeTutorial"),
     .executableTarget(name: "SecondOrderTrainingTutorial", dependencies: ["Curvature"], path: "Tutorials/SecondOrderTrainingTutorial"),
     .executableTarget(name: "ToeplitzTutorial", dependencies: ["Curvature"], path: "Tutorials/ToeplitzTutorial"),
+    // The exported GPT (gpt/) and the script that wrote it are read at run time, not compiled.
+    .executableTarget(
+      name: "TransformerCurvatureTutorial", dependencies: ["Curvature"], path: "Tutorials/TransformerCurvatureTutorial",
+      exclude: ["gpt", "export_gpt.py"]),
     // The MPI checks and all-reduce benchmark, run under mpiexec by scripts/mpi-tests.sh.
     .executableTarget(name: "CurvatureMPICheck", dependencies: ["CurvatureDistributed"]),
     .executableTarget(

@@ -1,23 +1,22 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds everything in release mode
-# (numeric loops are far too slow in debug builds), runs every tutorial in its fast mode
-# (each checks the facts its page claims), then runs the tests. Arguments go to
-# `swift test` (e.g. --filter KFAC) and skip the tutorials and the Python exporter tests
-# (python/tests, pytest; skipped with a warning when torch cannot be installed, unless
-# CURVATURE_PYTHON_TESTS=1).
+# (numeric loops are far too slow in debug builds), runs the Python exporter tests, every
+# tutorial in its fast mode (each checks the facts its page claims), then runs the tests.
+# Arguments go to `swift test` (e.g. --filter KFAC) and skip the tutorials and the Python
+# exporter tests (python/tests, pytest; skipped with a warning when torch cannot be
+# installed, unless CURVATURE_PYTHON_TESTS=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 bash scripts/check-layers.sh
+swift build -c release --build-tests
 if [ $# -eq 0 ]; then
-  # The exporter (python/): every example exports and its graph reproduces PyTorch.
+  # The exporter (python/): every example exports and its graph reproduces PyTorch. After
+  # the build: test_resnet18.py runs the built Swift test (and curv) on its export.
   curvature_install_python
   if [ "$CURVATURE_PYTHON_READY" = "1" ]; then
     python3 -m pytest python/tests -q -p no:cacheprovider
   fi
-fi
-swift build -c release --build-tests
-if [ $# -eq 0 ]; then
   bash scripts/tutorials.sh
   bash scripts/mpi-tests.sh
 fi
