@@ -38,6 +38,11 @@ struct DataOptions: ParsableArguments {
   @Option(help: ArgumentHelp("Threads for BLAS and LAPACK, at most the processors OpenBLAS sees (default: OpenBLAS's choice).", valueName: "N"))
   var threads: Int?
 
+  @Option(help: ArgumentHelp(
+    "Bytes a batch's passes may use; data files are held in memory, read and checked once, when they need at most half of them (default: half of the memory available).",
+    valueName: "bytes"))
+  var memoryBudget: Int?
+
   func validate() throws {
     switch (inputs, targets, data) {
     case (nil, nil, nil):
@@ -52,6 +57,7 @@ struct DataOptions: ParsableArguments {
     }
     if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
     try BLASThreads.validate(threads)
+    if let memoryBudget, memoryBudget < 1 { throw ValidationError("--memory-budget must be at least 1 byte, got \(memoryBudget)") }
   }
 
   /// The files read, with the options naming them (for `--output` to refuse).
@@ -89,7 +95,8 @@ struct DataOptions: ParsableArguments {
     guard dataset.count > 0 else { throw CLIError("\(data ?? inputs!): the data set is empty (0 data points)") }
     let size = Swift.min(batchSize ?? defaultBatchSize(model: file.model, dataset: dataset), dataset.count)
     let problem = try CurvatureProblem(
-      model: file.model, loss: file.loss, data: dataset, batchSize: size, checkDeterminism: false)
+      model: file.model, loss: file.loss, data: dataset, batchSize: size, checkDeterminism: false,
+      memoryBudget: memoryBudget)
     let loaded = LoadedProblem(model: file.model, loss: file.loss, data: dataset, problem: problem, dtype: dtype)
     do {
       try problem.checkDeterminism()
