@@ -61,7 +61,7 @@ extension CurvatureProblem {
     let grads = AutodiffMode.with(propagatesTangents: false) {
       gradients(of: [output], seeds: [Tensor(u.reshaped(output.shape))], wrt: selected)
     }
-    return joinColumn(grads.map(\.value))
+    return joinColumn(grads.map { $0.value })
   }
 }
 

@@ -168,7 +168,13 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   }
 
   /// Concatenates per-block results into one column.
-  func joinColumn(_ parts: [NDArray<Scalar>]) -> [Scalar] { parts.flatMap(\.scalars) }
+  func joinColumn(_ parts: [NDArray<Scalar>]) -> [Scalar] {
+    // One allocation and a bulk copy per part (`flatMap` grows the array as it goes).
+    var column = [Scalar]()
+    column.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+    for part in parts { column.append(contentsOf: part.scalars) }
+    return column
+  }
 
   /// The data index of every loss term of a batch (terms of a data point are consecutive).
   func termDataIndices(_ range: Range<Int>) -> [Int] {
@@ -194,7 +200,7 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
           "loss and gradient, the loss of data points \(range) is \(value.scalar) although the network outputs are finite (the loss terms overflow)")
       }
       let grads = gradients(of: [value], seeds: [Tensor(scalar: 1)], wrt: selected)
-      let column = joinColumn(grads.map(\.value))
+      let column = joinColumn(grads.map { $0.value })
       try requireFiniteColumn(column, "loss and gradient, gradient for data points \(range)")
       total += value.scalar
       gradient.add(NDArray(column))
