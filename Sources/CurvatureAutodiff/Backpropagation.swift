@@ -26,7 +26,7 @@ enum Backpropagation {
 
     // Every node reachable from the outputs.
     var nodes = [Int: GraphNode<Scalar>]()
-    var stack = outputs.compactMap(\.node)
+    var stack = outputs.compactMap { $0.node }
     while let node = stack.popLast() {
       if nodes[node.id] != nil { continue }
       nodes[node.id] = node

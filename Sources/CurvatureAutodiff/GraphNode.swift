@@ -114,14 +114,16 @@ extension Tensor {
   ) -> Tensor {
     var node: GraphNode<Scalar>? = nil
     if AutodiffMode.current.recordsOperations && inputs.contains(where: { $0.node != nil }) {
-      node = GraphNode(shape: value.shape, inputs: inputs.map(\.node), pullback: pullback)
+      // Closures, not key paths: a key path in this (unspecialized) generic code is
+      // instantiated, with a demangling lookup, on every operation.
+      node = GraphNode(shape: value.shape, inputs: inputs.map { $0.node }, pullback: pullback)
     }
     var tangent: Tensor? = nil
     let mode = AutodiffMode.current
     if mode.propagatesTangents && inputs.contains(where: { $0.tangentBox != nil }) {
       tangent = mode.recordsTangentOperations || !mode.recordsOperations
-        ? differential(inputs.map(\.tangent))
-        : AutodiffMode.recording(false) { differential(inputs.map(\.tangent)) }
+        ? differential(inputs.map { $0.tangent })
+        : AutodiffMode.recording(false) { differential(inputs.map { $0.tangent }) }
     }
     return Tensor(value: value, node: node, tangent: tangent)
   }

@@ -109,7 +109,7 @@ extension Tensor {
       offset += extent
     }
     let offsets = starts
-    let shapes = tensors.map(\.shape)
+    let shapes = tensors.map { $0.shape }
     return primitive(
       result, inputs: tensors,
       pullback: { g, needed in

@@ -26,7 +26,7 @@ extension Tensor {
     let shift = Tensor.finiteShift(maxValue(alongAxes: normalized, keepingDimensions: true))
     let kept = (self - shift).exp().sum(alongAxes: normalized, keepingDimensions: true).log() + shift
     if keepingDimensions { return kept }
-    return kept.reshaped(shape.enumerated().filter { !normalized.contains($0.offset) }.map(\.element))
+    return kept.reshaped(shape.enumerated().filter { !normalized.contains($0.offset) }.map { $0.element })
   }
 
   /// `log Σ exp(x)` over one axis, computed stably; see `logSumExp(alongAxes:keepingDimensions:)`.

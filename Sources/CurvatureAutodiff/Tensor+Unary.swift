@@ -7,18 +7,21 @@ import CurvatureNumerics
 
 extension Tensor {
   /// `f` applied elementwise, for the kernels whose derivative needs no saved output.
-  func apply(_ f: UnaryFunction) -> Tensor {
-    let output = value.map(f)
+  /// - Parameter knownOutput: `value.map(f)` when it is already computed (a derivative
+  ///   rule rebuilding `f(self)` as a differentiable tensor): the same bits, not recomputed.
+  func apply(_ f: UnaryFunction, knownOutput: NDArray<Scalar>? = nil) -> Tensor {
+    let output = knownOutput ?? value.map(f)
     return Tensor.primitive(
       output, inputs: [self],
       pullback: { g, _ in [g * derivative(f, output: output)] },
       // One forward level: the derivative factor is taken at the primal without its tangent
       // (otherwise computing it would re-enter this differential).
-      differential: { t in t[0].map { $0 * droppingTangent().derivative(f) } })
+      differential: { t in t[0].map { $0 * droppingTangent().derivative(f, output: output) } })
   }
 
-  /// `f′(self)`, differentiable when `self` is live, else a constant (computed from the
-  /// saved `output = f(self)` where that is cheaper than recomputing).
+  /// `f′(self)`, differentiable when `self` is live, else a constant; `output = f(self)`,
+  /// when given, is reused rather than recomputed (tanh, exp and sigmoid derivatives are
+  /// functions of it, and the kernels are deterministic, so the bits are the same).
   func derivative(_ f: UnaryFunction, output: NDArray<Scalar>? = nil) -> Tensor {
     let live = isLive
     if !live, let y = output {
@@ -31,14 +34,14 @@ extension Tensor {
     }
     switch f {
     case .negate: return Tensor(scalar: -1)
-    case .exp: return live ? exp() : Tensor(value.map(.exp))
+    case .exp: return live ? apply(.exp, knownOutput: output) : Tensor(value.map(.exp))
     case .log: return live ? 1 / self : Tensor(value.map(.reciprocal))
     case .tanh:
-      if live { return 1 - tanh().squared() }
+      if live { return 1 - apply(.tanh, knownOutput: output).squared() }
       return Tensor(NDArray.binary(.subtract, NDArray(scalar: 1), value.map(.tanh).map(.square)))
     case .sigmoid:
       if live {
-        let s = sigmoid()
+        let s = apply(.sigmoid, knownOutput: output)
         return s * (1 - s)
       }
       let s = value.map(.sigmoid)

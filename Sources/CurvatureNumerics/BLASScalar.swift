@@ -214,6 +214,11 @@ where RawSignificand: FixedWidthInteger {
     _ source: UnsafeBufferPointer<Self>, indices: UnsafeBufferPointer<Int>,
     _ destination: UnsafeMutableBufferPointer<Self>)
 
+  /// The index of the first NaN or infinity in `values`, or nil when all are finite: one
+  /// vectorized pass over the bit patterns, whatever the caller's genericity.
+  /// - Complexity: O(count).
+  static func firstNonFinite(_ values: UnsafeBufferPointer<Self>) -> Int?
+
   /// `destination[indices[i]] += source[i]`, skipping negative indices.
   static func scatterAdd(
     _ source: UnsafeBufferPointer<Self>, indices: UnsafeBufferPointer<Int>,

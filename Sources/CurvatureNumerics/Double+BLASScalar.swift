@@ -81,4 +81,7 @@ extension Double: BLASScalar {
   public static func scatterAdd(_ source: UnsafeBufferPointer<Double>, indices: UnsafeBufferPointer<Int>, _ destination: UnsafeMutableBufferPointer<Double>) {
     scatterAddKernel(source, indices, destination)
   }
+  public static func firstNonFinite(_ values: UnsafeBufferPointer<Double>) -> Int? {
+    firstNonFiniteDouble(values)
+  }
 }

@@ -81,4 +81,7 @@ extension Float: BLASScalar {
   public static func scatterAdd(_ source: UnsafeBufferPointer<Float>, indices: UnsafeBufferPointer<Int>, _ destination: UnsafeMutableBufferPointer<Float>) {
     scatterAddKernel(source, indices, destination)
   }
+  public static func firstNonFinite(_ values: UnsafeBufferPointer<Float>) -> Int? {
+    firstNonFiniteFloat(values)
+  }
 }

@@ -69,7 +69,8 @@ extension NDArray {
   public func broadcast(to target: [Int]) -> NDArray {
     if target == shape { return self }
     let strides = broadcastStrides(to: target)
-    var result = NDArray(zeros: target)
+    // The gather writes every element: no zero fill first.
+    var result = NDArray(uninitializedShape: target) { _ in }
     withUnsafeBufferPointer { src in
       result.withUnsafeMutableBufferPointer { dst in
         let from = UnsafeRawBufferPointer(src), to = UnsafeMutableRawBufferPointer(dst)
@@ -104,7 +105,7 @@ extension NDArray {
       }
     }
     if keepingDimensions { return result }
-    return result.reshaped(shape.enumerated().filter { !flags[$0.offset] }.map(\.element))
+    return result.reshaped(shape.enumerated().filter { !flags[$0.offset] }.map { $0.element })
   }
 
   /// The sum of a broadcast result back down to `target` (the adjoint of `broadcast`).

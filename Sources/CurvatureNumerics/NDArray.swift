@@ -174,7 +174,13 @@ public struct NDArray<Scalar: BLASScalar>: Sendable, Equatable, Hashable, Codabl
   }
 
   /// Whether every element is finite (no NaN or infinity).
-  public var isFinite: Bool { scalars.allSatisfy { $0.isFinite } }
+  /// - Complexity: O(count), one vectorized pass.
+  public var isFinite: Bool { firstNonFiniteIndex == nil }
+
+  /// The row-major position of the first NaN or infinity, or nil when every element is
+  /// finite.
+  /// - Complexity: O(count), one vectorized pass.
+  public var firstNonFiniteIndex: Int? { scalars.withUnsafeBufferPointer { Scalar.firstNonFinite($0) } }
 
   // MARK: Shape arithmetic
 

@@ -47,6 +47,11 @@ struct DataOptions: ParsableArguments {
   @Option(help: ArgumentHelp("Threads for BLAS and LAPACK, at most the processors OpenBLAS sees (default: OpenBLAS's choice).", valueName: "N"))
   var threads: Int?
 
+  @Option(help: ArgumentHelp(
+    "Bytes a batch's passes may use; data files are held in memory, read and checked once, when they need at most half of them (default: half of the memory available).",
+    valueName: "bytes"))
+  var memoryBudget: Int?
+
   func validate() throws {
     switch (inputs.isEmpty, targets, data) {
     case (true, nil, nil):
@@ -62,6 +67,7 @@ struct DataOptions: ParsableArguments {
     if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
     _ = try parameterPatterns()
     try BLASThreads.validate(threads)
+    if let memoryBudget, memoryBudget < 1 { throw ValidationError("--memory-budget must be at least 1 byte, got \(memoryBudget)") }
   }
 
   /// The names and patterns of `--parameters`, nil when it is not given.
@@ -104,7 +110,8 @@ struct DataOptions: ParsableArguments {
     let blocks = try selectedBlocks(network)
     let size = Swift.min(batchSize ?? defaultBatchSize(file: file, dataset: dataset), dataset.count)
     let problem = try CurvatureProblem(
-      model: network, loss: file.loss, data: dataset, batchSize: size, blocks: blocks, checkDeterminism: false)
+      model: network, loss: file.loss, data: dataset, batchSize: size, blocks: blocks, checkDeterminism: false,
+      memoryBudget: memoryBudget)
     let loaded = LoadedProblem(model: network, loss: file.loss, data: dataset, problem: problem, dtype: dtype)
     do {
       try problem.checkDeterminism()

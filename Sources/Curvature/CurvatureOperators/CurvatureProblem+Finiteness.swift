@@ -61,8 +61,6 @@ extension CurvatureProblem {
 /// The index of the first NaN or infinity, if any: one pass, no allocation.
 @inline(__always)
 func firstNonFinite<T: BLASScalar>(_ values: [T]) -> Int? {
-  values.withUnsafeBufferPointer { buffer in
-    for i in buffer.indices where !buffer[i].isFinite { return i }
-    return nil
-  }
+  // The scalar type's vectorized kernel: this generic code runs unspecialized.
+  values.withUnsafeBufferPointer { T.firstNonFinite($0) }
 }

@@ -61,7 +61,7 @@ extension CurvatureProblem {
     let grads = AutodiffMode.with(propagatesTangents: false) {
       gradients(of: [output], seeds: [Tensor(u.reshaped(output.shape))], wrt: selected)
     }
-    return joinColumn(grads.map(\.value))
+    return joinColumn(grads.map { $0.value })
   }
 }
 
@@ -77,9 +77,11 @@ func column<T: BLASScalar>(_ x: NDArray<T>, _ j: Int) -> NDArray<T> {
 func stackColumns<T: BLASScalar>(_ columns: [NDArray<T>], rows n: Int) -> NDArray<T> {
   let k = columns.count
   if k == 1 { return columns[0].reshaped([n, 1]) }
-  var result = NDArray<T>(zeros: [n, k])
-  for (j, c) in columns.enumerated() {
-    for i in 0..<n { result.scalars[i * k + j] = c.scalars[i] }
-  }
-  return result
+  if k == 0 || n == 0 { return NDArray(zeros: [n, k]) }
+  // The columns as rows, copied in bulk, then one transpose (omatcopy): element by element
+  // this generic code would run unspecialized, through value witnesses per element.
+  var rows = [T]()
+  rows.reserveCapacity(n * k)
+  for c in columns { rows.append(contentsOf: c.scalars) }
+  return NDArray(shape: [k, n], scalars: rows).transposed()
 }

@@ -52,7 +52,10 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   ///     (default true, as curvlinops).
   ///   - memoryBudget: Bytes one batch's passes may use (default:
   ///     `MemoryBudget.defaultBytes`, a fraction of the memory available to the process).
-  ///     A `Sequential` model is checked against it before anything is allocated.
+  ///     A `Sequential` model is checked against it before anything is allocated. Data read
+  ///     from files (`NPYDataset`) are held in memory after their first pass, decoded and
+  ///     checked once (`InMemoryDataset`), up to half of this budget; beyond it they are
+  ///     read again on every pass.
   /// - Throws: `CurvatureError` for an empty data set, a model without parameters, bad
   ///   batch size or block indices, targets that do not fit the loss, non-finite values
   ///   (naming the pass), non-determinism, or cross-entropy with `mean` whose targets are
@@ -77,22 +80,26 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
     guard Set(selected).count == selected.count else {
       throw CurvatureError.invalidArgument("parameter blocks \(selected) list a block more than once")
     }
+    let budget = memoryBudget ?? MemoryBudget.defaultBytes
     if let sequential = model as? Sequential<Scalar> {
       _ = try sequential.outputShape(for: [1] + data.inputShape)
       try sequential.checkMemory(
-        inputShape: data.inputShape, batchSize: Swift.min(size, data.count), budget: memoryBudget ?? MemoryBudget.defaultBytes)
+        inputShape: data.inputShape, batchSize: Swift.min(size, data.count), budget: budget)
     }
+    // Files are read, decoded and checked once; a user's data set may be random (augmented),
+    // which holding it would hide from the determinism check, so only files are held.
+    let held: any Dataset<Scalar> = data is NPYDataset<Scalar> ? InMemoryDataset(data, budget: budget / 2) : data
     let first = try data.batch(0..<1)
     try model.checkInputs(first.allInputs)
     let output = AutodiffMode.withoutRecording { model(first.inputTensors, parameters: model.parameters.map { Tensor($0) }) }
     self.model = model
     self.loss = loss
-    self.data = data
+    self.data = held
     self.batchSize = size
     self.blocks = selected.sorted()
     self.sampleOutputShape = Array(output.shape.dropFirst())
     (self.countedTerms, self.reductionFactor) = try CurvatureProblem.countTerms(
-      loss: loss, data: data, batchSize: size, sampleOutputShape: sampleOutputShape)
+      loss: loss, data: held, batchSize: size, sampleOutputShape: sampleOutputShape)
     if checkDeterminism { try self.checkDeterminism() }
   }
 
@@ -161,7 +168,13 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   }
 
   /// Concatenates per-block results into one column.
-  func joinColumn(_ parts: [NDArray<Scalar>]) -> [Scalar] { parts.flatMap(\.scalars) }
+  func joinColumn(_ parts: [NDArray<Scalar>]) -> [Scalar] {
+    // One allocation and a bulk copy per part (`flatMap` grows the array as it goes).
+    var column = [Scalar]()
+    column.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+    for part in parts { column.append(contentsOf: part.scalars) }
+    return column
+  }
 
   /// The data index of every loss term of a batch (terms of a data point are consecutive).
   func termDataIndices(_ range: Range<Int>) -> [Int] {
@@ -187,7 +200,7 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
           "loss and gradient, the loss of data points \(range) is \(value.scalar) although the network outputs are finite (the loss terms overflow)")
       }
       let grads = gradients(of: [value], seeds: [Tensor(scalar: 1)], wrt: selected)
-      let column = joinColumn(grads.map(\.value))
+      let column = joinColumn(grads.map { $0.value })
       try requireFiniteColumn(column, "loss and gradient, gradient for data points \(range)")
       total += value.scalar
       gradient.add(NDArray(column))

@@ -110,7 +110,8 @@ enum ElementCoding {
 
   /// The index of the first NaN or infinity, or `nil` when all values are finite.
   static func firstNonFinite<T: BLASScalar>(_ values: UnsafeBufferPointer<T>) -> Int? {
-    values.firstIndex { !$0.isFinite }
+    // The scalar type's kernel: this generic code runs unspecialized.
+    T.firstNonFinite(values)
   }
 
   /// The elements as little-endian bytes.

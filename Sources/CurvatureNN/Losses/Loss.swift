@@ -109,7 +109,7 @@ public struct Loss<Scalar: BLASScalar>: Sendable, Equatable {
       guard values.shape == outputShape else {
         throw .wrongShape("\(kind.rawValue): targets of shape \(values.shape) for outputs \(outputShape)")
       }
-      if let bad = values.scalars.firstIndex(where: { !$0.isFinite }) { throw .nonFiniteTarget(position: bad) }
+      if let bad = values.firstNonFiniteIndex { throw .nonFiniteTarget(position: bad) }
       if kind == .binaryCrossEntropyWithLogits,
          let bad = values.scalars.firstIndex(where: { $0 < 0 || $0 > 1 }) {
         throw .targetOutOfRange(position: bad, value: Double(values.scalars[bad]))
