@@ -32,8 +32,9 @@ public final class EKFACOperator<Scalar: BLASScalar>: LinearOperator {
   let offsets: [Int: Int]
 
   /// EKFAC of a curvature problem; factors are computed on first use.
-  /// - Throws: `CurvatureError.unsupported` when the model is not a `Sequential` or a
-  ///   selected parameter sits in a layer other than Linear or Conv2d;
+  /// - Throws: `CurvatureError.unsupported` when the model is not `KroneckerFactorable`
+  ///   (a `Sequential` or a `GraphModel`) or a selected parameter sits outside its Linear
+  ///   and convolution layers or nodes;
   ///   `.invalidArgument` for invalid options (including the forward-only Fisher type).
   public init(_ problem: CurvatureProblem<Scalar>, options: KFACOptions = KFACOptions()) throws {
     try Self.validate(options)
@@ -59,7 +60,7 @@ public final class EKFACOperator<Scalar: BLASScalar>: LinearOperator {
   /// - Throws: `CurvatureError.invalidArgument` when the factors do not match the problem.
   public init(_ problem: CurvatureProblem<Scalar>, options: KFACOptions, factors: [EKFACLayerFactors<Scalar>]) throws {
     try Self.validate(options)
-    let (_, layout) = try problem.kfacLayout(jointBias: options.jointBias)
+    let layout = try problem.kfacLayout(jointBias: options.jointBias).factors
     guard layout.count == factors.count, zip(layout, factors).allSatisfy({
       $0.layer == $1.layer && $0.weightBlock == $1.weightBlock && $0.biasBlock == $1.biasBlock
         && $0.joint == $1.joint && $0.weightShape == $1.weightShape && $1.isConsistent

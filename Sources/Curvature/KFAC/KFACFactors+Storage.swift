@@ -126,7 +126,7 @@ enum KroneckerFactorFile {
     guard shapes == blockShapes(problem) else {
       throw CurvatureError.invalidArgument("the factors in \(file.path) belong to parameter blocks \(shapes), the problem's are \(blockShapes(problem))")
     }
-    let (_, layout) = try problem.kfacLayout(jointBias: options.jointBias)
+    let layout = try problem.kfacLayout(jointBias: options.jointBias).factors
     let layers = try integers("layers")
     guard layers == layout.map(\.layer) else {
       throw CurvatureError.invalidArgument("the factors in \(file.path) cover layers \(layers), the problem's selected blocks sit in layers \(layout.map(\.layer))")

@@ -33,8 +33,9 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
   let offsets: [Int: Int]
 
   /// KFAC of a curvature problem; factors are computed on first use.
-  /// - Throws: `CurvatureError.unsupported` when the model is not a `Sequential` or a
-  ///   selected parameter sits in a layer other than Linear or Conv2d;
+  /// - Throws: `CurvatureError.unsupported` when the model is not `KroneckerFactorable`
+  ///   (a `Sequential` or a `GraphModel`) or a selected parameter sits outside its Linear
+  ///   and convolution layers or nodes;
   ///   `.invalidArgument` for invalid options.
   public init(_ problem: CurvatureProblem<Scalar>, options: KFACOptions = KFACOptions()) throws {
     guard options.mcSamples >= 1, options.fisherType == .mc || options.mcSamples == 1 else {
@@ -50,7 +51,7 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
   /// KFAC with given factors (e.g. loaded from a file).
   /// - Throws: `CurvatureError.invalidArgument` when the factors do not match the problem.
   public init(_ problem: CurvatureProblem<Scalar>, options: KFACOptions, factors: [KFACLayerFactors<Scalar>]) throws {
-    let (_, layout) = try problem.kfacLayout(jointBias: options.jointBias)
+    let layout = try problem.kfacLayout(jointBias: options.jointBias).factors
     guard layout.count == factors.count, zip(layout, factors).allSatisfy({
       $0.layer == $1.layer && $0.weightBlock == $1.weightBlock && $0.biasBlock == $1.biasBlock
         && $0.joint == $1.joint && $0.weightShape == $1.weightShape
