@@ -102,7 +102,7 @@ extension CurvatureProblem {
     guard options.fisherType != .forwardOnly else {
       throw CurvatureError.invalidArgument("EKFAC needs gradients: use the type-2, mc or empirical Fisher type, not forward-only")
     }
-    let layout = try kfacLayout(jointBias: options.jointBias)
+    let layout = try kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil)
     // A Sequential acts on the positions of a sequence separately; a graph may mix them.
     let positionWise = layout.model is Sequential<Scalar>
     var factors = try kfac.map { f -> EKFACLayerFactors<Scalar> in

@@ -14,7 +14,9 @@ extension CurvatureProblem {
   ///   `Sequential` with per-position cross-entropy, and for
   ///   cross-entropy targets equal to `ignoreIndex` (the input factors would count the
   ///   ignored data points).
-  func kfacLayout(jointBias: Bool) throws -> KroneckerLayout<Scalar> {
+  /// - Parameter allowingOthers: Selected blocks outside every node become the layout's
+  ///   `others` instead of an error (a mixed operator).
+  func kfacLayout(jointBias: Bool, allowingOthers: Bool = false) throws -> KroneckerLayout<Scalar> {
     let factorable = try kroneckerModel("KFAC")
     // A Sequential's per-position cross-entropy stays refused, as before graph models (its
     // rows need not be the term rows); graph outputs take the class axis where it is.
@@ -26,7 +28,8 @@ extension CurvatureProblem {
     let selected = Set(blocks)
     let nodes = factorable.kroneckerNodes
     let owned = Set(nodes.flatMap { [$0.weightBlock] + ($0.biasBlock.map { [$0] } ?? []) })
-    if let outside = blocks.first(where: { !owned.contains($0) }) {
+    let others = blocks.filter { !owned.contains($0) }
+    if !allowingOthers, let outside = others.first {
       throw CurvatureError.unsupported(
         "KFAC: \(factorable.unfactorableReason(block: outside) ?? "parameter block \(outside) sits outside every Kronecker-factorable layer")")
     }
@@ -42,7 +45,7 @@ extension CurvatureProblem {
         inputCovariance: nil, gradientCovariance: NDArray(zeros: [node.weightShape[0], node.weightShape[0]]),
         weightShape: node.weightShape))
     }
-    return KroneckerLayout(model: factorable, nodes: covered, factors: layout)
+    return KroneckerLayout(model: factorable, nodes: covered, factors: layout, others: others)
   }
 
   /// The KFAC factors of every covered node (see `KFACLayerFactors` for the scaling).
@@ -57,7 +60,7 @@ extension CurvatureProblem {
     guard options.fisherType == .mc || options.mcSamples == 1 else {
       throw CurvatureError.invalidArgument("mcSamples = \(options.mcSamples) applies only to the mc Fisher type, not \(options.fisherType.rawValue)")
     }
-    let layout = try kfacLayout(jointBias: options.jointBias)
+    let layout = try kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil)
     var factors = layout.factors
     let taps = Set(factors.map(\.layer))
     var positions = [Int](repeating: 1, count: factors.count)

@@ -15,6 +15,8 @@ struct KroneckerLayout<Scalar: BLASScalar> {
   /// The covered nodes by tap id.
   var nodes: [Int: KroneckerNode]
   var factors: [KFACLayerFactors<Scalar>]
+  /// The selected blocks outside every Kronecker node (a mixed operator's other blocks).
+  var others: [Int] = []
 }
 
 extension CurvatureProblem {
