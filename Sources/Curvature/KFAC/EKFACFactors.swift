@@ -2,7 +2,7 @@ import CurvatureNumerics
 import CurvatureAutodiff
 import CurvatureNN
 
-/// The eigenvalue-corrected Kronecker factors of one Linear or Conv2d layer (EKFAC,
+/// The eigenvalue-corrected Kronecker factors of one Linear or convolution node (EKFAC,
 /// George et al. 2018).
 ///
 /// KFAC's factors are replaced by their eigenbases `Q_A` (input) and `Q_B` (output
@@ -35,7 +35,7 @@ import CurvatureNN
 /// outputs with several loss terms per data point (sequences, one term per position) are
 /// supported for networks that act position-wise (curvlinops' EKFAC needs 2-D outputs).
 public struct EKFACLayerFactors<Scalar: BLASScalar>: Sendable, Equatable {
-  /// The layer's index in the `Sequential`.
+  /// The node's tap id (a `Sequential`'s layer index, a graph's node index).
   public var layer: Int
   /// The parameter block of the weight among the model's blocks, when selected.
   public var weightBlock: Int?
@@ -102,9 +102,9 @@ extension CurvatureProblem {
     guard options.fisherType != .forwardOnly else {
       throw CurvatureError.invalidArgument("EKFAC needs gradients: use the type-2, mc or empirical Fisher type, not forward-only")
     }
-    guard let sequential = model as? Sequential<Scalar> else {
-      throw CurvatureError.unsupported("EKFAC needs a Sequential model of Linear and Conv2d layers")
-    }
+    let layout = try kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil)
+    // A Sequential acts on the positions of a sequence separately; a graph may mix them.
+    let positionWise = layout.model is Sequential<Scalar>
     var factors = try kfac.map { f -> EKFACLayerFactors<Scalar> in
       do {
         let qb = try f.gradientCovariance.symmetricEigen().vectors
@@ -120,23 +120,23 @@ extension CurvatureProblem {
       }
     }
 
-    let layers = Set(factors.map { $0.layer })
+    let taps = Set(factors.map { $0.layer })
     for range in data.batchRanges(size: batchSize) {
       let batch = try checkedBatch(range)
-      let (output, inputs, outputs) = try tappedForward(sequential, batch, layers: layers)
+      let (output, inputs, outputs) = try tappedNodeForward(layout.model, batch, taps: taps)
       let columns = factorColumns(options, output: output.value, batch: batch)!
       let terms = columns.shape[1]
-      // Per layer once per batch: the input rows or patches, rotated into Q_A.
+      // Per node once per batch: the input rows or patches, rotated into Q_A.
       let prepared = try factors.map { f in
         try preparePerTermInput(
-          layer: sequential.layers[f.layer], input: inputs[f.layer]!, terms: terms, points: range.count,
+          node: layout.nodes[f.layer]!, input: inputs[f.layer]!, terms: terms, points: range.count, positionWise: positionWise,
           inputBasis: f.inputBasis, withBiasColumn: f.joint, weight: f.weightBlock != nil)
       }
-      try forEachFactorColumn(columns, output: output, tapped: factors.map { outputs[$0.layer]! }) { deltas in
+      forEachOutputLayoutColumn(columns, output: output, tapped: factors.map { outputs[$0.layer]! }) { deltas in
         for (slot, delta) in deltas.enumerated() {
           let f = factors[slot]
-          let squares = try squaredRotatedPerTermGradients(
-            layer: sequential.layers[f.layer], prepared: prepared[slot], delta: delta, points: range.count,
+          let squares = squaredRotatedPerTermGradients(
+            node: layout.nodes[f.layer]!, prepared: prepared[slot], delta: delta, points: range.count,
             outputBasis: f.gradientBasis, weight: f.weightBlock != nil, bias: f.biasBlock != nil && !f.joint)
           if let w = squares.weight { factors[slot].eigenvalues!.add(w) }
           if let b = squares.bias { factors[slot].biasEigenvalues!.add(b) }

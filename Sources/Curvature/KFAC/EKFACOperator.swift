@@ -30,14 +30,19 @@ public final class EKFACOperator<Scalar: BLASScalar>: LinearOperator {
   let cache: Mutex<[EKFACLayerFactors<Scalar>]?>
   let kfacFactors: Mutex<[KFACLayerFactors<Scalar>]?>
   let offsets: [Int: Int]
+  /// The selected blocks outside every Kronecker node (with `options.otherParameters`).
+  let others: [Int]
+  let otherCache: Mutex<[OtherParameterBlock<Scalar>]?>
 
   /// EKFAC of a curvature problem; factors are computed on first use.
-  /// - Throws: `CurvatureError.unsupported` when the model is not a `Sequential` or a
-  ///   selected parameter sits in a layer other than Linear or Conv2d;
+  /// - Throws: `CurvatureError.unsupported` when the model is not `KroneckerFactorable`
+  ///   (a `Sequential` or a `GraphModel`) or a selected parameter sits outside its Linear
+  ///   and convolution layers or nodes;
   ///   `.invalidArgument` for invalid options (including the forward-only Fisher type).
   public init(_ problem: CurvatureProblem<Scalar>, options: KFACOptions = KFACOptions()) throws {
     try Self.validate(options)
-    _ = try problem.kfacLayout(jointBias: options.jointBias)
+    self.others = try problem.kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil).others
+    self.otherCache = Mutex(nil)
     self.problem = problem
     self.options = options
     self.cache = Mutex(nil)
@@ -59,7 +64,8 @@ public final class EKFACOperator<Scalar: BLASScalar>: LinearOperator {
   /// - Throws: `CurvatureError.invalidArgument` when the factors do not match the problem.
   public init(_ problem: CurvatureProblem<Scalar>, options: KFACOptions, factors: [EKFACLayerFactors<Scalar>]) throws {
     try Self.validate(options)
-    let (_, layout) = try problem.kfacLayout(jointBias: options.jointBias)
+    let full = try problem.kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil)
+    let layout = full.factors
     guard layout.count == factors.count, zip(layout, factors).allSatisfy({
       $0.layer == $1.layer && $0.weightBlock == $1.weightBlock && $0.biasBlock == $1.biasBlock
         && $0.joint == $1.joint && $0.weightShape == $1.weightShape && $1.isConsistent
@@ -71,6 +77,8 @@ public final class EKFACOperator<Scalar: BLASScalar>: LinearOperator {
     self.cache = Mutex(factors)
     self.kfacFactors = Mutex(nil)
     self.offsets = KFACOperator.blockOffsets(problem)
+    self.others = full.others
+    self.otherCache = Mutex(nil)
   }
 
   static func validate(_ options: KFACOptions) throws {
@@ -102,7 +110,34 @@ public final class EKFACOperator<Scalar: BLASScalar>: LinearOperator {
   /// `E X` for `X` of shape `[P, k]`: per layer `Q_B (Λ* ⊙ (Q_Bᵀ V Q_A)) Q_Aᵀ`.
   /// - Throws: What computing the factors throws.
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
-    Self.applyEigen(x, factors: try computeFactors(), offsets: offsets)
+    var result = Self.applyEigen(x, factors: try computeFactors(), offsets: offsets)
+    if !others.isEmpty {
+      let sizes = Dictionary(uniqueKeysWithValues: others.map { ($0, problem.model.parameterSpecs[$0].count) })
+      applyOtherBlocks(x, into: &result, blocks: try otherParameterBlocks(), offsets: offsets, sizes: sizes)
+    }
+    return result
+  }
+
+  /// The exact curvature of the selected blocks outside every Kronecker node (see
+  /// `KFACOperator.otherParameterBlocks()`), computed on first use.
+  /// - Throws: What the exact operators throw.
+  public func otherParameterBlocks() throws -> [OtherParameterBlock<Scalar>] {
+    if let blocks = otherCache.withLock({ $0 }) { return blocks }
+    let blocks = try problem.otherParameterBlocks(others, options: options)
+    otherCache.withLock { $0 = blocks }
+    return blocks
+  }
+
+  /// The one-line note for stderr saying which parameters are not Kronecker-factored and
+  /// what they got; nil when all are.
+  public var otherParametersNote: String? { problem.otherParametersNote(others, options: options, method: "EKFAC") }
+
+  /// Refuses what a mixed operator cannot do yet.
+  func requireNoOthers(_ what: String) throws {
+    guard others.isEmpty else {
+      throw CurvatureError.unsupported(
+        "\(what) of an EKFAC operator with other parameters (\(others.map { problem.model.parameterSpecs[$0].name }.joined(separator: ", "))) is not supported yet")
+    }
   }
 
   public func applyTranspose(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> { try apply(matrix: x) }
@@ -141,7 +176,8 @@ public final class EKFACOperator<Scalar: BLASScalar>: LinearOperator {
 extension EKFACOperator {
   /// The trace `Σ Λ*`.
   public func trace() throws -> Scalar {
-    try computeFactors().reduce(0) { total, layer in
+    try requireNoOthers("the trace")
+    return try computeFactors().reduce(0) { total, layer in
       total + (layer.eigenvalues?.sum() ?? 0) + (layer.biasEigenvalues?.sum() ?? 0)
     }
   }
@@ -149,6 +185,7 @@ extension EKFACOperator {
   /// The diagonal: `(Q_B ∘ Q_B) Λ* (Q_A ∘ Q_A)ᵀ` per weight (or joint) block,
   /// `(Q_B ∘ Q_B) λ*` per separate bias.
   public func diagonal() throws -> NDArray<Scalar> {
+    try requireNoOthers("the diagonal")
     let ones = NDArray<Scalar>(repeating: 1, shape: [rowCount, 1])
     return applyLayerBlocks(ones, offsets: offsets, layers: try computeFactors()) { layer, weight, bias in
       let qb2 = layer.gradientBasis.map(.square)
@@ -173,7 +210,8 @@ extension EKFACOperator {
 
   /// The Frobenius norm `√(Σ Λ*²)`.
   public func frobeniusNorm() throws -> Scalar {
-    try computeFactors().reduce(Scalar(0)) { total, layer in
+    try requireNoOthers("the Frobenius norm")
+    return try computeFactors().reduce(Scalar(0)) { total, layer in
       let w = layer.eigenvalues.map { $0.map(.square).sum() } ?? 0
       return total + w + (layer.biasEigenvalues.map { $0.map(.square).sum() } ?? 0)
     }.squareRoot()
@@ -182,6 +220,7 @@ extension EKFACOperator {
   /// The sign and log-magnitude of the determinant, `Σ log Λ*`; a zero corrected
   /// eigenvalue gives sign 0 and −∞ (the eigenvalues are sums of squares, never negative).
   public func logDeterminant() throws -> (sign: Scalar, logMagnitude: Scalar) {
+    try requireNoOthers("the log-determinant")
     var logMagnitude: Scalar = 0
     for layer in try computeFactors() {
       for values in [layer.eigenvalues, layer.biasEigenvalues].compactMap({ $0 }) {
@@ -200,7 +239,8 @@ extension EKFACOperator {
   ///   `LinearOperatorError.singular` when `Λ* + δ` has a zero.
   /// - Complexity: Per product four gemms per layer, as `apply`.
   public func inverse(damping: Scalar) throws -> EKFACInverseOperator<Scalar> {
-    try EKFACInverseOperator(self, damping: damping)
+    try requireNoOthers("the inverse")
+    return try EKFACInverseOperator(self, damping: damping)
   }
 
   /// The exact inverse of EKFAC (no damping).

@@ -2,52 +2,53 @@ import CurvatureNumerics
 import CurvatureAutodiff
 import CurvatureNN
 
-// One pass over the data accumulates every layer's Kronecker factors with gemms: the
-// forward pass taps each Linear/Conv2d layer's input (for A) and output (for B); each factor
-// column is one reverse pass that yields the output gradients δ of all layers at once
-// (PerTermGradients.swift).
+// One pass over the data accumulates every node's Kronecker factors with gemms: the
+// forward pass taps each Linear/convolution node's input (for A) and output (for B); each
+// factor column is one reverse pass that yields the output gradients δ of all nodes at once
+// (KFACNodes.swift).
 
 extension CurvatureProblem {
-  /// The layers KFAC covers and the selected blocks in each.
-  /// - Throws: `CurvatureError.unsupported` when the model is not a `Sequential`, for
-  ///   per-position cross-entropy, and for cross-entropy targets equal to `ignoreIndex`
-  ///   (issue 16: the input factors would count the ignored data points).
-  func kfacLayout(jointBias: Bool) throws -> (Sequential<Scalar>, [KFACLayerFactors<Scalar>]) {
-    guard let sequential = model as? Sequential<Scalar> else {
-      throw CurvatureError.unsupported("KFAC needs a Sequential model of Linear and Conv2d layers")
-    }
-    try requireRowTerms()
+  /// The nodes KFAC covers and the selected blocks in each.
+  /// - Throws: `CurvatureError.unsupported` when the model is not `KroneckerFactorable`,
+  ///   when a selected block sits outside every Kronecker node (naming it), for a
+  ///   `Sequential` with per-position cross-entropy, and for
+  ///   cross-entropy targets equal to `ignoreIndex` (the input factors would count the
+  ///   ignored data points).
+  /// - Parameter allowingOthers: Selected blocks outside every node become the layout's
+  ///   `others` instead of an error (a mixed operator).
+  func kfacLayout(jointBias: Bool, allowingOthers: Bool = false) throws -> KroneckerLayout<Scalar> {
+    let factorable = try kroneckerModel("KFAC")
+    // A Sequential's per-position cross-entropy stays refused, as before graph models (its
+    // rows need not be the term rows); graph outputs take the class axis where it is.
+    if factorable is Sequential<Scalar> { try requireRowTerms() }
     if loss.kind == .crossEntropy && countedTerms < data.count {
       throw CurvatureError.unsupported(
         "KFAC and EKFAC with ignored cross-entropy targets (\(data.count - countedTerms) equal ignore_index \(loss.ignoreIndex)) are not supported yet")
     }
     let selected = Set(blocks)
-    var layout = [KFACLayerFactors<Scalar>]()
-    for (index, layer) in sequential.layers.enumerated() {
-      let range = sequential.parameterRanges[index]
-      guard !range.isEmpty, range.contains(where: selected.contains) else { continue }
-      let weightShape: [Int]
-      let hasBias: Bool
-      if let linear = layer as? Linear<Scalar> {
-        weightShape = [linear.outFeatures, linear.inFeatures]
-        hasBias = linear.hasBias
-      } else if let conv = layer as? Conv2d<Scalar> {
-        weightShape = [conv.outChannels, conv.inChannels / conv.groups * conv.kernelSize.0 * conv.kernelSize.1]
-        hasBias = conv.hasBias
-      } else {
-        throw CurvatureError.unsupported("KFAC: parameters of layer \(index) (\(layer)) sit in an unsupported layer; KFAC supports Linear and Conv2d")
-      }
-      let weight = selected.contains(range.lowerBound) ? range.lowerBound : nil
-      let bias = hasBias && selected.contains(range.lowerBound + 1) ? range.lowerBound + 1 : nil
-      layout.append(KFACLayerFactors(
-        layer: index, weightBlock: weight, biasBlock: bias, joint: jointBias && weight != nil && bias != nil,
-        inputCovariance: nil, gradientCovariance: NDArray(zeros: [weightShape[0], weightShape[0]]),
-        weightShape: weightShape))
+    let nodes = factorable.kroneckerNodes
+    let owned = Set(nodes.flatMap { [$0.weightBlock] + ($0.biasBlock.map { [$0] } ?? []) })
+    let others = blocks.filter { !owned.contains($0) }
+    if !allowingOthers, let outside = others.first {
+      throw CurvatureError.unsupported(
+        "KFAC: \(factorable.unfactorableReason(block: outside) ?? "parameter block \(outside) sits outside every Kronecker-factorable layer")")
     }
-    return (sequential, layout)
+    var layout = [KFACLayerFactors<Scalar>]()
+    var covered = [Int: KroneckerNode]()
+    for node in nodes {
+      let weight = selected.contains(node.weightBlock) ? node.weightBlock : nil
+      let bias = node.biasBlock.flatMap { selected.contains($0) ? $0 : nil }
+      guard weight != nil || bias != nil else { continue }
+      covered[node.tap] = node
+      layout.append(KFACLayerFactors(
+        layer: node.tap, weightBlock: weight, biasBlock: bias, joint: jointBias && weight != nil && bias != nil,
+        inputCovariance: nil, gradientCovariance: NDArray(zeros: [node.weightShape[0], node.weightShape[0]]),
+        weightShape: node.weightShape))
+    }
+    return KroneckerLayout(model: factorable, nodes: covered, factors: layout, others: others)
   }
 
-  /// The KFAC factors of every covered layer (see `KFACLayerFactors` for the scaling).
+  /// The KFAC factors of every covered node (see `KFACLayerFactors` for the scaling).
   /// - Throws: `CurvatureError` for unsupported models or options, invalid data, or
   ///   non-finite values.
   /// - Complexity: One forward pass and (`C`, `M` or 1) reverse passes per batch, plus
@@ -59,18 +60,19 @@ extension CurvatureProblem {
     guard options.fisherType == .mc || options.mcSamples == 1 else {
       throw CurvatureError.invalidArgument("mcSamples = \(options.mcSamples) applies only to the mc Fisher type, not \(options.fisherType.rawValue)")
     }
-    var (sequential, factors) = try kfacLayout(jointBias: options.jointBias)
-    let covered = Dictionary(uniqueKeysWithValues: factors.enumerated().map { ($1.layer, $0) })
+    let layout = try kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil)
+    var factors = layout.factors
+    let taps = Set(factors.map(\.layer))
     var positions = [Int](repeating: 1, count: factors.count)
 
     for range in data.batchRanges(size: batchSize) {
       let batch = try checkedBatch(range)
-      let (output, inputs, outputs) = try tappedForward(sequential, batch, layers: Set(covered.keys))
+      let (output, inputs, outputs) = try tappedNodeForward(layout.model, batch, taps: taps)
       let n = range.count
 
       for (slot, layerFactors) in factors.enumerated() where layerFactors.weightBlock != nil {
-        let layer = sequential.layers[layerFactors.layer]
-        let rows = kfacInputRows(layer, inputs[layerFactors.layer]!, points: n)   // [N, S, in]
+        let node = layout.nodes[layerFactors.layer]!
+        let rows = kfacInputRows(node, inputs[layerFactors.layer]!, points: n)   // [N, S, in]
         positions[slot] = rows.shape[1]
         let x = options.approximation == .expand
           ? rows.reshaped([-1, rows.shape[2]])
@@ -89,9 +91,9 @@ extension CurvatureProblem {
 
       guard let columns = factorColumns(options, output: output.value, batch: batch) else { continue }
       let tapped = factors.map { outputs[$0.layer]! }
-      forEachFactorColumn(columns, output: output, tapped: tapped) { deltas in
+      forEachOutputLayoutColumn(columns, output: output, tapped: tapped) { deltas in
         for (slot, delta) in deltas.enumerated() {
-          let rows = kfacOutputRows(sequential.layers[factors[slot].layer], delta, points: n)   // [N, S, out]
+          let rows = kfacOutputRows(layout.nodes[factors[slot].layer]!, delta, points: n)   // [N, S, out]
           let g = options.approximation == .expand ? rows.reshaped([-1, rows.shape[2]]) : rows.reduced(.sum, axes: [1])
           factors[slot].gradientCovariance.add(matmul(g, g, transposeA: true))
         }
@@ -124,30 +126,6 @@ extension CurvatureProblem {
     case .empirical: return observedGradientColumns(output, batch: batch)
     case .forwardOnly: return nil
     }
-  }
-
-  /// A layer's input as rows `[N, S, in]`: Linear inputs with their shared axes folded into
-  /// `S`; Conv2d inputs as unfolded patches (channel groups averaged), `S` = locations.
-  func kfacInputRows(_ layer: any Layer<Scalar>, _ a: NDArray<Scalar>, points n: Int) -> NDArray<Scalar> {
-    if let conv = layer as? Conv2d<Scalar> {
-      var x = a
-      if conv.groups > 1 {
-        let (c, h, w) = (a.shape[1], a.shape[2], a.shape[3])
-        x = a.reshaped([n, conv.groups, c / conv.groups, h, w]).reduced(.sum, axes: [1]) * (1 / Scalar(conv.groups))
-      }
-      let patches = unfold(Tensor(x), kernelSize: conv.kernelSize, stride: conv.stride, padding: conv.padding, dilation: conv.dilation).value
-      return patches.permuted([0, 2, 1])
-    }
-    let width = a.shape[a.rank - 1]
-    return a.reshaped([n, -1, width])
-  }
-
-  /// A layer's output gradient as rows `[N, S, out]` (Conv2d: locations × channels).
-  func kfacOutputRows(_ layer: any Layer<Scalar>, _ delta: NDArray<Scalar>, points n: Int) -> NDArray<Scalar> {
-    if layer is Conv2d<Scalar> {
-      return delta.reshaped([n, delta.shape[1], -1]).permuted([0, 2, 1])
-    }
-    return delta.reshaped([n, -1, delta.shape[delta.rank - 1]])
   }
 }
 

@@ -126,7 +126,7 @@ enum KroneckerFactorFile {
     guard shapes == blockShapes(problem) else {
       throw CurvatureError.invalidArgument("the factors in \(file.path) belong to parameter blocks \(shapes), the problem's are \(blockShapes(problem))")
     }
-    let (_, layout) = try problem.kfacLayout(jointBias: options.jointBias)
+    let layout = try problem.kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil).factors
     let layers = try integers("layers")
     guard layers == layout.map(\.layer) else {
       throw CurvatureError.invalidArgument("the factors in \(file.path) cover layers \(layers), the problem's selected blocks sit in layers \(layout.map(\.layer))")
@@ -168,6 +168,7 @@ extension KFACOperator {
   /// options and the selected blocks in its metadata; see `init(_:contentsOf:)`.
   /// - Throws: What computing the factors throws; `FileFormatError` when writing fails.
   public func save(to url: URL) throws {
+    try requireNoOthers("saving the factors")
     let factors = try computeFactors()
     var arrays = [(name: String, array: NDArray<Scalar>)]()
     for layer in factors {
@@ -207,6 +208,7 @@ extension EKFACOperator {
   /// safetensors file, with the options and the selected blocks in its metadata.
   /// - Throws: What computing the factors throws; `FileFormatError` when writing fails.
   public func save(to url: URL) throws {
+    try requireNoOthers("saving the factors")
     let factors = try computeFactors()
     var arrays = [(name: String, array: NDArray<Scalar>)]()
     for layer in factors {

@@ -1,6 +1,6 @@
 import CurvatureNumerics
 
-/// The Kronecker factors of one Linear or Conv2d layer.
+/// The Kronecker factors of one Linear or convolution layer or graph node.
 ///
 /// With the row-major parameter flattening, the layer's curvature block is approximated by
 ///
@@ -24,7 +24,8 @@ import CurvatureNumerics
 /// curvlinops does). These conventions make KFAC exact where theory says it is — one data
 /// point; deep linear networks — and equal to curvlinops' factors.
 public struct KFACLayerFactors<Scalar: BLASScalar>: Sendable, Equatable {
-  /// The layer's index in the `Sequential`.
+  /// The node's tap id (a `Sequential`'s layer index, a graph's node index; see
+  /// `KroneckerFactorable`).
   public var layer: Int
   /// The parameter block of the weight among the model's blocks, when selected.
   public var weightBlock: Int?

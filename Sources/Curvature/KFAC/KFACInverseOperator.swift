@@ -176,7 +176,8 @@ extension KFACOperator {
   /// - Complexity: One eigen-decomposition (or inversion) per factor; each product a few
   ///   gemms per layer.
   public func inverse(damping: Scalar, method: KFACInversion = .exact, inDoublePrecision: Bool = false) throws -> KFACInverseOperator<Scalar> {
-    try KFACInverseOperator(self, damping: damping, method: method, inDoublePrecision: inDoublePrecision)
+    try requireNoOthers("the inverse")
+    return try KFACInverseOperator(self, damping: damping, method: method, inDoublePrecision: inDoublePrecision)
   }
 
   /// The exact inverse of KFAC (no damping).

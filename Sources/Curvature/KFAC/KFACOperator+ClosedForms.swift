@@ -3,10 +3,12 @@ import CurvatureNumerics
 // Structural queries of KFAC from its factors: no product with the full matrix is needed.
 
 extension KFACOperator {
-  /// The trace `Σ_layers tr(B) tr(A)` (+ `tr(B)` per separate bias).
+  /// The trace `Σ_layers tr(B) tr(A)` (+ `tr(B)` per separate bias, + the traces of the
+  /// other parameters' blocks).
   /// - Complexity: O(Σ factor sizes) once the factors exist.
   public func trace() throws -> Scalar {
-    try computeFactors().reduce(0) { total, layer in
+    let others = try otherParameterBlocks().reduce(Scalar(0)) { $0 + (try $1.closedForms().trace) }
+    return try computeFactors().reduce(others) { total, layer in
       let tb = layer.gradientCovariance.trace()
       return total + (layer.inputCovariance.map { tb * $0.trace() } ?? 0) + (layer.biasBlock != nil && !layer.joint ? tb : 0)
     }
@@ -16,7 +18,7 @@ extension KFACOperator {
   public func diagonal() throws -> NDArray<Scalar> {
     let factors = try computeFactors()
     let ones = NDArray<Scalar>(repeating: 1, shape: [rowCount, 1])
-    return applyBlocks(ones, factors: factors) { layer, weight, bias in
+    var result = applyBlocks(ones, factors: factors) { layer, weight, bias in
       let db = layer.gradientCovariance.diagonal()
       guard let a = layer.inputCovariance else { return (nil, bias.map { _ in db.reshaped([db.count, 1]) }) }
       let da = a.diagonal()
@@ -24,12 +26,19 @@ extension KFACOperator {
       let weightDiagonal = outer(db, NDArray(Array(da.scalars[0..<inputs]))).reshaped([db.count, inputs, 1])
       let biasDiagonal = layer.joint ? db * da.scalars[inputs] : db
       return (weight.map { _ in weightDiagonal }, bias.map { _ in biasDiagonal.reshaped([db.count, 1]) })
-    }.reshaped([rowCount])
+    }
+    for other in try otherParameterBlocks() {
+      let start = offsets[other.block]!, p = problem.model.parameterSpecs[other.block].count
+      let d = other.curvature.map { $0.rank == 2 ? $0.diagonal() : $0 } ?? NDArray(zeros: [p])
+      result.scalars.replaceSubrange(start..<(start + p), with: d.scalars)
+    }
+    return result.reshaped([rowCount])
   }
 
   /// The Frobenius norm `√(Σ ‖B‖²‖A‖² + Σ_bias ‖B‖²)`.
   public func frobeniusNorm() throws -> Scalar {
-    let squared = try computeFactors().reduce(Scalar(0)) { total, layer in
+    let others = try otherParameterBlocks().reduce(Scalar(0)) { $0 + (try $1.closedForms().squaredNorm) }
+    let squared = try computeFactors().reduce(others) { total, layer in
       let nb = layer.gradientCovariance.norm()
       return total + (layer.inputCovariance.map { nb * nb * $0.norm() * $0.norm() } ?? 0)
         + (layer.biasBlock != nil && !layer.joint ? nb * nb : 0)
@@ -42,6 +51,12 @@ extension KFACOperator {
   /// A singular factor (e.g. fewer data points than inputs) gives sign 0 and −∞.
   public func logDeterminant() throws -> (sign: Scalar, logMagnitude: Scalar) {
     var sign: Scalar = 1, logMagnitude: Scalar = 0
+    for other in try otherParameterBlocks() {
+      let forms = try other.closedForms()
+      if forms.sign == 0 { return (0, -.infinity) }
+      sign *= forms.sign
+      logMagnitude += forms.logMagnitude
+    }
     for layer in try computeFactors() {
       let (sb, lb) = try layer.gradientCovariance.signAndLogDeterminant()
       if sb == 0 { return (0, -.infinity) }

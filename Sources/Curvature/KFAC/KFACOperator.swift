@@ -31,26 +31,32 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
   public let options: KFACOptions
   let cache: Mutex<[KFACLayerFactors<Scalar>]?>
   let offsets: [Int: Int]
+  /// The selected blocks outside every Kronecker node (with `options.otherParameters`).
+  let others: [Int]
+  let otherCache: Mutex<[OtherParameterBlock<Scalar>]?>
 
   /// KFAC of a curvature problem; factors are computed on first use.
-  /// - Throws: `CurvatureError.unsupported` when the model is not a `Sequential` or a
-  ///   selected parameter sits in a layer other than Linear or Conv2d;
+  /// - Throws: `CurvatureError.unsupported` when the model is not `KroneckerFactorable`
+  ///   (a `Sequential` or a `GraphModel`) or a selected parameter sits outside its Linear
+  ///   and convolution layers or nodes;
   ///   `.invalidArgument` for invalid options.
   public init(_ problem: CurvatureProblem<Scalar>, options: KFACOptions = KFACOptions()) throws {
     guard options.mcSamples >= 1, options.fisherType == .mc || options.mcSamples == 1 else {
       throw CurvatureError.invalidArgument("mcSamples = \(options.mcSamples) is invalid for the \(options.fisherType.rawValue) Fisher type (mc needs ≥ 1, the others exactly 1)")
     }
-    _ = try problem.kfacLayout(jointBias: options.jointBias)
+    self.others = try problem.kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil).others
     self.problem = problem
     self.options = options
     self.cache = Mutex(nil)
     self.offsets = KFACOperator.blockOffsets(problem)
+    self.otherCache = Mutex(nil)
   }
 
   /// KFAC with given factors (e.g. loaded from a file).
   /// - Throws: `CurvatureError.invalidArgument` when the factors do not match the problem.
   public init(_ problem: CurvatureProblem<Scalar>, options: KFACOptions, factors: [KFACLayerFactors<Scalar>]) throws {
-    let (_, layout) = try problem.kfacLayout(jointBias: options.jointBias)
+    let full = try problem.kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil)
+    let layout = full.factors
     guard layout.count == factors.count, zip(layout, factors).allSatisfy({
       $0.layer == $1.layer && $0.weightBlock == $1.weightBlock && $0.biasBlock == $1.biasBlock
         && $0.joint == $1.joint && $0.weightShape == $1.weightShape
@@ -63,6 +69,8 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
     self.options = options
     self.cache = Mutex(factors)
     self.offsets = KFACOperator.blockOffsets(problem)
+    self.others = full.others
+    self.otherCache = Mutex(nil)
   }
 
   static func blockOffsets(_ problem: CurvatureProblem<Scalar>) -> [Int: Int] {
@@ -93,8 +101,40 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
   /// - Throws: What computing the factors throws.
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
     let factors = try computeFactors()
-    return applyBlocks(x, factors: factors) { layer, weight, bias in
+    var result = applyBlocks(x, factors: factors) { layer, weight, bias in
       KFACOperator.kroneckerProduct(layer.gradientCovariance, layer.inputCovariance, weight: weight, bias: bias, joint: layer.joint)
+    }
+    try applyOthers(x, into: &result)
+    return result
+  }
+
+  /// The exact curvature of the selected blocks outside every Kronecker node (empty
+  /// unless `options.otherParameters` is set and there are such blocks), computed on first
+  /// use.
+  /// - Throws: What the exact operators throw.
+  /// - Complexity: `p` exact matrix-vector products per other block of `p` parameters.
+  public func otherParameterBlocks() throws -> [OtherParameterBlock<Scalar>] {
+    if let blocks = otherCache.withLock({ $0 }) { return blocks }
+    let blocks = try problem.otherParameterBlocks(others, options: options)
+    otherCache.withLock { $0 = blocks }
+    return blocks
+  }
+
+  /// The one-line note for stderr saying which parameters are not Kronecker-factored and
+  /// what they got; nil when all are.
+  public var otherParametersNote: String? { problem.otherParametersNote(others, options: options, method: "KFAC") }
+
+  func applyOthers(_ x: NDArray<Scalar>, into result: inout NDArray<Scalar>) throws {
+    guard !others.isEmpty else { return }
+    let sizes = Dictionary(uniqueKeysWithValues: others.map { ($0, problem.model.parameterSpecs[$0].count) })
+    applyOtherBlocks(x, into: &result, blocks: try otherParameterBlocks(), offsets: offsets, sizes: sizes)
+  }
+
+  /// Refuses what a mixed operator cannot do yet.
+  func requireNoOthers(_ what: String) throws {
+    guard others.isEmpty else {
+      throw CurvatureError.unsupported(
+        "\(what) of a KFAC operator with other parameters (\(others.map { problem.model.parameterSpecs[$0].name }.joined(separator: ", "))) is not supported yet")
     }
   }
 

@@ -36,16 +36,21 @@ public struct KFACOptions: Sendable, Hashable, Codable {
   /// Treat a layer's weight and bias as one block (the bias as an extra input of 1)
   /// instead of two (curvlinops' `separate_weight_and_bias=False`).
   public var jointBias: Bool = false
+  /// Selected parameter blocks outside every Linear and convolution node: nil refuses
+  /// them (as curvlinops); otherwise they get their exact curvature block, its diagonal,
+  /// or zero (a mixed operator, see `OtherParameters`).
+  public var otherParameters: OtherParameters? = nil
 
   /// Options for a KFAC approximation.
   public init(
     fisherType: FisherType = .mc, mcSamples: Int = 1, seed: UInt64 = 2_147_483_647,
-    approximation: KFACApproximation = .expand, jointBias: Bool = false
+    approximation: KFACApproximation = .expand, jointBias: Bool = false, otherParameters: OtherParameters? = nil
   ) {
     self.fisherType = fisherType
     self.mcSamples = mcSamples
     self.seed = seed
     self.approximation = approximation
     self.jointBias = jointBias
+    self.otherParameters = otherParameters
   }
 }

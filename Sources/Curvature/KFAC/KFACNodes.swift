@@ -1,0 +1,123 @@
+import CurvatureNumerics
+import CurvatureAutodiff
+import CurvatureNN
+
+// The taps of KFAC and EKFAC on any KroneckerFactorable model (Sequential, GraphModel):
+// which nodes cover the selected blocks, a forward pass that records each covered node's
+// input and marks its output, the node's input and output-gradient rows, and per-term
+// gradients for EKFAC's eigenvalue correction. For a Sequential these are the same array
+// operations as the layer-based per-term machinery (PerTermGradients.swift), so results are
+// bit for bit those of before graph models.
+
+/// The covered nodes of a model and their (empty) factors.
+struct KroneckerLayout<Scalar: BLASScalar> {
+  var model: any KroneckerFactorable<Scalar>
+  /// The covered nodes by tap id.
+  var nodes: [Int: KroneckerNode]
+  var factors: [KFACLayerFactors<Scalar>]
+  /// The selected blocks outside every Kronecker node (a mixed operator's other blocks).
+  var others: [Int] = []
+}
+
+extension CurvatureProblem {
+  /// The model as a `KroneckerFactorable`.
+  /// - Throws: `CurvatureError.unsupported` for other models (a `FunctionModel`).
+  func kroneckerModel(_ method: String) throws -> any KroneckerFactorable<Scalar> {
+    guard let factorable = model as? any KroneckerFactorable<Scalar> else {
+      throw CurvatureError.unsupported(
+        "\(method) needs a Sequential of Linear and Conv2d layers or a graph model with linear and convolution nodes")
+    }
+    return factorable
+  }
+
+  /// A forward pass over a batch that records a graph and taps the given nodes: their
+  /// inputs (values) and outputs (tensors a reverse pass can reach).
+  /// - Throws: `CurvatureError.nonFinite` for non-finite network outputs.
+  func tappedNodeForward(
+    _ model: any KroneckerFactorable<Scalar>, _ batch: Batch<Scalar>, taps: Set<Int>
+  ) throws -> (output: Tensor<Scalar>, inputs: [Int: NDArray<Scalar>], outputs: [Int: Tensor<Scalar>]) {
+    var inputs = [Int: NDArray<Scalar>](), outputs = [Int: Tensor<Scalar>]()
+    let parameters = model.parameters.map { Tensor($0) }
+    let output = AutodiffMode.recording(true) {
+      model(batch.allInputs.map { Tensor($0) }, parameters: parameters) { index, input, output in
+        guard taps.contains(index) else { return output }
+        inputs[index] = input.value
+        let tapped = output.requiringGradient()
+        outputs[index] = tapped
+        return tapped
+      }
+    }
+    try requireFinite(output.value, "network outputs for data points \(batch.range)")
+    return (output, inputs, outputs)
+  }
+
+  /// One reverse pass per factor column `[K, T, C]` (term rows), from the output to the
+  /// tapped node outputs, each column laid out as the outputs (class axis 1 for
+  /// per-position cross-entropy): `body` receives the output gradients δ of every tapped
+  /// node for that column.
+  func forEachOutputLayoutColumn(
+    _ columns: NDArray<Scalar>, output: Tensor<Scalar>, tapped: [Tensor<Scalar>], _ body: ([NDArray<Scalar>]) throws -> Void
+  ) rethrows {
+    let width = columns.count / columns.shape[0]
+    let rows = [columns.shape[1], width / Swift.max(columns.shape[1], 1)]
+    for k in 0..<columns.shape[0] {
+      let column = NDArray(shape: rows, scalars: Array(columns.scalars[(k * width)..<((k + 1) * width)]))
+      let seed = loss.outputLayout(column, outputShape: output.shape)
+      let deltas = AutodiffMode.withoutRecording { gradients(of: [output], seeds: [Tensor(seed)], wrt: tapped) }
+      try body(deltas.map(\.value))
+    }
+  }
+
+  /// A node's input as rows `[N, S, in]`: linear inputs with their shared axes folded into
+  /// `S`; convolution inputs as unfolded patches (channel groups averaged, as curvlinops),
+  /// `S` = locations.
+  func kfacInputRows(_ node: KroneckerNode, _ a: NDArray<Scalar>, points n: Int) -> NDArray<Scalar> {
+    if case let .convolution(g) = node.operation {
+      var x = KroneckerNode.images(a, g)
+      if g.groups > 1 {
+        let (c, h, w) = (x.shape[1], x.shape[2], x.shape[3])
+        x = x.reshaped([n, g.groups, c / g.groups, h, w]).reduced(.sum, axes: [1]) * (1 / Scalar(g.groups))
+      }
+      return KroneckerNode.unfolded(x, g).permuted([0, 2, 1])
+    }
+    let width = a.shape[a.rank - 1]
+    return a.reshaped([n, -1, width])
+  }
+
+  /// A node's output gradient as rows `[N, S, out]` (convolutions: locations × channels).
+  func kfacOutputRows(_ node: KroneckerNode, _ delta: NDArray<Scalar>, points n: Int) -> NDArray<Scalar> {
+    if case .convolution = node.operation {
+      return delta.reshaped([n, delta.shape[1], -1]).permuted([0, 2, 1])
+    }
+    return delta.reshaped([n, -1, delta.shape[delta.rank - 1]])
+  }
+}
+
+extension KroneckerNode {
+  /// A convolution's input as images `[N, C, H, W]` (1-d: height 1), with the excess
+  /// padding after each axis (PyTorch's "same" with an even total) added as zeros.
+  static func images<Scalar: BLASScalar>(_ a: NDArray<Scalar>, _ g: ConvolutionGeometry) -> NDArray<Scalar> {
+    var x = g.spatial == 1 ? a.reshaped([a.shape[0], a.shape[1], 1, a.shape[2]]) : a
+    let extra = zip(g.paddingAfter, g.paddingBefore).map { $0 - $1 }
+    if extra.contains(where: { $0 > 0 }) {
+      let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+      let (h2, w2) = (h + extra[0], w + extra[1])
+      var padded = NDArray<Scalar>(zeros: [n, c, h2, w2])
+      for plane in 0..<(n * c) {
+        for i in 0..<h {
+          for j in 0..<w { padded.scalars[(plane * h2 + i) * w2 + j] = x.scalars[(plane * h + i) * w + j] }
+        }
+      }
+      x = padded
+    }
+    return x
+  }
+
+  /// `unfold` of images (see `images`) with the geometry's kernel: `[N, C·kh·kw, L]`.
+  static func unfolded<Scalar: BLASScalar>(_ x: NDArray<Scalar>, _ g: ConvolutionGeometry) -> NDArray<Scalar> {
+    unfold(
+      Tensor(x), kernelSize: (g.kernel[0], g.kernel[1]), stride: (g.stride[0], g.stride[1]),
+      padding: (g.paddingBefore[0], g.paddingBefore[1]), dilation: (g.dilation[0], g.dilation[1])
+    ).value
+  }
+}
