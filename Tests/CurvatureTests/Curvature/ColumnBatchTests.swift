@@ -40,7 +40,7 @@ import Testing
   ]
 
   /// `A X` column by column: one product with each column as a vector.
-  static func columnLoop<T>(_ op: any LinearOperator<T>, _ x: NDArray<T>) throws -> NDArray<T> {
+  static func columnLoop<T: BLASScalar>(_ op: any LinearOperator<T>, _ x: NDArray<T>) throws -> NDArray<T> {
     let (n, k) = (x.shape[0], x.shape[1])
     var result = NDArray<T>(zeros: [op.rowCount, k])
     for j in 0..<k {
@@ -51,7 +51,7 @@ import Testing
     return result
   }
 
-  static func operators<T>(_ problem: CurvatureProblem<T>) throws -> [(String, any LinearOperator<T>)] {
+  static func operators<T: BLASScalar>(_ problem: CurvatureProblem<T>) throws -> [(String, any LinearOperator<T>)] {
     [("GGN", GGNOperator(problem)), ("EF", EmpiricalFisherOperator(problem)), ("Hessian", HessianOperator(problem)),
      ("MC", try MonteCarloFisherOperator(problem, mcSamples: 2, seed: 5))]
   }
