@@ -23,22 +23,21 @@ extension CurvatureProblem {
     return Swift.max(1, Swift.min(k, budget / Swift.max(1, perColumn)))
   }
 
-  /// Columns `range` of `x` `[P, k]` as the selected blocks' tangents `[width] + shape`, by
-  /// model block.
-  func splitColumns(_ x: NDArray<Scalar>, range: Range<Int>) -> [Int: NDArray<Scalar>] {
-    let k = x.shape[1], width = range.count
+  /// Columns `range` of `x` `[P, k]`, given as its transpose `xt` `[k, P]`, as the
+  /// selected blocks' tangents `[width] + shape`, by model block (raw row copies: no
+  /// generic per-element work).
+  func splitColumns(transposed xt: NDArray<Scalar>, range: Range<Int>) -> [Int: NDArray<Scalar>] {
+    let p = dimension, width = range.count
     var offset = 0
     var result = [Int: NDArray<Scalar>]()
-    x.scalars.withUnsafeBufferPointer { xs in
-      for block in blocks {
-        let spec = model.parameterSpecs[block]
-        var slab = [Scalar](repeating: 0, count: spec.count * width)
-        for (column, j) in range.enumerated() {
-          for i in 0..<spec.count { slab[column * spec.count + i] = xs[(offset + i) * k + j] }
-        }
-        result[block] = NDArray(shape: [width] + spec.shape, scalars: slab)
-        offset += spec.count
-      }
+    for block in blocks {
+      let spec = model.parameterSpecs[block]
+      let count = spec.count
+      var slab = NDArray<Scalar>(zeros: [width, count])
+      copyRows(
+        xt, firstRow: range.lowerBound, stride: p, offset: offset, into: &slab, stride: count, offset: 0, rows: width, count: count)
+      result[block] = slab.reshaped([width] + spec.shape)
+      offset += count
     }
     return result
   }
@@ -79,45 +78,44 @@ extension CurvatureProblem {
   ) throws -> NDArray<Scalar> {
     let (p, k) = (dimension, x.shape[1])
     let chunk = columnChunk(sequential, columns: k)
-    var result = [Scalar](repeating: 0, count: p * k)
+    let chunks = stride(from: 0, to: k, by: chunk).map { $0..<Swift.min(k, $0 + chunk) }
+    // Column-major ([k, P], one row per column) throughout, transposed by BLAS at both ends.
+    let xt = x.transposed()
+    var sums = chunks.map { NDArray<Scalar>(zeros: [$0.count, p]) }
     for range in data.batchRanges(size: batchSize) {
       let batch = try checkedBatch(range)
       let pass = SequentialLinearization(sequential, inputs: batch.inputs)
       try requireFiniteOutputs(pass.output, batch)
-      var start = 0
-      while start < k {
-        let end = Swift.min(k, start + chunk), width = end - start
-        let grads = try product(batch, pass, splitColumns(x, range: start..<end), width)
-        var contribution = [Scalar](repeating: 0, count: p * width)
+      for (c, columns) in chunks.enumerated() {
+        let width = columns.count
+        let grads = try product(batch, pass, splitColumns(transposed: xt, range: columns), width)
+        var contribution = NDArray<Scalar>(zeros: [width, p])
         var offset = 0
         for block in blocks {
           let count = model.parameterSpecs[block].count
           if let g = grads[block] {
-            g.scalars.withUnsafeBufferPointer { gs in
-              for j in 0..<width {
-                for i in 0..<count { contribution[(offset + i) * width + j] = gs[j * count + i] }
-              }
-            }
+            copyRows(g, firstRow: 0, stride: count, offset: 0, into: &contribution, stride: p, offset: offset, rows: width, count: count)
           }
           offset += count
         }
-        if let bad = firstNonFinite(contribution) {
-          let (entry, j) = (bad / width, bad % width)
+        if !contribution.dot(contribution).isFinite, let bad = firstNonFinite(contribution.scalars) {
+          let (j, entry) = (bad / p, bad % p)
           throw CurvatureError.nonFinite(
-            "\(stage), column \(start + j), data points \(range): the result holds \(contribution[bad]) at entry \(entry) (\(parameterEntry(entry)))")
+            "\(stage), column \(columns.lowerBound + j), data points \(range): the result holds \(contribution.scalars[bad]) at entry \(entry) (\(parameterEntry(entry)))")
         }
-        for i in 0..<p {
-          for j in 0..<width { result[i * k + start + j] += contribution[i * width + j] }
-        }
-        start = end
+        sums[c].add(contribution)
       }
     }
-    if let bad = firstNonFinite(result) {
-      let (entry, j) = (bad / k, bad % k)
-      throw CurvatureError.nonFinite(
-        "\(stage), column \(j), sum over the batches (it overflows): the result holds \(result[bad]) at entry \(entry) (\(parameterEntry(entry)))")
+    var all = NDArray<Scalar>(zeros: [k, p])
+    for (columns, sum) in zip(chunks, sums) {
+      copyRows(sum, firstRow: 0, stride: p, offset: 0, into: &all, stride: p, offset: columns.lowerBound * p, rows: columns.count, count: p)
     }
-    return NDArray(shape: [p, k], scalars: result)
+    if !all.dot(all).isFinite, let bad = firstNonFinite(all.scalars) {
+      let (j, entry) = (bad / p, bad % p)
+      throw CurvatureError.nonFinite(
+        "\(stage), column \(j), sum over the batches (it overflows): the result holds \(all.scalars[bad]) at entry \(entry) (\(parameterEntry(entry)))")
+    }
+    return all.transposed()
   }
 
   /// Throws `CurvatureError.nonFinite` when the output tangents `[k] + output shape` hold
@@ -127,5 +125,25 @@ extension CurvatureProblem {
     let per = Swift.max(output.count, 1)
     throw CurvatureError.nonFinite(
       "Jacobian-vector product (the tangent of the network outputs) for data points \(batch.range), column \(bad / per), holds \(jv.scalars[bad]) at element \(bad % per) (an overflow; the outputs are finite)")
+  }
+}
+
+/// Copies `rows` runs of `count` scalars: run `r` from `source` at `(firstRow + r) · stride +
+/// offset` to `destination` at `r · destinationStride + destinationOffset`, as raw memory
+/// (generic code would otherwise copy element by element through value witnesses).
+func copyRows<T: BLASScalar>(
+  _ source: NDArray<T>, firstRow: Int, stride: Int, offset: Int,
+  into destination: inout NDArray<T>, stride destinationStride: Int, offset destinationOffset: Int, rows: Int, count: Int
+) {
+  guard rows > 0, count > 0 else { return }
+  let bytes = MemoryLayout<T>.stride
+  source.withUnsafeBufferPointer { src in
+    destination.withUnsafeMutableBufferPointer { dst in
+      let from = UnsafeRawPointer(src.baseAddress!), to = UnsafeMutableRawPointer(dst.baseAddress!)
+      for r in 0..<rows {
+        (to + (r * destinationStride + destinationOffset) * bytes).copyMemory(
+          from: from + ((firstRow + r) * stride + offset) * bytes, byteCount: count * bytes)
+      }
+    }
   }
 }
