@@ -9,9 +9,14 @@ import CurvatureNN
 
 extension CurvatureProblem {
   /// The model when products with several columns can take the batched path: a
-  /// `Sequential` whose layers all have a batched rule.
+  /// `Sequential` whose layers all have a batched rule, without Conv2d layers. (The
+  /// batched Conv2d rules are correct but, measured on the CNN of `compare.py` with 32
+  /// columns, slower than the column loop: their convolution derivatives go through the
+  /// autodiff core's `vjp`, which also runs a forward convolution of the stacked batch.)
   var batchedSequential: Sequential<Scalar>? {
-    guard let sequential = model as? Sequential<Scalar>, SequentialLinearization.supports(sequential) else { return nil }
+    guard let sequential = model as? Sequential<Scalar>, SequentialLinearization.supports(sequential),
+      !sequential.layers.contains(where: { $0 is Conv2d<Scalar> })
+    else { return nil }
     return sequential
   }
 

@@ -20,7 +20,7 @@ public struct EmpiricalFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOperat
 
   /// `F X` for `X` of shape `[P, k]`.
   /// - Throws: `CurvatureError` for invalid data or non-finite values.
-  /// - Complexity: For a `Sequential` of Linear, Conv2d, activation and Flatten layers and
+  /// - Complexity: For a `Sequential` of Linear, activation and Flatten layers and
   ///   `k > 1`, one forward pass per batch carries the `k` tangents together (as the GGN).
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
     if x.rank == 2, x.shape[1] > 1, let sequential = problem.batchedSequential {
@@ -74,7 +74,7 @@ public struct MonteCarloFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOpera
 
   /// `F X` for `X` of shape `[P, k]`.
   /// - Throws: `CurvatureError` for invalid data or non-finite values.
-  /// - Complexity: For a `Sequential` of Linear, Conv2d, activation and Flatten layers and
+  /// - Complexity: For a `Sequential` of Linear, activation and Flatten layers and
   ///   `k > 1`, one forward pass per batch carries the `k` tangents together (as the GGN);
   ///   the samples do not depend on `k`.
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {

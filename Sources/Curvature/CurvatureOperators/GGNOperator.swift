@@ -30,7 +30,7 @@ public struct GGNOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
   ///   outputs, `J v`, the product) where a NaN or infinity appeared; what reading the data
   ///   throws.
   /// - Complexity: `k` forward-with-tangent and reverse passes over the data; for a
-  ///   `Sequential` of Linear, Conv2d, activation and Flatten layers and `k > 1`, one
+  ///   `Sequential` of Linear, activation and Flatten layers and `k > 1`, one
   ///   forward pass per batch carrying the `k` tangents together (one gemm per layer for
   ///   all columns), equal to the column-by-column products up to rounding.
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {

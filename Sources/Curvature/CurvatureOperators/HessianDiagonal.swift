@@ -31,7 +31,7 @@ extension CurvatureProblem {
   ///   partial reverse pass per feature of every smooth activation after the first layer
   ///   with parameters.
   func backpropagatedHessianDiagonal() throws -> NDArray<Scalar> {
-    guard let sequential = batchedSequential else {
+    guard let sequential = model as? Sequential<Scalar>, SequentialLinearization.supports(sequential) else {
       throw CurvatureError.unsupported("the backpropagated Hessian diagonal needs a Sequential of Linear, Conv2d, activation and Flatten layers")
     }
     let ranges = sequential.parameterRanges
