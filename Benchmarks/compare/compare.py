@@ -57,6 +57,9 @@ TIMINGS = [
 ]
 # Issue 10: every matvec and every KFAC build at most 0.5x curvlinops' time.
 TARGET_VS_CURVLINOPS = 0.5
+# Issue 17: products with 32 columns, time per column <= 0.25x curvlinops' per column (the
+# same as the ratio of the times of one product with [P, K], K equal on both sides).
+TARGET_MATMAT_VS_CURVLINOPS = 0.25
 # Issue 10: matvec time / own gradient time.
 TARGET_VS_GRADIENT = {"hessian_matvec_ms": 3.0, "ggn_matvec_ms": 2.5, "ef_matvec_ms": 2.5}
 
@@ -206,7 +209,7 @@ def time_curvlinops(model, X, y, warmup: int, repeat: int, columns: list[int]) -
     fisher = FisherMCLinearOperator(model, loss, params, data, mc_samples=1, **common)
     record("fisher_mc_matvec_ms", lambda: fisher @ v)
 
-    # Matmats with k columns (curvlinops vmaps over the columns), informational.
+    # Products with [P, k] (curvlinops vmaps over the columns), beside `curv bench --columns k`.
     for k in columns:
         V = torch.randn(P, k, generator=generator, dtype=X.dtype)
         for name, op in [("hessian", hessian), ("ggn", ggn), ("ef", ef), ("fisher_mc", fisher)]:
@@ -249,10 +252,27 @@ def check_curv(curv: str) -> None:
              "--curvlinops-only, or --curvature-json MODEL=FILE with saved results")
 
 
-def run_curv(curv: str, files: dict, dtype: str, threads: int, repeat: int) -> dict:
+def run_curv_columns(curv: str, files: dict, dtype: str, threads: int, repeat: int, columns: list[int]) -> dict:
+    """`curv bench` once per column count K (`--columns K`, issue 17), its matmat keys
+    renamed `<op>_matmat_k<K>_ms` as curvlinops' here; the other keys from the first run."""
+    if not columns:
+        return run_curv(curv, files, dtype, threads, repeat)
+    merged: dict = {}
+    for k in columns:
+        result = run_curv(curv, files, dtype, threads, repeat, ["--columns", str(k)])
+        for key, value in result.items():
+            match = re.fullmatch(r"(\w+)_matmat_ms", key)
+            if match:
+                merged[f"{match.group(1)}_matmat_k{k}_ms"] = value
+            elif key not in merged:
+                merged[key] = value
+    return merged
+
+
+def run_curv(curv: str, files: dict, dtype: str, threads: int, repeat: int, extra: list[str] | None = None) -> dict:
     command = [curv, "bench", "--model", str(files["model"]), "--weights", str(files["weights"]),
                "--inputs", str(files["inputs"]), "--targets", str(files["targets"]),
-               "--dtype", dtype, "--threads", str(threads), "--repeat", str(repeat), "--json"]
+               "--dtype", dtype, "--threads", str(threads), "--repeat", str(repeat), "--json"] + (extra or [])
     note("  " + " ".join(command))
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
@@ -330,10 +350,13 @@ def comparison_rows(name: str, lin: dict, ours: dict | None) -> list[dict]:
                      "curvlinops_min_ms": lin["timings"].get(key, {}).get("min"),
                      "curvature_ms": mine, "ratio": ratio, "target_met": target})
     for key, value in lin["timings"].items():
-        if key not in TIMINGS:  # matmats: curvlinops only
+        if key not in TIMINGS:  # matmats `<op>_matmat_k<K>_ms` (curv bench --columns K)
+            mine = ours.get(key) if ours else None
+            ratio = mine / value["median"] if (mine is not None and value["median"]) else None
             rows.append({"model": name, "metric": key, "curvlinops_ms": value["median"],
-                         "curvlinops_min_ms": value["min"], "curvature_ms": None,
-                         "ratio": None, "target_met": None})
+                         "curvlinops_min_ms": value["min"], "curvature_ms": mine,
+                         "ratio": ratio,
+                         "target_met": None if ratio is None else ratio <= TARGET_MATMAT_VS_CURVLINOPS})
     return rows
 
 
@@ -423,7 +446,9 @@ def main() -> None:
     parser.add_argument("--curvlinops-only", action="store_true",
                         help="time curvlinops only (no curv binary needed)")
     parser.add_argument("--matmat-columns", default="",
-                        help="also time curvlinops matmats with these column counts, e.g. 8,32")
+                        help="also time products with [P, K] for these column counts K, e.g. 8,32: "
+                             "curvlinops' `op @ V` and `curv bench --columns K` (target: ratio <= "
+                             f"{TARGET_MATMAT_VS_CURVLINOPS})")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = parser.parse_args()
 
@@ -458,7 +483,7 @@ def main() -> None:
         ours = saved.get(name)
         if ours is None and run_binary:
             note(f"{name}: running curv bench")
-            ours = run_curv(args.curv, files, args.dtype, args.threads, args.repeat)
+            ours = run_curv_columns(args.curv, files, args.dtype, args.threads, args.repeat, columns)
         entry = {"files": {k: str(v) for k, v in files.items()}, "curvlinops": lin,
                  "curvature": ours, "rows": comparison_rows(name, lin, ours),
                  "curvlinops_gradient_ratios": gradient_ratios(

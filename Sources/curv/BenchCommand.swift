@@ -16,8 +16,9 @@ struct BenchCommand: PrecisionGenericCommand {
       ggn_matvec_ms, ef_matvec_ms (one product with a random vector), kfac_type-2_build_ms \
       and kfac_mc_build_ms (computing the Kronecker factors), kfac_matvec_ms; plus P, N and \
       the peak resident memory (peak_rss_bytes; MiB in the table). KFAC keys are null \
-      when the model has layers KFAC does not support (graph models, for now). With \
-      --parameters the products act on the chosen parameters only.
+      when the model has parameters KFAC does not factor. With --parameters the products \
+      act on the chosen parameters only. With --columns K, also hessian_matmat_ms, \
+      ggn_matmat_ms and ef_matmat_ms: one product with a random [P, K] matrix.
       """)
 
   @OptionGroup(title: "Model and data") var dataOptions: DataOptions
@@ -29,8 +30,12 @@ struct BenchCommand: PrecisionGenericCommand {
   @Option(help: ArgumentHelp("Seed of the random vector, the Monte Carlo labels and the initialization without --weights.", valueName: "S"))
   var seed: UInt64 = 0
 
+  @Option(help: ArgumentHelp("Also time products with a random [P, K] matrix (hessian_matmat_ms, ggn_matmat_ms, ef_matmat_ms).", valueName: "K"))
+  var columns: Int?
+
   func validate() throws {
     guard `repeat` >= 1 else { throw ValidationError("--repeat must be at least 1, got \(`repeat`)") }
+    if let columns, columns < 1 { throw ValidationError("--columns must be at least 1, got \(columns)") }
   }
 
   func run() throws { try dispatch() }
@@ -68,7 +73,7 @@ struct BenchCommand: PrecisionGenericCommand {
     let v: NDArray<T> = rng.normalArray(shape: [problem.dimension])
     let bar = outputOptions.progressBar()
     var done = 0
-    let total = 7 * `repeat`
+    let total = (columns == nil ? 7 : 10) * `repeat`
 
     /// The median of `repeat` timings of `body`, in milliseconds.
     func median(_ task: String, _ body: () throws -> Void) throws -> Double {
@@ -90,6 +95,12 @@ struct BenchCommand: PrecisionGenericCommand {
     results.append(("hessian_matvec_ms", try median("hessian") { _ = try HessianOperator(problem).apply(v) }))
     results.append(("ggn_matvec_ms", try median("ggn") { _ = try GGNOperator(problem).apply(v) }))
     results.append(("ef_matvec_ms", try median("ef") { _ = try EmpiricalFisherOperator(problem).apply(v) }))
+    if let columns {
+      let x: NDArray<T> = rng.normalArray(shape: [problem.dimension, columns])
+      results.append(("hessian_matmat_ms", try median("hessian matmat") { _ = try HessianOperator(problem).apply(x) }))
+      results.append(("ggn_matmat_ms", try median("ggn matmat") { _ = try GGNOperator(problem).apply(x) }))
+      results.append(("ef_matmat_ms", try median("ef matmat") { _ = try EmpiricalFisherOperator(problem).apply(x) }))
+    }
     do {
       results.append(("kfac_type-2_build_ms", try median("kfac type-2") {
         try KFACOperator(problem, options: KFACOptions(fisherType: .type2)).computeFactors()

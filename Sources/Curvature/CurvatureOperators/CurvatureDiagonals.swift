@@ -51,10 +51,12 @@ extension CurvatureProblem {
 extension GGNOperator {
   /// The exact GGN diagonal from the symmetric factorization of the loss Hessian propagated
   /// backwards (BackPACK's DiagGGN): `(1/R) Σ_t Σ_k (J_tᵀ s_tk)²` with `H_t = S_t S_tᵀ`.
+  /// A `GraphModel`'s diagonal comes from products with blocks of unit vectors.
   /// - Throws: `CurvatureError.unsupported` for models other than `Sequential` with
-  ///   Linear/Conv2d parameters; errors of the data.
+  ///   Linear/Conv2d parameters and `GraphModel`; errors of the data.
   /// - Complexity: `C` reverse passes per batch (`C` = output width).
   public func diagonal() throws -> NDArray<Scalar> {
+    if problem.model is GraphModel<Scalar> { return try exactDiagonalByUnitProducts() }
     let scale = 1 / Scalar(problem.reductionFactor).squareRoot()
     return try problem.squaredGradientSum { output, batch in
       // [T, C, K] → [K, T, C]: one factor column per reverse pass.
@@ -71,6 +73,7 @@ extension MonteCarloFisherOperator {
   /// samples as its products.
   /// - Complexity: `mcSamples` reverse passes per batch.
   public func diagonal() throws -> NDArray<Scalar> {
+    if problem.model is GraphModel<Scalar> { return try exactDiagonalByUnitProducts() }
     let scale = 1 / (Scalar(problem.reductionFactor) * Scalar(mcSamples)).squareRoot()
     return try problem.squaredGradientSum { output, batch in
       problem.sampledGradientColumns(output, samples: mcSamples, seed: seed, batch: batch) * scale
@@ -85,6 +88,7 @@ extension EmpiricalFisherOperator {
   /// The exact diagonal `(1/R) Σ_t (∇_θ ℓ_t)²` from per-term gradients.
   /// - Complexity: One reverse pass per batch.
   public func diagonal() throws -> NDArray<Scalar> {
+    if problem.model is GraphModel<Scalar> { return try exactDiagonalByUnitProducts() }
     let scale = 1 / Scalar(problem.reductionFactor).squareRoot()
     return try problem.squaredGradientSum { output, batch in
       problem.observedGradientColumns(output, batch: batch) * scale
@@ -96,13 +100,24 @@ extension EmpiricalFisherOperator {
 }
 
 extension HessianOperator {
-  /// The exact Hessian diagonal, from products with blocks of unit vectors (one
-  /// Hessian-vector product per parameter, `blockSize` at a time, without forming the
-  /// matrix). For large models estimate it with `hutchinsonDiagonal` or `xDiagonal`.
-  /// - Complexity: `P` Hessian-vector products.
+  /// The exact Hessian diagonal. For a `Sequential` of Linear, Conv2d, activation and
+  /// Flatten layers, by second-order backpropagation (BackPACK's DiagHessian, see
+  /// `HessianDiagonal.swift`); otherwise (graph models, other layers) from products with
+  /// blocks of unit vectors, without forming the matrix. For large models estimate it with
+  /// `hutchinsonDiagonal` or `xDiagonal`.
+  /// - Throws: `CurvatureError` for invalid data or non-finite values.
+  /// - Complexity: Backpropagated: `C` reverse passes per batch plus one partial reverse
+  ///   pass per feature of every smooth activation; otherwise `P` Hessian-vector products.
   public func diagonal() throws -> NDArray<Scalar> {
-    try exactDiagonalByUnitProducts()
+    do {
+      return try problem.backpropagatedHessianDiagonal()
+    } catch CurvatureError.unsupported {
+      return try exactDiagonalByUnitProducts()
+    }
   }
+
+  /// The trace, from the exact diagonal.
+  public func trace() throws -> Scalar { try diagonal().sum() }
 }
 
 extension LinearOperator {

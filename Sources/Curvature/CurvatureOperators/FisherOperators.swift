@@ -20,7 +20,19 @@ public struct EmpiricalFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOperat
 
   /// `F X` for `X` of shape `[P, k]`.
   /// - Throws: `CurvatureError` for invalid data or non-finite values.
+  /// - Complexity: For a `Sequential` of Linear, activation and Flatten layers and
+  ///   `k > 1`, one forward pass per batch carries the `k` tangents together (as the GGN).
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
+    if x.rank == 2, x.shape[1] > 1, let sequential = problem.batchedSequential {
+      let scale = 1 / Scalar(problem.reductionFactor)
+      return try problem.sumOverBatches(x, sequential: sequential, stage: "empirical Fisher product") { batch, pass, jv, k in
+        let (loss, shape) = (problem.loss, pass.output.shape)
+        let g = loss.outputGradients(pass.output, batch.targets)
+        return problem.mapColumns(jv, columns: k) {
+          loss.outputLayout(gradientOuterProduct(g, loss.termRows($0, outputShape: shape), scale: scale), outputShape: shape)
+        }
+      }
+    }
     let columns = (0..<x.shape[1]).map { column(x, $0) }
     return try problem.sumOverBatches(columns: columns.count, stage: "empirical Fisher product") { batch, j in
       let (parameters, output, jv) = try problem.linearizedForward(batch, tangent: problem.splitColumn(columns[j]))
@@ -62,24 +74,44 @@ public struct MonteCarloFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOpera
 
   /// `F X` for `X` of shape `[P, k]`.
   /// - Throws: `CurvatureError` for invalid data or non-finite values.
+  /// - Complexity: For a `Sequential` of Linear, activation and Flatten layers and
+  ///   `k > 1`, one forward pass per batch carries the `k` tangents together (as the GGN);
+  ///   the samples do not depend on `k`.
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
-    let columns = (0..<x.shape[1]).map { column(x, $0) }
     let scale = 1 / (Scalar(problem.reductionFactor) * Scalar(mcSamples))
+    if x.rank == 2, x.shape[1] > 1, let sequential = problem.batchedSequential {
+      return try problem.sumOverBatches(x, sequential: sequential, stage: "Monte Carlo Fisher product") { batch, pass, jv, k in
+        let (loss, shape) = (problem.loss, pass.output.shape)
+        let samples = loss.sampledGradients(
+          pass.output, targets: batch.targets, samples: mcSamples, seed: seed, dataIndices: problem.termDataIndices(batch.range))
+        return problem.mapColumns(jv, columns: k) { jvColumn in
+          loss.outputLayout(sampledOuterProducts(samples, loss.termRows(jvColumn, outputShape: shape), scale: scale), outputShape: shape)
+        }
+      }
+    }
+    let columns = (0..<x.shape[1]).map { column(x, $0) }
     return try problem.sumOverBatches(columns: columns.count, stage: "Monte Carlo Fisher product") { batch, j in
       let (parameters, output, jv) = try problem.linearizedForward(batch, tangent: problem.splitColumn(columns[j]))
       let loss = problem.loss
       let samples = loss.sampledGradients(
         output.value, targets: batch.targets, samples: mcSamples, seed: seed, dataIndices: problem.termDataIndices(batch.range))
-      let rows = loss.termShape(output.shape)
-      let jvRows = loss.termRows(jv, outputShape: output.shape)
-      var u = NDArray<Scalar>(zeros: rows)
-      for m in 0..<mcSamples {
-        let g = NDArray(shape: rows, scalars: Array(samples.scalars[(m * rows[0] * rows[1])..<((m + 1) * rows[0] * rows[1])]))
-        u.add(gradientOuterProduct(g, jvRows, scale: scale))
-      }
+      let u = sampledOuterProducts(samples, loss.termRows(jv, outputShape: output.shape), scale: scale)
       return problem.transposedJacobianProduct(parameters, output: output, cotangent: loss.outputLayout(u, outputShape: output.shape))
     }
   }
+}
+
+/// `Σ_m scale · (ĝ_tmᵀ (Jv)_t) ĝ_tm` for every term row, from samples `[M, T, C]` and `J v`
+/// as term rows `[T, C]`.
+func sampledOuterProducts<T: BLASScalar>(_ samples: NDArray<T>, _ jvRows: NDArray<T>, scale: T) -> NDArray<T> {
+  let rows = Array(samples.shape.dropFirst())
+  let per = rows.reduce(1, *)
+  var u = NDArray<T>(zeros: rows)
+  for m in 0..<samples.shape[0] {
+    let g = NDArray(shape: rows, scalars: Array(samples.scalars[(m * per)..<((m + 1) * per)]))
+    u.add(gradientOuterProduct(g, jvRows, scale: scale))
+  }
+  return u
 }
 
 /// `scale · (g_tᵀ (Jv)_t) g_t` for every term row: the output cotangent of `Σ_t g_t g_tᵀ J v`.

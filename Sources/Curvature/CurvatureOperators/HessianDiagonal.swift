@@ -1,0 +1,133 @@
+import CurvatureNumerics
+import CurvatureAutodiff
+import CurvatureNN
+
+// The exact Hessian diagonal of a Sequential model by second-order backpropagation
+// (BackPACK's DiagHessian; Dangel, Kunstner & Hennig 2020, "BackPACK: Packing more into
+// backprop", ICLR). Per data point, the Hessian of the loss with respect to the input z of
+// an elementwise activation σ is
+//
+//   ∇²_z L = diag(σ'(z)) ∇²_y L diag(σ'(z)) + diag(σ''(z) ⊙ ∇_y L),   y = σ(z),
+//
+// and Linear/Conv2d layers are linear in their input, so the Hessian with respect to any
+// layer's output is a sum of symmetric rank-one terms: the loss Hessian's factor columns
+// propagated backwards (the GGN), and for every smooth activation and feature f the
+// "residual" column √|r_f| e_f, r = σ''(z) ⊙ ∇_y L, with the sign of r_f, propagated
+// backwards from z. A weight's diagonal block only sees the Hessian at its layer's output,
+// so its diagonal is the signed sum of squared per-term gradients of these columns.
+
+extension CurvatureProblem {
+  /// Smooth elementwise activations (non-zero second derivative); ReLU's is zero.
+  static func hasCurvature(_ layer: any Layer<Scalar>) -> Bool {
+    layer is Tanh<Scalar> || layer is Sigmoid<Scalar> || layer is GELU<Scalar> || layer is Softplus<Scalar>
+  }
+
+  /// The exact Hessian diagonal of a `Sequential` by backpropagated factors (see above).
+  /// - Throws: `CurvatureError.unsupported` for other models, layers without a rule, loss
+  ///   terms that do not map onto layer rows (see `preparePerTermInput`), or more residual
+  ///   columns than four times the dimension (then unit products are cheaper); errors of
+  ///   the data.
+  /// - Complexity: Per batch, `C` reverse passes for the loss Hessian's factor and one
+  ///   partial reverse pass per feature of every smooth activation after the first layer
+  ///   with parameters.
+  func backpropagatedHessianDiagonal() throws -> NDArray<Scalar> {
+    guard let sequential = model as? Sequential<Scalar>, SequentialLinearization.supports(sequential) else {
+      throw CurvatureError.unsupported("the backpropagated Hessian diagonal needs a Sequential of Linear, Conv2d, activation and Flatten layers")
+    }
+    let ranges = sequential.parameterRanges
+    let layers = sequential.layers.indices.filter { !ranges[$0].isEmpty }
+    guard let firstParametrized = layers.first else { return NDArray(zeros: [dimension]) }
+    let smooth = sequential.layers.indices.filter { $0 > firstParametrized && Self.hasCurvature(sequential.layers[$0]) }
+    var residualColumns = 0
+    var shape = [1] + data.inputShape
+    for (index, layer) in sequential.layers.enumerated() {
+      if smooth.contains(index) { residualColumns += shape.reduce(1, *) }
+      shape = try layer.outputShape(for: shape)
+    }
+    guard residualColumns <= 4 * Swift.max(dimension, 1) else {
+      throw CurvatureError.unsupported("\(residualColumns) residual columns for \(dimension) parameters")
+    }
+    var blockSums = sequential.parameterSpecs.map { NDArray<Scalar>(zeros: $0.shape) }
+    let scale = 1 / Scalar(reductionFactor)
+    for range in data.batchRanges(size: batchSize) {
+      let batch = try checkedBatch(range)
+      let (output, inputs, outputs) = try tappedForward(sequential, batch, layers: Set(sequential.layers.indices))
+      let factor = hessianSquareRootColumns(output.value, batch: batch) * scale.squareRoot()
+      let terms = factor.shape[1]
+      var prepared = [Int: PerTermInput<Scalar>]()
+      for index in layers {
+        prepared[index] = try preparePerTermInput(
+          layer: sequential.layers[index], input: inputs[index]!, terms: terms, points: range.count, weight: true)
+      }
+      /// Adds `sign ·` the squared per-term gradients of one factor column, given the
+      /// output cotangents `deltas` of `targets`.
+      func accumulate(_ deltas: [NDArray<Scalar>], _ targets: [Int], sign: Scalar) throws {
+        for (index, delta) in zip(targets, deltas) {
+          let layer = sequential.layers[index]
+          let hasBias = ranges[index].count > 1
+          let squares = try squaredRotatedPerTermGradients(
+            layer: layer, prepared: prepared[index]!, delta: delta, points: range.count, weight: true, bias: hasBias)
+          let first = ranges[index].lowerBound
+          blockSums[first].add(squares.weight!.reshaped(layer.parameterSpecs[0].shape), scaledBy: sign)
+          if hasBias { blockSums[first + 1].add(squares.bias!, scaledBy: sign) }
+        }
+      }
+      // The GGN part: the loss Hessian's factor columns from the output.
+      try forEachFactorColumn(factor, output: output, tapped: layers.map { outputs[$0]! }) { try accumulate($0, layers, sign: 1) }
+      guard !smooth.isEmpty else { continue }
+      // The residual part: ∇_y L at every smooth activation's output in one reverse pass.
+      let seed = loss.outputLayout(loss.outputGradients(output.value, batch.targets), outputShape: output.shape) * scale
+      let outputGradients = AutodiffMode.withoutRecording {
+        gradients(of: [output], seeds: [Tensor(seed)], wrt: smooth.map { outputs[$0]! })
+      }
+      for (index, g) in zip(smooth, outputGradients) {
+        let layer = sequential.layers[index]
+        let z = inputs[index]!
+        let second = hessianVectorProduct(at: [Tensor(z)], along: [Tensor(NDArray(repeating: 1, shape: z.shape))]) {
+          layer($0[0], parameters: []).sum()
+        }[0].value
+        let r = NDArray.binary(.multiply, second, g.value)
+        let points = z.shape[0], features = z.count / Swift.max(points, 1)
+        let before = layers.filter { $0 < index }
+        let start = outputs[index - 1]!   // the activation's input, on the graph
+        for feature in 0..<features {
+          var column = [Scalar](repeating: 0, count: z.count)
+          var positive = [Bool](repeating: true, count: points)
+          var (anyPositive, anyNegative) = (false, false)
+          for point in 0..<points {
+            let value = r.scalars[point * features + feature]
+            column[point * features + feature] = Swift.abs(value).squareRoot()
+            positive[point] = value >= 0
+            if value > 0 { anyPositive = true } else if value < 0 { anyNegative = true }
+          }
+          guard anyPositive || anyNegative else { continue }
+          let deltas = AutodiffMode.withoutRecording {
+            gradients(of: [start], seeds: [Tensor(NDArray(shape: z.shape, scalars: column))], wrt: before.map { outputs[$0]! })
+          }.map(\.value)
+          // Rows of other data points are zero, so the terms split by the sign of r.
+          if anyPositive {
+            try accumulate(anyNegative ? deltas.map { $0.keepingPoints(positive) } : deltas, before, sign: 1)
+          }
+          if anyNegative {
+            try accumulate(anyPositive ? deltas.map { $0.keepingPoints(positive.map { !$0 }) } : deltas, before, sign: -1)
+          }
+        }
+      }
+    }
+    return NDArray(blocks.flatMap { blockSums[$0].scalars })
+  }
+}
+
+extension NDArray {
+  /// The array `[N, ...]` with the rows of the data points not kept set to zero.
+  func keepingPoints(_ keep: [Bool]) -> NDArray {
+    var copy = self
+    let per = count / Swift.max(keep.count, 1)
+    copy.withUnsafeMutableBufferPointer { buffer in
+      for (point, kept) in keep.enumerated() where !kept {
+        for i in (point * per)..<((point + 1) * per) { buffer[i] = 0 }
+      }
+    }
+    return copy
+  }
+}

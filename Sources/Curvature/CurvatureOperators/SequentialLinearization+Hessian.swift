@@ -1,0 +1,87 @@
+import CurvatureNumerics
+import CurvatureAutodiff
+import CurvatureNN
+
+// Hessian products with k columns for a Sequential of Linear, activation and Flatten
+// layers, by forward-over-reverse with the k tangents as a leading axis (Pearlmutter 1994,
+// "Fast exact multiplication by the Hessian"): the forward tangents ȧ of every layer's
+// input, then the gradient δ (one) and its tangents δ̇ (k) backwards,
+//
+//   Linear z = a Wᵀ + b:  ġ_W = δ̇ᵀ a + δᵀ ȧ,  ġ_b = Σ_rows δ̇,  δ̇_a = δ̇ W + δ Ẇ
+//   y = σ(z):             δ̇_z = σ'(z) ⊙ δ̇ + σ''(z) ⊙ δ ⊙ ż
+//
+// with each line one gemm (or elementwise operation) for all k columns.
+
+extension SequentialLinearization {
+  /// Whether the batched Hessian rules cover every layer (Conv2d takes the column loop).
+  static func supportsHessian(_ sequential: Sequential<Scalar>) -> Bool {
+    sequential.layers.allSatisfy { $0 is Linear<Scalar> || $0 is Flatten<Scalar> || isElementwise($0) }
+  }
+
+  /// `H V` restricted to the given blocks: `[k] + shape` by model block, for parameter
+  /// tangents `[k] + shape` by model block, the output gradient `g` (of the scaled loss)
+  /// and `hessianProducts(J V)`, the loss Hessian applied to the output tangents.
+  func hessianProducts(
+    _ tangents: [Int: NDArray<Scalar>], columns k: Int, blocks: [Int], outputGradient g: NDArray<Scalar>,
+    lossHessian: (NDArray<Scalar>) throws -> NDArray<Scalar>
+  ) rethrows -> [Int: NDArray<Scalar>] {
+    let selected = Set(blocks)
+    let ranges = sequential.parameterRanges
+    guard let first = sequential.layers.indices.first(where: { ranges[$0].contains(where: selected.contains) }) else { return [:] }
+    let forward = allTangents(tangents, columns: k)
+    var delta = g
+    var deltaTangent = try lossHessian(forward.last! ?? NDArray(zeros: [k] + output.shape))
+    var grads = [Int: NDArray<Scalar>]()
+    for index in sequential.layers.indices.reversed() where index >= first {
+      let layer = sequential.layers[index]
+      let a = values[index]
+      let aTangent = forward[index]
+      let range = ranges[index]
+      let needsInput = index > first
+      if let linear = layer as? Linear<Scalar> {
+        let (nIn, nOut) = (linear.inFeatures, linear.outFeatures)
+        let rows = a.count / nIn
+        let weight = sequential.parameters[range.lowerBound]
+        let d2 = delta.reshaped([rows, nOut])
+        let dt3 = deltaTangent.reshaped([k, rows, nOut])
+        if selected.contains(range.lowerBound) {
+          let stacked = dt3.permuted([1, 0, 2]).reshaped([rows, k * nOut])
+          var g = matmul(stacked, a.reshaped([rows, nIn]), transposeA: true).reshaped([k, nOut, nIn])
+          if let aTangent {
+            let across = aTangent.reshaped([k, rows, nIn]).permuted([1, 0, 2]).reshaped([rows, k * nIn])
+            g.add(matmul(d2, across, transposeA: true).reshaped([nOut, k, nIn]).permuted([1, 0, 2]))
+          }
+          grads[range.lowerBound] = g
+        }
+        if range.count > 1, selected.contains(range.lowerBound + 1) {
+          grads[range.lowerBound + 1] = dt3.reduced(.sum, axes: [1])
+        }
+        if needsInput {
+          var next = matmul(deltaTangent.reshaped([k * rows, nOut]), weight).reshaped([k, rows, nIn])
+          if let w = tangents[range.lowerBound] {
+            let stacked = w.reshaped([k, nOut, nIn]).permuted([1, 0, 2]).reshaped([nOut, k * nIn])
+            next.add(matmul(d2, stacked).reshaped([rows, k, nIn]).permuted([1, 0, 2]))
+          }
+          deltaTangent = next.reshaped([k] + a.shape)
+          delta = matmul(d2, weight).reshaped(a.shape)
+        }
+      } else if let d = derivatives[index] {
+        guard needsInput else { continue }
+        var next = NDArray.binary(.multiply, deltaTangent, d.reshaped([1] + d.shape))
+        if let aTangent, CurvatureProblem<Scalar>.hasCurvature(layer) {
+          let second = hessianVectorProduct(at: [Tensor(a)], along: [Tensor(NDArray(repeating: 1, shape: a.shape))]) {
+            layer($0[0], parameters: []).sum()
+          }[0].value
+          let weighted = NDArray.binary(.multiply, second, delta)
+          next.add(NDArray.binary(.multiply, aTangent, weighted.reshaped([1] + weighted.shape)))
+        }
+        deltaTangent = next
+        delta = NDArray.binary(.multiply, delta, d)
+      } else if needsInput {
+        deltaTangent = deltaTangent.reshaped([k] + a.shape)
+        delta = delta.reshaped(a.shape)
+      }
+    }
+    return grads
+  }
+}

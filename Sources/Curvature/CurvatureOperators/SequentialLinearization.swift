@@ -1,0 +1,235 @@
+import CurvatureNumerics
+import CurvatureAutodiff
+import CurvatureNN
+
+// Products with k columns for a Sequential model: the k tangents (and cotangents) travel
+// through one forward pass as a leading axis `[k, N, ...]`, so a Linear layer does one
+// gemm for all columns (`[k·N, in] × [in, out]`, and `[N, in] × [in, k·out]` for the
+// weight tangents) instead of k small ones, and the nonlinear forward pass runs once per
+// batch instead of once per column.
+
+/// A batch's forward pass through a `Sequential` of Linear, Conv2d, elementwise activations
+/// and Flatten layers, kept for Jacobian products with many columns at once.
+struct SequentialLinearization<Scalar: BLASScalar> {
+  /// The network.
+  let sequential: Sequential<Scalar>
+  /// `values[i]`: layer `i`'s input; the last: the network output.
+  let values: [NDArray<Scalar>]
+  /// For elementwise activations, `σ'` at the layer's input; nil for other layers.
+  let derivatives: [NDArray<Scalar>?]
+
+  /// The network output.
+  var output: NDArray<Scalar> { values[values.count - 1] }
+
+  /// Whether every layer has a batched rule here (the others take the column loop).
+  static func supports(_ sequential: Sequential<Scalar>) -> Bool {
+    sequential.layers.allSatisfy { layer in
+      layer is Linear<Scalar> || layer is Conv2d<Scalar> || layer is Flatten<Scalar> || isElementwise(layer)
+    }
+  }
+
+  /// Activations applied element by element (their Jacobian is diagonal).
+  static func isElementwise(_ layer: any Layer<Scalar>) -> Bool {
+    layer is ReLU<Scalar> || layer is Tanh<Scalar> || layer is Sigmoid<Scalar> || layer is GELU<Scalar> || layer is Softplus<Scalar>
+  }
+
+  /// The forward pass (no graph), with the activations' derivatives.
+  init(_ sequential: Sequential<Scalar>, inputs: NDArray<Scalar>) {
+    self.sequential = sequential
+    var values = [inputs]
+    var derivatives = [NDArray<Scalar>?]()
+    AutodiffMode.withoutRecording {
+      let parameters = sequential.parameters.map { Tensor($0) }
+      for (index, layer) in sequential.layers.enumerated() {
+        let x = values[index]
+        let p = Array(parameters[sequential.parameterRanges[index]])
+        if Self.isElementwise(layer) {
+          let (y, d) = jvp(at: [Tensor(x)], tangents: [Tensor(NDArray(repeating: 1, shape: x.shape))]) { layer($0[0], parameters: p) }
+          values.append(y.value)
+          derivatives.append(d.value)
+        } else {
+          values.append(layer(Tensor(x), parameters: p).value)
+          derivatives.append(nil)
+        }
+      }
+    }
+    self.values = values
+    self.derivatives = derivatives
+  }
+
+  /// Elements per data point of the largest array a product with one column keeps (layer
+  /// values, and a convolution's unfolded patches), to bound the columns done at once.
+  static func elementsPerColumn(_ sequential: Sequential<Scalar>, inputShape: [Int]) -> Int {
+    var shape = [1] + inputShape
+    var largest = shape.reduce(1, *)
+    for layer in sequential.layers {
+      let next = (try? layer.outputShape(for: shape)) ?? shape
+      if let conv = layer as? Conv2d<Scalar> {
+        largest = Swift.max(largest, (conv.inChannels * conv.kernelSize.0 * conv.kernelSize.1) * next[2] * next[3])
+      }
+      shape = next
+      largest = Swift.max(largest, shape.reduce(1, *))
+    }
+    return largest
+  }
+
+  /// `J V`: the output tangents `[k] + output shape` for parameter tangents `[k] + shape`
+  /// by model block (absent blocks: zero).
+  func outputTangents(_ tangents: [Int: NDArray<Scalar>], columns k: Int) -> NDArray<Scalar> {
+    allTangents(tangents, columns: k).last! ?? NDArray(zeros: [k] + output.shape)
+  }
+
+  /// The tangents `[k] + shape` of every layer's input and of the output (nil: zero) for
+  /// parameter tangents `[k] + shape` by model block.
+  func allTangents(_ tangents: [Int: NDArray<Scalar>], columns k: Int) -> [NDArray<Scalar>?] {
+    var t: NDArray<Scalar>? = nil
+    var all = [NDArray<Scalar>?]()
+    for (index, layer) in sequential.layers.enumerated() {
+      all.append(t)
+      let a = values[index]
+      let outShape = [k] + values[index + 1].shape
+      let range = sequential.parameterRanges[index]
+      let weightTangent = range.isEmpty ? nil : tangents[range.lowerBound]
+      let biasTangent = range.count > 1 ? tangents[range.lowerBound + 1] : nil
+      if let linear = layer as? Linear<Scalar> {
+        let (nIn, nOut) = (linear.inFeatures, linear.outFeatures)
+        let rows = a.count / nIn
+        let weight = sequential.parameters[range.lowerBound]
+        var z = t.map { matmul($0.reshaped([k * rows, nIn]), weight, transposeB: true).reshaped([k, rows, nOut]) }
+        if let w = weightTangent {
+          let m = matmul(a.reshaped([rows, nIn]), w.reshaped([k * nOut, nIn]), transposeB: true)
+          z = adding(z, m.reshaped([rows, k, nOut]).permuted([1, 0, 2]))
+        }
+        if let b = biasTangent { z = adding(z, b.reshaped([k, 1, nOut]).broadcast(to: [k, rows, nOut])) }
+        t = z?.reshaped(outShape)
+      } else if let conv = layer as? Conv2d<Scalar> {
+        let n = a.shape[0]
+        let weight = sequential.parameters[range.lowerBound]
+        var z = t.map { convolve(conv, $0.reshaped([k * n] + a.shape.dropFirst()), weight: weight).reshaped(outShape) }
+        if let w = weightTangent { z = adding(z, convolveWeights(conv, a, w, columns: k).reshaped(outShape)) }
+        if let b = biasTangent { z = adding(z, b.reshaped([k, 1, conv.outChannels, 1, 1]).broadcast(to: outShape)) }
+        t = z
+      } else if let d = derivatives[index] {
+        t = t.map { NDArray.binary(.multiply, $0, d.reshaped([1] + d.shape)) }
+      } else {
+        t = t?.reshaped(outShape)
+      }
+    }
+    all.append(t)
+    return all
+  }
+
+  /// `Jᵀ U` for output cotangents `U` `[k] + output shape`: `[k] + shape` for each of the
+  /// given model blocks.
+  func parameterCotangents(_ u: NDArray<Scalar>, columns k: Int, blocks: [Int]) -> [Int: NDArray<Scalar>] {
+    let selected = Set(blocks)
+    let ranges = sequential.parameterRanges
+    guard let first = sequential.layers.indices.first(where: { ranges[$0].contains(where: selected.contains) }) else { return [:] }
+    var grads = [Int: NDArray<Scalar>]()
+    var delta = u
+    for index in sequential.layers.indices.reversed() where index >= first {
+      let layer = sequential.layers[index]
+      let a = values[index]
+      let range = ranges[index]
+      let needsInput = index > first
+      if let linear = layer as? Linear<Scalar> {
+        let (nIn, nOut) = (linear.inFeatures, linear.outFeatures)
+        let rows = a.count / nIn
+        let d3 = delta.reshaped([k, rows, nOut])
+        if selected.contains(range.lowerBound) {
+          let stacked = d3.permuted([1, 0, 2]).reshaped([rows, k * nOut])
+          grads[range.lowerBound] = matmul(stacked, a.reshaped([rows, nIn]), transposeA: true).reshaped([k, nOut, nIn])
+        }
+        if range.count > 1, selected.contains(range.lowerBound + 1) {
+          grads[range.lowerBound + 1] = d3.reduced(.sum, axes: [1])
+        }
+        if needsInput {
+          delta = matmul(delta.reshaped([k * rows, nOut]), sequential.parameters[range.lowerBound]).reshaped([k] + a.shape)
+        }
+      } else if let conv = layer as? Conv2d<Scalar> {
+        let n = a.shape[0]
+        let outSample = Array(values[index + 1].shape.dropFirst())
+        let weight = sequential.parameters[range.lowerBound]
+        if selected.contains(range.lowerBound) {
+          grads[range.lowerBound] = convolutionWeightGradients(conv, a, delta, weightShape: weight.shape, columns: k)
+        }
+        if range.count > 1, selected.contains(range.lowerBound + 1) {
+          grads[range.lowerBound + 1] = delta.reshaped([k, n, conv.outChannels, outSample[1] * outSample[2]]).reduced(.sum, axes: [1, 3])
+        }
+        if needsInput {
+          let x = Tensor(NDArray<Scalar>(zeros: [k * n] + a.shape.dropFirst()))
+          let result = vjp(at: [x], cotangent: Tensor(delta.reshaped([k * n] + outSample))) { input in
+            conv2d(
+              input[0], weight: Tensor(weight), stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups)
+          }
+          delta = result.cotangents[0].value.reshaped([k] + a.shape)
+        }
+      } else if let d = derivatives[index] {
+        if needsInput { delta = NDArray.binary(.multiply, delta, d.reshaped([1] + d.shape)) }
+      } else if needsInput {
+        delta = delta.reshaped([k] + a.shape)
+      }
+    }
+    return grads
+  }
+
+  /// A convolution without bias and without recording.
+  private func convolve(_ conv: Conv2d<Scalar>, _ x: NDArray<Scalar>, weight: NDArray<Scalar>) -> NDArray<Scalar> {
+    AutodiffMode.withoutRecording {
+      conv2d(Tensor(x), weight: Tensor(weight), stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups).value
+    }
+  }
+
+  /// `conv(a, Ẇ_j)` for the k weight tangents `[k, Cout, ...]`, as `[k, N, Cout, H', W']`:
+  /// one convolution with the tangents stacked as output channels when `groups == 1`.
+  private func convolveWeights(_ conv: Conv2d<Scalar>, _ a: NDArray<Scalar>, _ w: NDArray<Scalar>, columns k: Int) -> NDArray<Scalar> {
+    let cout = conv.outChannels
+    let kernel = Array(w.shape.dropFirst(2))
+    if conv.groups == 1 {
+      let y = convolve(conv, a, weight: w.reshaped([k * cout] + kernel))
+      let (n, locations) = (y.shape[0], y.shape[2] * y.shape[3])
+      return y.reshaped([n, k, cout * locations]).permuted([1, 0, 2])
+    }
+    let per = w.count / k
+    var scalars = [Scalar]()
+    for j in 0..<k {
+      let wj = NDArray(shape: [cout] + kernel, scalars: Array(w.scalars[(j * per)..<((j + 1) * per)]))
+      scalars += convolve(conv, a, weight: wj).scalars
+    }
+    return NDArray(shape: [scalars.count], scalars: scalars)
+  }
+
+  /// The weight gradients `[k] + weight shape` of a convolution for the k output
+  /// cotangents `delta` `[k, N, Cout, H', W']`: one weight gradient with the cotangents
+  /// stacked as output channels when `groups == 1`.
+  private func convolutionWeightGradients(
+    _ conv: Conv2d<Scalar>, _ a: NDArray<Scalar>, _ delta: NDArray<Scalar>, weightShape: [Int], columns k: Int
+  ) -> NDArray<Scalar> {
+    let n = a.shape[0]
+    let sample = delta.count / (k * n)
+    func gradient(_ cotangent: NDArray<Scalar>, outputs: Int) -> NDArray<Scalar> {
+      let w = Tensor(NDArray<Scalar>(zeros: [outputs] + weightShape.dropFirst()))
+      return vjp(at: [w], cotangent: Tensor(cotangent)) { weight in
+        conv2d(Tensor(a), weight: weight[0], stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups)
+      }.cotangents[0].value
+    }
+    let outShape = Array(delta.shape.dropFirst(2))
+    if conv.groups == 1 {
+      let stacked = delta.reshaped([k, n, sample]).permuted([1, 0, 2]).reshaped([n, k * conv.outChannels] + outShape.dropFirst())
+      return gradient(stacked, outputs: k * conv.outChannels).reshaped([k] + weightShape)
+    }
+    var scalars = [Scalar]()
+    for j in 0..<k {
+      let dj = NDArray(shape: [n] + outShape, scalars: Array(delta.scalars[(j * n * sample)..<((j + 1) * n * sample)]))
+      scalars += gradient(dj, outputs: conv.outChannels).scalars
+    }
+    return NDArray(shape: [k] + weightShape, scalars: scalars)
+  }
+}
+
+/// `z + m`, where a missing `z` stands for zero.
+private func adding<T: BLASScalar>(_ z: NDArray<T>?, _ m: NDArray<T>) -> NDArray<T> {
+  guard var z else { return m }
+  z.add(m.reshaped(z.shape))
+  return z
+}
