@@ -103,6 +103,17 @@ extension KFACApproximation: ExpressibleByArgument, OptionChoice {
   public var defaultValueDescription: String { argument }
 }
 
+/// `--other-parameters`: what KFAC/EKFAC give the parameters outside their Kronecker nodes.
+extension OtherParameters: ExpressibleByArgument, OptionChoice {
+  var argument: String { rawValue }
+  public init?(argument: String) {
+    guard let value = Self.matching(argument) else { return nil }
+    self = value
+  }
+  public static var allValueStrings: [String] { spellings }
+  public var defaultValueDescription: String { argument }
+}
+
 /// `--which` of `curv eigs`.
 extension EigenvalueSelection: ExpressibleByArgument, OptionChoice {
   var argument: String {

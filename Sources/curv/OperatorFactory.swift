@@ -24,8 +24,14 @@ func makeOperator<T: BLASScalar>(_ choice: OperatorChoice, problem: CurvaturePro
   case .ggn: return GGNOperator(problem)
   case .ef: return EmpiricalFisherOperator(problem)
   case .fisherMC: return try MonteCarloFisherOperator(problem, mcSamples: choice.mcSamples, seed: choice.seed)
-  case .kfac: return try KFACOperator(problem, options: choice.kfac)
-  case .ekfac: return try EKFACOperator(problem, options: choice.kfac)
+  case .kfac:
+    let kfac = try KFACOperator(problem, options: choice.kfac)
+    if let note = kfac.otherParametersNote { printError("note: \(note)") }
+    return kfac
+  case .ekfac:
+    let ekfac = try EKFACOperator(problem, options: choice.kfac)
+    if let note = ekfac.otherParametersNote { printError("note: \(note)") }
+    return ekfac
   }
 }
 

@@ -267,6 +267,13 @@ struct OperatorOptions: ParsableArguments {
   @Flag(help: "KFAC/EKFAC: one Kronecker block for a layer's weight and bias (default: separate blocks).")
   var jointBias = false
 
+  @Option(
+    help: ArgumentHelp(
+      "KFAC/EKFAC: the curvature of parameters outside linear and convolution nodes (norms, embeddings, free or tied parameters), \(OtherParameters.choices) (default: diagonal; a note on stderr names them).",
+      valueName: "kind"),
+    transform: OtherParameters.parse)
+  var otherParameters: OtherParameters?
+
   @Option(help: ArgumentHelp(
     "Seed of every random choice: Monte Carlo labels, probe and start vectors, initial parameters without --weights.",
     valueName: "S"))
@@ -290,6 +297,9 @@ struct OperatorOptions: ParsableArguments {
       if fisherType != nil { throw ValidationError("--fisher-type does not apply to --operator \(kind.argument)\(context)") }
       if kfacApprox != nil { throw ValidationError("--kfac-approx does not apply to --operator \(kind.argument)\(context)") }
       if jointBias { throw ValidationError("--joint-bias does not apply to --operator \(kind.argument)\(context)") }
+      if otherParameters != nil {
+        throw ValidationError("--other-parameters does not apply to --operator \(kind.argument)\(context)")
+      }
     }
     if mcSamples != nil {
       let fisher = fisherType ?? .mc
@@ -311,7 +321,7 @@ struct OperatorOptions: ParsableArguments {
   var kfacOptions: KFACOptions {
     KFACOptions(
       fisherType: fisherType ?? .mc, mcSamples: mcSamples ?? 1, seed: seed,
-      approximation: kfacApprox ?? .expand, jointBias: jointBias)
+      approximation: kfacApprox ?? .expand, jointBias: jointBias, otherParameters: otherParameters ?? .diagonal)
   }
 
   /// The operator choice for `makeOperator`.
