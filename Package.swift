@@ -25,10 +25,9 @@ let package = Package(
     .systemLibrary(
       name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
       providers: [.apt(["zlib1g-dev"])]),
-    // MPI (MPICH), wrapped by exactly one Swift file in `CurvatureDistributed`.
-    .systemLibrary(
-      name: "CMPI", path: "Sources/CMPI", pkgConfig: "mpich",
-      providers: [.apt(["libmpich-dev", "mpich"])]),
+    // MPI (MPICH's ABI), wrapped by exactly one Swift file in `CurvatureDistributed`. No
+    // pkg-config and no link: libmpich is loaded at run time under mpiexec (see its shim.h).
+    .systemLibrary(name: "CMPI", path: "Sources/CMPI"),
 
     // Layer 1, numerics: BLASScalar, NDArray, the C wrappers, random numbers, kernels.
     .target(

@@ -1,4 +1,5 @@
-// The only file that calls MPI (MPICH, through `CMPI`). Every call goes through
+// The only file that calls MPI (MPICH, through `CMPI`, which loads the library at run time
+// on the first use: see Sources/CMPI/shim.h). Every call goes through
 // `MPI_COMM_WORLD`, whose error handler stays MPI's default `MPI_ERRORS_ARE_FATAL`: a failed
 // MPI call (a peer that vanished, a truncated message) ends every rank with MPICH's
 // message instead of returning an error code that one rank could act on and the others not
@@ -10,18 +11,33 @@ import Glibc
 #endif
 import Synchronization
 
+/// The MPI functions, resolved on first use (only processes started by `mpiexec` get here).
+/// A library that cannot be loaded ends the process with a one-line error: no rank has
+/// initialized MPI yet, so there is nothing to abort.
+private let mpi: curvature_mpi_functions = {
+  var functions = curvature_mpi_functions()
+  if let error = curvature_mpi_load(&functions) {
+    writeErrorLine(
+      "error: cannot load MPI (\(String(cString: error))); install MPICH (Debian/Ubuntu: apt-get install mpich) or set CURVATURE_MPI_LIBRARY to the path of libmpich.so.12")
+    exit(1)
+  }
+  return functions
+}()
+
+typealias MPI_Datatype = curvature_mpi_datatype
+
 enum MPILibrary {
   /// Whether `MPI_Init_thread` has run in this process.
   static var isInitialized: Bool {
     var flag: Int32 = 0
-    MPI_Initialized(&flag)
+    _ = mpi.initialized!(&flag)
     return flag != 0
   }
 
   /// Whether `MPI_Finalize` has run in this process.
   static var isFinalized: Bool {
     var flag: Int32 = 0
-    MPI_Finalized(&flag)
+    _ = mpi.finalized!(&flag)
     return flag != 0
   }
 
@@ -31,20 +47,20 @@ enum MPILibrary {
   static func initialize() -> (rank: Int, size: Int) {
     if !isInitialized {
       var provided: Int32 = 0
-      check(MPI_Init_thread(nil, nil, curvature_mpi_thread_serialized(), &provided), "MPI_Init_thread")
+      check(mpi.init_thread!(nil, nil, curvature_mpi_thread_serialized(), &provided), "MPI_Init_thread")
       if provided < curvature_mpi_thread_serialized() {
         abort(code: 1, message: "MPI provides thread level \(provided); Curvature needs MPI_THREAD_SERIALIZED (2)")
       }
     }
     var rank: Int32 = 0, size: Int32 = 0
-    check(MPI_Comm_rank(curvature_mpi_comm_world(), &rank), "MPI_Comm_rank")
-    check(MPI_Comm_size(curvature_mpi_comm_world(), &size), "MPI_Comm_size")
+    check(mpi.comm_rank!(curvature_mpi_comm_world(), &rank), "MPI_Comm_rank")
+    check(mpi.comm_size!(curvature_mpi_comm_world(), &size), "MPI_Comm_size")
     return (Int(rank), Int(size))
   }
 
   /// `MPI_Finalize`: a collective end that lets the launcher see every rank leave cleanly.
   static func finalize() {
-    if isInitialized && !isFinalized { check(MPI_Finalize(), "MPI_Finalize") }
+    if isInitialized && !isFinalized { check(mpi.finalize!(), "MPI_Finalize") }
   }
 
   /// Set once this process has begun to abort, so the exit hook does not abort again.
@@ -60,8 +76,8 @@ enum MPILibrary {
       guard MPILibrary.isInitialized, !MPILibrary.isFinalized, !MPILibrary.aborting.load(ordering: .relaxed)
       else { return }
       var rank: Int32 = 0, size: Int32 = 0
-      MPI_Comm_rank(curvature_mpi_comm_world(), &rank)
-      MPI_Comm_size(curvature_mpi_comm_world(), &size)
+      _ = mpi.comm_rank!(curvature_mpi_comm_world(), &rank)
+      _ = mpi.comm_size!(curvature_mpi_comm_world(), &size)
       MPILibrary.abort(
         code: 1,
         message: "rank \(rank) of \(size) exited before DataParallel.finish(); stopping every rank")
@@ -73,7 +89,7 @@ enum MPILibrary {
     aborting.store(true, ordering: .relaxed)
     writeErrorLine(message)
     if isInitialized && !isFinalized {
-      MPI_Abort(curvature_mpi_comm_world(), code)
+      _ = mpi.abort!(curvature_mpi_comm_world(), code)
     }
     exit(code)
   }
@@ -87,7 +103,7 @@ enum MPILibrary {
   static func allReduceMax(_ values: inout [Int64]) {
     let count = Int32(values.count)
     values.withUnsafeMutableBytes { buffer in
-      check(MPI_Allreduce(curvature_mpi_in_place(), buffer.baseAddress, count, curvature_mpi_int64(),
+      check(mpi.allreduce!(curvature_mpi_in_place(), buffer.baseAddress, count, curvature_mpi_int64(),
                           curvature_mpi_max(), curvature_mpi_comm_world()), "MPI_Allreduce")
     }
   }
@@ -95,7 +111,7 @@ enum MPILibrary {
   /// `MPI_Allreduce` with `MPI_SUM` in place: MPICH's own algorithm, whose order of
   /// additions is not specified (see `MPICommunicator.nativeAllReduceSum`).
   static func nativeAllReduceSum(_ buffer: UnsafeMutableRawPointer, count: Int32, datatype: MPI_Datatype) {
-    check(MPI_Allreduce(curvature_mpi_in_place(), buffer, count, datatype, curvature_mpi_sum(),
+    check(mpi.allreduce!(curvature_mpi_in_place(), buffer, count, datatype, curvature_mpi_sum(),
                         curvature_mpi_comm_world()), "MPI_Allreduce")
   }
 
@@ -104,7 +120,7 @@ enum MPILibrary {
   static func allToAll(
     send: UnsafeRawPointer, receive: UnsafeMutableRawPointer, count: Int32, datatype: MPI_Datatype
   ) {
-    check(MPI_Alltoall(send, count, datatype, receive, count, datatype, curvature_mpi_comm_world()),
+    check(mpi.alltoall!(send, count, datatype, receive, count, datatype, curvature_mpi_comm_world()),
           "MPI_Alltoall")
   }
 
@@ -115,7 +131,7 @@ enum MPILibrary {
   static func allGather(
     send: UnsafeRawPointer?, receive: UnsafeMutableRawPointer, count: Int32, datatype: MPI_Datatype
   ) {
-    check(MPI_Allgather(send ?? UnsafeRawPointer(curvature_mpi_in_place()), send == nil ? 0 : count, datatype,
+    check(mpi.allgather!(send ?? UnsafeRawPointer(curvature_mpi_in_place()), send == nil ? 0 : count, datatype,
                         receive, count, datatype, curvature_mpi_comm_world()), "MPI_Allgather")
   }
 
@@ -124,26 +140,26 @@ enum MPILibrary {
     // MPI needs a valid address even for zero bytes.
     var empty: UInt8 = 0
     withUnsafeMutablePointer(to: &empty) { fallback in
-      check(MPI_Bcast(buffer ?? UnsafeMutableRawPointer(fallback), byteCount, curvature_mpi_byte(),
+      check(mpi.bcast!(buffer ?? UnsafeMutableRawPointer(fallback), byteCount, curvature_mpi_byte(),
                       Int32(root), curvature_mpi_comm_world()), "MPI_Bcast")
     }
   }
 
   /// `MPI_Barrier`.
   static func barrier() {
-    check(MPI_Barrier(curvature_mpi_comm_world()), "MPI_Barrier")
+    check(mpi.barrier!(curvature_mpi_comm_world()), "MPI_Barrier")
   }
 
   /// `MPI_Wtime`: seconds on MPI's wall clock.
-  static func wallTime() -> Double { MPI_Wtime() }
+  static func wallTime() -> Double { mpi.wtime!() }
 
   /// With `MPI_ERRORS_ARE_FATAL` no call returns an error; should a build of MPI return one
   /// anyway, this rank stops every rank rather than continue out of step with them.
   private static func check(_ code: Int32, _ function: String) {
     guard code != curvature_mpi_success() else { return }
     var length: Int32 = 0
-    var text = [CChar](repeating: 0, count: Int(MPI_MAX_ERROR_STRING) + 1)
-    MPI_Error_string(code, &text, &length)
+    var text = [CChar](repeating: 0, count: Int(CURVATURE_MPI_MAX_ERROR_STRING) + 1)
+    _ = mpi.error_string!(code, &text, &length)
     let reason = String(decoding: text.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     abort(code: 1, message: "\(function) failed: \(reason)")
   }
