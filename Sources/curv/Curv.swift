@@ -41,16 +41,24 @@ struct Curv: ParsableCommand {
     {
       name = "curv \(first)"
     }
+    startDataParallelRun()
     do {
       var command = try parseAsRoot()
       try command.run()
+      runCommunicator.finish()
     } catch {
       let code = exitCode(for: error)
-      if code == .success || error is ExitCode { exit(withError: error) }
+      if code == .success || error is ExitCode {
+        runCommunicator.finish()
+        exit(withError: error)
+      }
       // ArgumentParser classifies its own errors (a malformed command line, a failed
       // validation: status 64); everything else is a failure of the run (status 1).
       let commandLine = code == .validationFailure
       let message = commandLine ? oneLineDescription(CLIError(Self.message(for: error))) : oneLineDescription(error)
+      // Under mpiexec the rank that saw the error stops every rank (MPI_Abort), so none
+      // waits in a collective for this one.
+      if runCommunicator.size > 1 { runCommunicator.abort(message: "\(name): error: \(message)") }
       printError("\(name): error: \(message)")
       Foundation.exit(commandLine ? code.rawValue : 1)
     }

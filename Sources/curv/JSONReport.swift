@@ -1,3 +1,4 @@
+import Curvature
 import Foundation
 
 // `--json` output: one object per run, from Encodable types through Foundation's
@@ -17,12 +18,15 @@ struct OperatorReport<Body: Encodable>: Encodable {
   enum CodingKeys: String, CodingKey {
     case operatorName = "operator"
     case seconds
+    case ranks
   }
 
   func encode(to encoder: any Encoder) throws {
     var container = encoder.container(keyedBy: CodingKeys.self)
     try container.encode(operatorName, forKey: .operatorName)
     try container.encode((seconds * 1e6).rounded() / 1e6, forKey: .seconds)
+    // Under mpiexec: the number of ranks the data were shared by.
+    if DataParallel.isLaunchedByMPI { try container.encode(runCommunicator.size, forKey: .ranks) }
     // The body's keys join the same object.
     try body.encode(to: encoder)
   }

@@ -111,7 +111,7 @@ struct DataOptions: ParsableArguments {
     let size = Swift.min(batchSize ?? defaultBatchSize(file: file, dataset: dataset), dataset.count)
     let problem = try CurvatureProblem(
       model: network, loss: file.loss, data: dataset, batchSize: size, blocks: blocks, checkDeterminism: false,
-      memoryBudget: memoryBudget)
+      memoryBudget: memoryBudget, communicator: runCommunicator)
     let loaded = LoadedProblem(model: network, loss: file.loss, data: dataset, problem: problem, dtype: dtype)
     do {
       try problem.checkDeterminism()
@@ -235,7 +235,10 @@ struct LoadedProblem<T: BLASScalar> {
   /// whether the forward pass, the backward pass or the curvature products overflowed.
   var gate: FiniteGate {
     FiniteGate { [self] in
-      lossAndGradientOverflow() ?? "the loss and its gradient are finite: the curvature products overflow in \(dtype.rawValue)"
+      // The diagnosis makes another pass over the data, collective with several ranks; a
+      // failure seen on one rank only would leave the others waiting in another collective.
+      guard problem.communicator.size == 1 else { return nil }
+      return lossAndGradientOverflow() ?? "the loss and its gradient are finite: the curvature products overflow in \(dtype.rawValue)"
     }
   }
 }

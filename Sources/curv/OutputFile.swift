@@ -63,6 +63,8 @@ func fileIdentity(_ path: String) -> [UInt64]? {
 /// partial output is left behind.
 /// - Throws: What `write` throws, or `CLIError` when the rename fails.
 func writeAtomically(to path: String, _ write: (URL) throws -> Void) throws {
+  // Under mpiexec only rank 0 writes (every rank holds the same result).
+  guard runCommunicator.isRoot else { return }
   let url = URL(fileURLWithPath: path)
   let temporary = url.deletingLastPathComponent()
     .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")

@@ -23,7 +23,7 @@ extension CurvatureProblem {
     }
     var blockSums = sequential.parameterSpecs.map { NDArray<Scalar>(zeros: $0.shape) }
     let layers = sequential.layers.indices.filter { !sequential.parameterRanges[$0].isEmpty }
-    for range in data.batchRanges(size: batchSize) {
+    for range in localBatchRanges {
       let batch = try checkedBatch(range)
       let (output, inputs, outputs) = try tappedForward(sequential, batch, layers: Set(layers))
       let factor = try columns(output.value, batch)
@@ -44,7 +44,9 @@ extension CurvatureProblem {
         }
       }
     }
-    return NDArray(blocks.flatMap { blockSums[$0].scalars })
+    var diagonal = NDArray(blocks.flatMap { blockSums[$0].scalars })
+    try allReduce(&diagonal)
+    return diagonal
   }
 }
 

@@ -87,7 +87,7 @@ extension CurvatureProblem {
     // Column-major ([k, P], one row per column) throughout, transposed by BLAS at both ends.
     let xt = x.transposed()
     var sums = chunks.map { NDArray<Scalar>(zeros: [$0.count, p]) }
-    for range in data.batchRanges(size: batchSize) {
+    for range in localBatchRanges {
       let batch = try checkedBatch(range)
       let pass = SequentialLinearization(sequential, inputs: batch.inputs)
       try requireFiniteOutputs(pass.output, batch)
@@ -115,6 +115,7 @@ extension CurvatureProblem {
     for (columns, sum) in zip(chunks, sums) {
       copyRows(sum, firstRow: 0, stride: p, offset: 0, into: &all, stride: p, offset: columns.lowerBound * p, rows: columns.count, count: p)
     }
+    try allReduce(&all)
     if !all.dot(all).isFinite, let bad = firstNonFinite(all.scalars) {
       let (j, entry) = (bad / p, bad % p)
       throw CurvatureError.nonFinite(

@@ -16,7 +16,7 @@ extension CurvatureProblem {
   ) throws -> NDArray<Scalar> {
     let p = dimension
     var columns = [NDArray<Scalar>](repeating: NDArray(zeros: [p]), count: k)
-    for range in data.batchRanges(size: batchSize) {
+    for range in localBatchRanges {
       let batch = try checkedBatch(range)
       for j in 0..<k {
         let contribution = try body(batch, j)
@@ -24,6 +24,7 @@ extension CurvatureProblem {
         columns[j].add(NDArray(contribution))
       }
     }
+    try allReduce(&columns)
     for j in 0..<k {
       try requireFiniteColumn(columns[j].scalars, "\(stage), column \(j), sum over the batches (it overflows)")
     }

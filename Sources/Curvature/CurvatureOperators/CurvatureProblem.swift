@@ -1,6 +1,7 @@
 import CurvatureNumerics
 import CurvatureAutodiff
 import CurvatureNN
+import CurvatureDistributed
 
 /// The empirical risk whose curvature the operators represent:
 ///
@@ -21,6 +22,14 @@ import CurvatureNN
 /// let ggn = GGNOperator(problem)
 /// let gv = try ggn.apply(v)                       // v: [P]
 /// ```
+///
+/// Data-parallel (issue 18): given a communicator with several ranks (`mpiexec -n K`,
+/// `DataParallel.communicator`), each rank reads only its shard of the data points
+/// (`shard`, a `ShardPlan` range) and every operator, gradient and loss built on this
+/// problem sums over its shard and adds the ranks' sums with one all-reduce per product
+/// (see `CurvatureProblem+DataParallel.swift`). Everything else runs replicated: every
+/// rank must make the same calls in the same order, and a rank that fails must stop the
+/// others (`Communicator.abortingOnError`).
 public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   /// The network.
   public let model: any DifferentiableModel<Scalar>
@@ -39,6 +48,10 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   /// The loss terms that count over the data set: for cross-entropy, the class targets not
   /// equal to the loss's `ignoreIndex`; for MSE and BCE, the target elements.
   public let countedTerms: Int
+  /// The ranks that share the data set (a `SingleProcessCommunicator` by default).
+  public let communicator: any Communicator
+  /// The data points this rank reads: all of them in a single process.
+  public let shard: Range<Int>
 
   /// Sets up a curvature problem and checks it.
   /// - Parameters:
@@ -56,17 +69,26 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   ///     from files (`NPYDataset`) are held in memory after their first pass, decoded and
   ///     checked once (`InMemoryDataset`), up to half of this budget; beyond it they are
   ///     read again on every pass.
+  ///   - communicator: The ranks sharing the data set (default: this process alone, no
+  ///     MPI). With several ranks, each reads only its shard of the data points and every
+  ///     call below is collective: every rank makes it, in the same order.
   /// - Throws: `CurvatureError` for an empty data set, a model without parameters, bad
   ///   batch size or block indices, targets that do not fit the loss, non-finite values
   ///   (naming the pass), non-determinism, or cross-entropy with `mean` whose targets are
-  ///   all `ignoreIndex`; `ModelError` when the data do not fit the
+  ///   all `ignoreIndex`, or fewer data points than ranks; `ModelError` when the data do not fit the
   ///   model; `ResourceError.memory` naming the layer whose activations or unfolded
   ///   patches would not fit in the budget.
   public init(
     model: any DifferentiableModel<Scalar>, loss: Loss<Scalar>, data: any Dataset<Scalar>,
-    batchSize: Int? = nil, blocks: [Int]? = nil, checkDeterminism: Bool = true, memoryBudget: Int? = nil
+    batchSize: Int? = nil, blocks: [Int]? = nil, checkDeterminism: Bool = true, memoryBudget: Int? = nil,
+    communicator: any Communicator = SingleProcessCommunicator()
   ) throws {
     guard data.count > 0 else { throw CurvatureError.invalidArgument("the data set is empty") }
+    guard data.count >= communicator.size else {
+      throw CurvatureError.invalidArgument(
+        "the data set has \(data.count) data points, fewer than the \(communicator.size) ranks sharing it; run on at most \(data.count) ranks")
+    }
+    let shard = try communicator.shard(of: data.count)
     let size = batchSize ?? Swift.min(data.count, 1024)
     guard size > 0 else { throw CurvatureError.invalidArgument("batch size must be positive, got \(size)") }
     guard !model.parameterSpecs.isEmpty else {
@@ -89,7 +111,8 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
     // Files are read, decoded and checked once; a user's data set may be random (augmented),
     // which holding it would hide from the determinism check, so only files are held.
     let held: any Dataset<Scalar> = data is NPYDataset<Scalar> ? InMemoryDataset(data, budget: budget / 2) : data
-    let first = try data.batch(0..<1)
+    // The first point of this rank's shard (point 0 in a single process).
+    let first = try data.batch(shard.lowerBound..<(shard.lowerBound + 1))
     try model.checkInputs(first.allInputs)
     let output = AutodiffMode.withoutRecording { model(first.inputTensors, parameters: model.parameters.map { Tensor($0) }) }
     self.model = model
@@ -98,8 +121,10 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
     self.batchSize = size
     self.blocks = selected.sorted()
     self.sampleOutputShape = Array(output.shape.dropFirst())
+    self.communicator = communicator
+    self.shard = shard
     (self.countedTerms, self.reductionFactor) = try CurvatureProblem.countTerms(
-      loss: loss, data: held, batchSize: size, sampleOutputShape: sampleOutputShape)
+      loss: loss, data: held, batchSize: size, sampleOutputShape: sampleOutputShape, shard: shard, communicator: communicator)
     if checkDeterminism { try self.checkDeterminism() }
   }
 
@@ -109,13 +134,18 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   /// - Throws: What reading the data throws; `CurvatureError.invalidData` when every target
   ///   of a cross-entropy with `mean` is ignored (its mean would divide by zero).
   static func countTerms(
-    loss: Loss<Scalar>, data: any Dataset<Scalar>, batchSize: Int, sampleOutputShape: [Int]
+    loss: Loss<Scalar>, data: any Dataset<Scalar>, batchSize: Int, sampleOutputShape: [Int],
+    shard: Range<Int>, communicator: any Communicator
   ) throws -> (counted: Int, reductionFactor: Int) {
     let all = loss.reductionFactor(count: data.count, sampleOutputShape: sampleOutputShape)
     guard loss.kind == .crossEntropy else { return (data.count * sampleOutputShape.reduce(1, *), all) }
     var counted = 0
-    for range in data.batchRanges(size: batchSize) {
+    for range in batchRanges(of: shard, size: batchSize) {
       counted += loss.countedTerms(try data.batch(range).targets)
+    }
+    if communicator.size > 1 {
+      // Counts are integers far below 2^53: their sum in float64 is exact.
+      counted = Int(try communicator.allReduceSum(Double(counted)))
     }
     guard loss.reduction == .sum || counted > 0 else {
       throw CurvatureError.invalidData(
@@ -188,7 +218,7 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   public func lossAndGradient() throws -> (loss: Scalar, gradient: NDArray<Scalar>) {
     var total: Scalar = 0
     var gradient = NDArray<Scalar>(zeros: [dimension])
-    for range in data.batchRanges(size: batchSize) {
+    for range in localBatchRanges {
       let batch = try checkedBatch(range)
       let inputs = parameterTensors { _, value in Tensor(value).requiringGradient() }
       let selected = blocks.map { inputs[$0] }
@@ -204,6 +234,13 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
       try requireFiniteColumn(column, "loss and gradient, gradient for data points \(range)")
       total += value.scalar
       gradient.add(NDArray(column))
+    }
+    if communicator.size > 1 {
+      // Gradient and loss in one all-reduce.
+      var sums = gradient.scalars + [total]
+      try communicator.allReduceSum(&sums)
+      total = sums.removeLast()
+      gradient = NDArray(sums)
     }
     guard total.isFinite else {
       throw CurvatureError.nonFinite("loss and gradient, the loss summed over the batches is \(total) (it overflows)")

@@ -49,7 +49,7 @@ extension CurvatureProblem {
     }
     var blockSums = sequential.parameterSpecs.map { NDArray<Scalar>(zeros: $0.shape) }
     let scale = 1 / Scalar(reductionFactor)
-    for range in data.batchRanges(size: batchSize) {
+    for range in localBatchRanges {
       let batch = try checkedBatch(range)
       let (output, inputs, outputs) = try tappedForward(sequential, batch, layers: Set(sequential.layers.indices))
       let factor = hessianSquareRootColumns(output.value, batch: batch) * scale.squareRoot()
@@ -114,7 +114,9 @@ extension CurvatureProblem {
         }
       }
     }
-    return NDArray(blocks.flatMap { blockSums[$0].scalars })
+    var diagonal = NDArray(blocks.flatMap { blockSums[$0].scalars })
+    try allReduce(&diagonal)
+    return diagonal
   }
 }
 

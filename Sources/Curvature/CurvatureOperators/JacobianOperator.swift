@@ -27,13 +27,15 @@ public struct JacobianOperator<Scalar: BLASScalar>: LinearOperator {
     let k = x.shape[1], o = outputsPerPoint
     let columns = (0..<k).map { column(x, $0) }
     var result = NDArray<Scalar>(zeros: [rowCount, k])
-    for range in problem.data.batchRanges(size: problem.batchSize) {
+    for range in problem.localBatchRanges {
       let batch = try problem.data.batch(range)
       for j in 0..<k {
         let (_, _, jv) = try problem.linearizedForward(batch, tangent: problem.splitColumn(columns[j]))
         for (i, value) in jv.scalars.enumerated() { result.scalars[(range.lowerBound * o + i) * k + j] = value }
       }
     }
+    // Every rank fills the rows of its shard and leaves the others zero.
+    try problem.allReduce(&result)
     return result
   }
 
@@ -44,7 +46,7 @@ public struct JacobianOperator<Scalar: BLASScalar>: LinearOperator {
     let k = u.shape[1], o = outputsPerPoint
     let columns = (0..<k).map { column(u, $0) }
     var sums = [NDArray<Scalar>](repeating: NDArray(zeros: [columnCount]), count: k)
-    for range in problem.data.batchRanges(size: problem.batchSize) {
+    for range in problem.localBatchRanges {
       let batch = try problem.data.batch(range)
       let (parameters, output, _) = try problem.linearizedForward(batch, tangent: nil)
       for j in 0..<k {
@@ -54,6 +56,7 @@ public struct JacobianOperator<Scalar: BLASScalar>: LinearOperator {
         sums[j].add(NDArray(product))
       }
     }
+    try problem.allReduce(&sums)
     for j in 0..<k {
       try problem.requireFiniteColumn(sums[j].scalars, "transposed Jacobian product, column \(j), sum over the batches (it overflows)")
     }

@@ -105,23 +105,29 @@ extension CurvatureProblem {
     let layout = try kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil)
     // A Sequential acts on the positions of a sequence separately; a graph may mix them.
     let positionWise = layout.model is Sequential<Scalar>
-    var factors = try kfac.map { f -> EKFACLayerFactors<Scalar> in
+    // The eigenbases, spread over the ranks and broadcast: [Q_B] or [Q_B, Q_A] per node.
+    let bases = try spreadOverRanks(kfac, arrays: 2) { f -> [NDArray<Scalar>] in
       do {
         let qb = try f.gradientCovariance.symmetricEigen().vectors
         let qa = try f.inputCovariance?.symmetricEigen().vectors
-        let out = f.weightShape[0]
-        return EKFACLayerFactors(
-          layer: f.layer, weightBlock: f.weightBlock, biasBlock: f.biasBlock, joint: f.joint,
-          weightShape: f.weightShape, inputBasis: qa, gradientBasis: qb,
-          eigenvalues: qa.map { NDArray(zeros: [out, $0.shape[0]]) },
-          biasEigenvalues: f.biasBlock != nil && !f.joint ? NDArray(zeros: [out]) : nil)
+        return [qb] + (qa.map { [$0] } ?? [])
       } catch {
         throw CurvatureError.nonFinite("KFAC factors of layer \(f.layer) could not be decomposed: \(error)")
       }
     }
+    var factors = zip(kfac, bases).map { f, basis -> EKFACLayerFactors<Scalar> in
+      let qb = basis[0]
+      let qa = f.inputCovariance == nil ? nil : basis[1]
+      let out = f.weightShape[0]
+      return EKFACLayerFactors(
+        layer: f.layer, weightBlock: f.weightBlock, biasBlock: f.biasBlock, joint: f.joint,
+        weightShape: f.weightShape, inputBasis: qa, gradientBasis: qb,
+        eigenvalues: qa.map { NDArray(zeros: [out, $0.shape[0]]) },
+        biasEigenvalues: f.biasBlock != nil && !f.joint ? NDArray(zeros: [out]) : nil)
+    }
 
     let taps = Set(factors.map { $0.layer })
-    for range in data.batchRanges(size: batchSize) {
+    for range in localBatchRanges {
       let batch = try checkedBatch(range)
       let (output, inputs, outputs) = try tappedNodeForward(layout.model, batch, taps: taps)
       let columns = factorColumns(options, output: output.value, batch: batch)!
@@ -144,6 +150,16 @@ extension CurvatureProblem {
       }
     }
 
+    if isDataParallel {
+      // Every node's corrected eigenvalues in one all-reduce.
+      var sums = factors.flatMap { [$0.eigenvalues, $0.biasEigenvalues].compactMap { $0 } }
+      try allReduce(&sums)
+      var next = 0
+      for slot in factors.indices {
+        if factors[slot].eigenvalues != nil { factors[slot].eigenvalues = sums[next]; next += 1 }
+        if factors[slot].biasEigenvalues != nil { factors[slot].biasEigenvalues = sums[next]; next += 1 }
+      }
+    }
     let scale = 1 / (Scalar(reductionFactor) * Scalar(options.fisherType == .mc ? options.mcSamples : 1))
     for slot in factors.indices {
       factors[slot].eigenvalues?.scale(by: scale)

@@ -65,7 +65,7 @@ extension CurvatureProblem {
     let taps = Set(factors.map(\.layer))
     var positions = [Int](repeating: 1, count: factors.count)
 
-    for range in data.batchRanges(size: batchSize) {
+    for range in localBatchRanges {
       let batch = try checkedBatch(range)
       let (output, inputs, outputs) = try tappedNodeForward(layout.model, batch, taps: taps)
       let n = range.count
@@ -100,6 +100,7 @@ extension CurvatureProblem {
       }
     }
 
+    try allReduceFactorSums(&factors)
     let count = Scalar(data.count)
     let samples = options.fisherType == .mc ? Scalar(options.mcSamples) : 1
     for slot in factors.indices {
@@ -114,6 +115,30 @@ extension CurvatureProblem {
       }
     }
     return factors
+  }
+
+  /// Adds every node's factor sums (`A` and `B`) over the ranks in one all-reduce, before
+  /// they are scaled (a no-op in a single process).
+  func allReduceFactorSums(_ factors: inout [KFACLayerFactors<Scalar>]) throws {
+    guard isDataParallel else { return }
+    var sums = [NDArray<Scalar>]()
+    for f in factors {
+      if f.weightBlock != nil {
+        let order = f.weightShape[1] + (f.joint ? 1 : 0)
+        sums.append(f.inputCovariance ?? NDArray(zeros: [order, order]))
+      }
+      sums.append(f.gradientCovariance)
+    }
+    try allReduce(&sums)
+    var next = 0
+    for slot in factors.indices {
+      if factors[slot].weightBlock != nil {
+        factors[slot].inputCovariance = sums[next]
+        next += 1
+      }
+      factors[slot].gradientCovariance = sums[next]
+      next += 1
+    }
   }
 
   /// The factor columns `[K, T, C]` of a Fisher type for a batch's outputs, unscaled: the

@@ -200,6 +200,6 @@ public struct LaplaceApproximation<Scalar: BLASScalar>: Sendable {
     }
     return try CurvatureProblem(
       model: problem.model, loss: problem.loss, data: problem.data, batchSize: problem.batchSize, blocks: blocks,
-      checkDeterminism: false)
+      checkDeterminism: false, communicator: problem.communicator)
   }
 }
