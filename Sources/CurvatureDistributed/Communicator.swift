@@ -85,8 +85,11 @@ extension Communicator {
     var shape = array.shape
     try broadcast(&shape, from: root)
     // `BLASScalar` is `Float` or `Double`, both bitwise copyable; the casts do not copy.
+    // Decided by the type, not by `as? [Float]`, which succeeds for any empty array (so a
+    // receiving rank holding no elements would take `Double`s for `Float`s).
     let scalars: [Scalar]
-    if var floats = array.scalars as? [Float] {
+    if Scalar.self == Float.self {
+      var floats = array.scalars as! [Float]
       try broadcast(&floats, from: root)
       scalars = floats as! [Scalar]
     } else {

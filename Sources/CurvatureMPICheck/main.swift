@@ -198,6 +198,11 @@ func checkBroadcast() throws {
       ? NDArray<Float>(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6]) : NDArray<Float>(zeros: [4])
     try communicator.broadcast(&array, from: root)
     expect(array == NDArray<Float>(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6]), "NDArray broadcast from \(root)")
+    // float64 to ranks holding an empty array (an empty [Double] also casts to [Float]).
+    var doubleArray = communicator.rank == root
+      ? NDArray<Double>(shape: [3, 2], scalars: [0.5, 1, 2, 3, 4, 5]) : NDArray<Double>(zeros: [0])
+    try communicator.broadcast(&doubleArray, from: root)
+    expect(doubleArray == NDArray<Double>(shape: [3, 2], scalars: [0.5, 1, 2, 3, 4, 5]), "float64 NDArray broadcast from \(root) to an empty array")
   }
   var values: [Double] = [1]
   do {
