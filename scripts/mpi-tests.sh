@@ -3,7 +3,8 @@
 # on localhost (collectives over uneven shards, determinism, broadcast), then the fault
 # cases: the last rank throws, exits (with 3 and with 0) before the others' all-reduce,
 # crashes, or is killed; every case must end every rank with a non-zero status within
-# 10 seconds (a hang is killed after 60 and fails). Called by scripts/test.sh after its
+# 10 seconds (a hang is killed after 60 and fails); then curv under mpiexec
+# (scripts/mpi-curv-tests.sh). Called by scripts/test.sh after its
 # release build; alone it builds what it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +65,9 @@ for ranks in 2 3; do
     fi
   done
 done
+
+# curv under mpiexec: the single-process results, and its faults (issue 18).
+bash scripts/mpi-curv-tests.sh || failures=$((failures + 1))
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures MPI test(s) failed" >&2

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Installs the system libraries Curvature links against (OpenBLAS, LAPACKE, FFTW, zlib, MPICH) when
+# Installs the system libraries Curvature links against (OpenBLAS, LAPACKE, FFTW, zlib) and MPICH (loaded at run time) when
 # they are missing, with apt-get (through sudo when not root). Sourced by demo.sh/test.sh.
 set -euo pipefail
 
 curvature_missing_packages() {
   local missing=()
-  for pkg in libopenblas-dev liblapacke-dev libfftw3-dev zlib1g-dev libmpich-dev mpich pkg-config; do
+  for pkg in libopenblas-dev liblapacke-dev libfftw3-dev zlib1g-dev mpich pkg-config; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   echo "${missing[@]:-}"
