@@ -80,6 +80,7 @@ let package = Package(
     .executableTarget(name: "KFACCheckedTutorial", dependencies: ["Curvature"], path: "Tutorials/KFACCheckedTutorial"),
     .executableTarget(name: "LaplaceApproximationTutorial", dependencies: ["Curvature"], path: "Tutorials/LaplaceApproximationTutorial"),
     .executableTarget(name: "LossLandscapeTutorial", dependencies: ["Curvature"], path: "Tutorials/LossLandscapeTutorial"),
+    .executableTarget(name: "ManyMachinesTutorial", dependencies: ["Curvature"], path: "Tutorials/ManyMachinesTutorial"),
     .executableTarget(name: "SecondOrderTrainingTutorial", dependencies: ["Curvature"], path: "Tutorials/SecondOrderTrainingTutorial"),
     .executableTarget(name: "ToeplitzTutorial", dependencies: ["Curvature"], path: "Tutorials/ToeplitzTutorial"),
     // The exported GPT (gpt/) and the script that wrote it are read at run time, not compiled.
