@@ -35,9 +35,10 @@ graphs=.build/curvature-symbol-graphs
 rm -rf "$graphs"
 mkdir -p "$graphs"
 swift-symbolgraph-extract -module-name Curvature -target "$triple" -I "$bin/Modules" "${includes[@]}" \
-  -minimum-access-level public -skip-inherited-docs \
+  -minimum-access-level public -skip-synthesized-members \
   -experimental-allowed-reexported-modules=CurvatureNumerics,CurvatureLinearAlgebra,CurvatureToeplitz,CurvatureAutodiff,CurvatureNN,CurvatureDistributed \
   -output-dir "$graphs"
 
 swift package generate-documentation --target Curvature --exclude-extended-types \
+  --experimental-skip-synthesized-symbols \
   --additional-symbol-graph-dir "$graphs" --warnings-as-errors "$@"
