@@ -46,7 +46,7 @@ import Testing
     #expect(abs(smallest.eigenvalues[0] - exact[0]) <= 1e-10)
     #expect(abs(tight.eigenvalues[1] - exact[1]) <= 1e-8)
     #expect((matvec(m, try cg.requireConverged()) - v).norm() <= 1e-6 * v.norm())
-    #expect((matvec(m + 0.5 * NDArray.identity(3), try shifted.requireConverged()) - v).norm() <= 1e-6 * v.norm())
+    #expect((matvec(m - 0.5 * NDArray.identity(3), try shifted.requireConverged()) - v).norm() <= 1e-6 * v.norm())   // (A − σI) x = b, as scipy
     #expect(try toeplitz.dense() == NDArray(rows: [[2, -1, 0], [1, 2, -1], [0.5, 1, 2]]))
     let symmetric = try ToeplitzOperator<Double>(symmetric: [2, 1, 0.5]).dense()
     #expect(isClose(matvec(symmetric, levinson), v, tolerance: 1e-12))
