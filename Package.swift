@@ -10,6 +10,7 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
   ],
   targets: [
     // System libraries: each one C module, wrapped by exactly one Swift file in `CurvatureNumerics`.
@@ -104,6 +105,9 @@ let package = Package(
       ],
       // Reference files are read from the source tree (located through #filePath).
       exclude: ["Fixtures"]),
+    // The documentation's snippets (Sources/Curvature/Curvature.docc), as a user's package
+    // writes them: `import Curvature` and the public API only.
+    .testTarget(name: "CurvatureUserTests", dependencies: ["Curvature"]),
   ],
   swiftLanguageModes: [.v6]
 )

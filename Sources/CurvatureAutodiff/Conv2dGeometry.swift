@@ -128,6 +128,7 @@ public struct Conv2dGeometry: Hashable, Sendable, CustomStringConvertible {
       padding: padding, dilation: dilation, operation: "Conv2dGeometry")
   }
 
+  /// The geometry in one line.
   public var description: String {
     "Conv2dGeometry(input: \(inputShape), kernel: \(kernelSize), stride: \(stride), padding: \(padding), dilation: \(dilation), output: \(outputSize))"
   }

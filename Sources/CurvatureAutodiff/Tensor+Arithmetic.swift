@@ -75,13 +75,21 @@ extension Tensor {
   /// Elementwise quotient with broadcasting.
   public static func / (lhs: Tensor, rhs: Tensor) -> Tensor { arithmetic(.divide, lhs, rhs) }
 
+  /// The tensor plus a constant.
   public static func + (lhs: Tensor, rhs: Scalar) -> Tensor { lhs + Tensor(scalar: rhs) }
+  /// A constant plus the tensor.
   public static func + (lhs: Scalar, rhs: Tensor) -> Tensor { Tensor(scalar: lhs) + rhs }
+  /// The tensor minus a constant.
   public static func - (lhs: Tensor, rhs: Scalar) -> Tensor { lhs - Tensor(scalar: rhs) }
+  /// A constant minus the tensor.
   public static func - (lhs: Scalar, rhs: Tensor) -> Tensor { Tensor(scalar: lhs) - rhs }
+  /// The tensor times a constant.
   public static func * (lhs: Tensor, rhs: Scalar) -> Tensor { lhs * Tensor(scalar: rhs) }
+  /// A constant times the tensor.
   public static func * (lhs: Scalar, rhs: Tensor) -> Tensor { Tensor(scalar: lhs) * rhs }
+  /// The tensor divided by a constant.
   public static func / (lhs: Tensor, rhs: Scalar) -> Tensor { lhs * Tensor(scalar: 1 / rhs) }
+  /// A constant divided by the tensor, elementwise.
   public static func / (lhs: Scalar, rhs: Tensor) -> Tensor { Tensor(scalar: lhs) / rhs }
 
   /// Elementwise negation.

@@ -105,6 +105,7 @@ final class TangentBox<Scalar: BLASScalar>: Sendable {
 }
 
 extension Tensor: CustomStringConvertible {
+  /// The value, and whether the tensor requires a gradient or carries a tangent.
   public var description: String {
     var flags = [String]()
     if requiresGradient { flags.append("requires gradient") }

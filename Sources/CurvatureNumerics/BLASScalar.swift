@@ -10,7 +10,9 @@ public enum Transpose: Sendable, Hashable {
 
 /// Which triangle of a symmetric or triangular matrix holds the data.
 public enum Triangle: Sendable, Hashable {
+  /// The upper triangle.
   case upper
+  /// The lower triangle.
   case lower
 }
 
@@ -24,7 +26,9 @@ public enum Side: Sendable, Hashable {
 
 /// Whether a triangular matrix has an implicit unit diagonal.
 public enum DiagonalKind: Sendable, Hashable {
+  /// The diagonal entries are stored.
   case nonUnit
+  /// The diagonal entries are 1 and not read.
   case unit
 }
 

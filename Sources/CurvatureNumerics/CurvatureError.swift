@@ -87,6 +87,7 @@ public enum CurvatureError: Error, Equatable, CustomStringConvertible {
   /// The requested threads are not supported or cannot be started.
   case threads(String)
 
+  /// The one-line message: what was wrong and where.
   public var description: String {
     switch self {
     case let .invalidArgument(message): return "invalid argument: \(message)"

@@ -18,6 +18,7 @@ public struct LAPACKError: Error, Equatable, Sendable, CustomStringConvertible {
     self.reason = LAPACKError.interpret(routine: routine, info: info)
   }
 
+  /// The one-line message: the routine and what went wrong.
   public var description: String {
     "LAPACK \(routine) failed (info = \(info)): \(reason)"
   }

@@ -214,6 +214,7 @@ public struct NDArray<Scalar: BLASScalar>: Sendable, Equatable, Hashable, Codabl
 }
 
 extension NDArray: CustomStringConvertible {
+  /// The dtype, the shape and the first 12 values, for reading.
   public var description: String {
     let shown = scalars.prefix(12).map { "\($0)" }.joined(separator: ", ")
     return "NDArray<\(Scalar.dtypeName)>(shape: \(shape), [\(shown)\(count > 12 ? ", …" : "")])"

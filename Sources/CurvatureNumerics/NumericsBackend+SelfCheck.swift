@@ -11,6 +11,7 @@ public struct SelfCheckResult: Sendable, CustomStringConvertible {
   /// Whether `error ≤ tolerance`.
   public var passed: Bool { error <= tolerance }
 
+  /// The check in one line: ok or FAIL, the largest error and the tolerance.
   public var description: String {
     "\(passed ? "ok  " : "FAIL") \(name.padding(toLength: 24)) max error \(error) (tolerance \(tolerance))"
   }

@@ -26,10 +26,12 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Hashable {
     spareNormal = nil
   }
 
+  /// Whether two generators are in the same state (produce the same numbers from here on).
   public static func == (lhs: RandomGenerator, rhs: RandomGenerator) -> Bool {
     lhs.state == rhs.state && lhs.spareNormal == rhs.spareNormal
   }
 
+  /// Hashes the generator's state.
   public func hash(into hasher: inout Hasher) {
     hasher.combine(state.0)
     hasher.combine(state.1)

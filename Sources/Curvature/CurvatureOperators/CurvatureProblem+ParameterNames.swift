@@ -16,6 +16,7 @@ public struct ParameterNamePattern: Sendable, Hashable, CustomStringConvertible 
   /// - Parameter text: A name or a pattern with `*` and `?`.
   public init(_ text: String) { self.text = text }
 
+  /// The pattern as written.
   public var description: String { text }
 
   /// Whether `name` matches the whole pattern.

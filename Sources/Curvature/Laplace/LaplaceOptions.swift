@@ -7,7 +7,9 @@ import CurvatureNumerics
 /// - `regression`: Gaussian, `log p(y|f) = −½‖f − y‖²/σ² − C·log(σ√(2π))` per data point
 ///   (the model's loss is MSE).
 public enum LaplaceLikelihood: String, Sendable, Codable, CaseIterable {
+  /// Categorical with softmax link (cross-entropy).
   case classification
+  /// Gaussian (MSE).
   case regression
 
   /// The likelihood a loss implies: cross-entropy → classification, MSE → regression.

@@ -53,6 +53,7 @@ public struct StochasticEstimate: Sendable, Hashable, CustomStringConvertible {
     self.matvecs = matvecs
   }
 
+  /// The value with its standard error and the products used.
   public var description: String {
     "\(value)" + (standardError.map { " ± \($0)" } ?? "") + " (\(samples.count) samples, \(matvecs) matvecs)"
   }

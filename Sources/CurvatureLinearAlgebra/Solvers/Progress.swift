@@ -35,6 +35,7 @@ public struct ProgressEvent: Sendable, Hashable, CustomStringConvertible {
     total > 0 ? Swift.min(1, Swift.max(0, Double(completed) / Double(total))) : 0
   }
 
+  /// The task, the progress and the metric, in one line.
   public var description: String {
     "\(task) \(completed)/\(total)" + (metric.map { " (\($0))" } ?? "")
   }

@@ -15,6 +15,7 @@ public enum SolverError: Error, CustomStringConvertible, Equatable {
   /// A series diverged: its terms grew (term `term` is `growth` times the previous one).
   case diverged(term: Int, growth: Double)
 
+  /// The one-line message: the solver, what happened and where.
   public var description: String {
     switch self {
     case let .notConverged(iterations, residual):

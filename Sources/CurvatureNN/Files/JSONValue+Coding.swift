@@ -1,6 +1,8 @@
 import Foundation
 
 extension JSONValue: Codable {
+  /// Decodes any JSON value.
+  /// - Throws: `DecodingError` when the value is not JSON.
   public init(from decoder: any Decoder) throws {
     let container = try decoder.singleValueContainer()
     if container.decodeNil() {
@@ -18,6 +20,8 @@ extension JSONValue: Codable {
     }
   }
 
+  /// Encodes the value as JSON.
+  /// - Throws: What the encoder throws.
   public func encode(to encoder: any Encoder) throws {
     var container = encoder.singleValueContainer()
     switch self {

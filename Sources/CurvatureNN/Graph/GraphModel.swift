@@ -151,6 +151,7 @@ public struct GraphModel<Scalar: BLASScalar>: DifferentiableModel, CustomStringC
     buffers = values
   }
 
+  /// A one-line summary: inputs, nodes, parameters and the output.
   public var description: String {
     "GraphModel(\(inputSpecs.count) input\(inputSpecs.count == 1 ? "" : "s"), \(nodes.count) nodes, \(parameterCount) parameters, output '\(outputName)' \(outputShape))"
   }

@@ -5,37 +5,45 @@ import CurvatureAutodiff
 
 /// `max(x, 0)` elementwise (PyTorch's `nn.ReLU`).
 public struct ReLU<Scalar: BLASScalar>: Layer {
+  /// The layer (it has no parameters).
   public init() {}
   public func outputShape(for inputShape: [Int]) throws -> [Int] { inputShape }
   public func callAsFunction(_ input: Tensor<Scalar>, parameters: [Tensor<Scalar>]) -> Tensor<Scalar> { input.relu() }
   public var jsonObject: [String: JSONValue] { ["type": .string("relu")] }
+  /// The layer as PyTorch prints it.
   public var description: String { "ReLU()" }
 }
 
 /// `tanh x` elementwise (PyTorch's `nn.Tanh`).
 public struct Tanh<Scalar: BLASScalar>: Layer {
+  /// The layer (it has no parameters).
   public init() {}
   public func outputShape(for inputShape: [Int]) throws -> [Int] { inputShape }
   public func callAsFunction(_ input: Tensor<Scalar>, parameters: [Tensor<Scalar>]) -> Tensor<Scalar> { input.tanh() }
   public var jsonObject: [String: JSONValue] { ["type": .string("tanh")] }
+  /// The layer as PyTorch prints it.
   public var description: String { "Tanh()" }
 }
 
 /// The logistic sigmoid elementwise (PyTorch's `nn.Sigmoid`).
 public struct Sigmoid<Scalar: BLASScalar>: Layer {
+  /// The layer (it has no parameters).
   public init() {}
   public func outputShape(for inputShape: [Int]) throws -> [Int] { inputShape }
   public func callAsFunction(_ input: Tensor<Scalar>, parameters: [Tensor<Scalar>]) -> Tensor<Scalar> { input.sigmoid() }
   public var jsonObject: [String: JSONValue] { ["type": .string("sigmoid")] }
+  /// The layer as PyTorch prints it.
   public var description: String { "Sigmoid()" }
 }
 
 /// The exact GELU `x Φ(x)` elementwise (PyTorch's `nn.GELU()`, `approximate='none'`).
 public struct GELU<Scalar: BLASScalar>: Layer {
+  /// The layer (it has no parameters).
   public init() {}
   public func outputShape(for inputShape: [Int]) throws -> [Int] { inputShape }
   public func callAsFunction(_ input: Tensor<Scalar>, parameters: [Tensor<Scalar>]) -> Tensor<Scalar> { input.gelu() }
   public var jsonObject: [String: JSONValue] { ["type": .string("gelu")] }
+  /// The layer as PyTorch prints it.
   public var description: String { "GELU()" }
 }
 
@@ -47,6 +55,7 @@ public struct Softplus<Scalar: BLASScalar>: Layer {
   /// PyTorch's default `threshold`.
   static var threshold: Scalar { 20 }
 
+  /// The layer (it has no parameters).
   public init() {}
   public func outputShape(for inputShape: [Int]) throws -> [Int] { inputShape }
   public func callAsFunction(_ input: Tensor<Scalar>, parameters: [Tensor<Scalar>]) -> Tensor<Scalar> {
@@ -60,11 +69,13 @@ public struct Softplus<Scalar: BLASScalar>: Layer {
     return input * Tensor(above) + smooth * Tensor(below)
   }
   public var jsonObject: [String: JSONValue] { ["type": .string("softplus")] }
+  /// The layer as PyTorch prints it.
   public var description: String { "Softplus()" }
 }
 
 /// Flattens every axis after the batch axis (PyTorch's `nn.Flatten()`, `start_dim=1`).
 public struct Flatten<Scalar: BLASScalar>: Layer {
+  /// The layer (it has no parameters).
   public init() {}
   public func outputShape(for inputShape: [Int]) throws -> [Int] {
     guard let batch = inputShape.first else {
@@ -74,5 +85,6 @@ public struct Flatten<Scalar: BLASScalar>: Layer {
   }
   public func callAsFunction(_ input: Tensor<Scalar>, parameters: [Tensor<Scalar>]) -> Tensor<Scalar> { input.flattened(from: 1) }
   public var jsonObject: [String: JSONValue] { ["type": .string("flatten")] }
+  /// The layer as PyTorch prints it.
   public var description: String { "Flatten(start_dim=1)" }
 }

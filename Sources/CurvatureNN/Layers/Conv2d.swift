@@ -9,13 +9,21 @@ import CurvatureAutodiff
 /// let y = conv(x, parameters: [w, b])     // x: [N, 3, 32, 32] → y: [N, 16, 32, 32]
 /// ```
 public struct Conv2d<Scalar: BLASScalar>: Layer {
+  /// Input channels `C_in`.
   public let inChannels: Int
+  /// Output channels `C_out`.
   public let outChannels: Int
+  /// The kernel's height and width.
   public let kernelSize: (Int, Int)
+  /// The stride along height and width.
   public let stride: (Int, Int)
+  /// Zero padding along height and width.
   public let padding: (Int, Int)
+  /// The dilation along height and width.
   public let dilation: (Int, Int)
+  /// Channel groups (`C_in` and `C_out` are multiples of it).
   public let groups: Int
+  /// Whether the layer has a bias.
   public let hasBias: Bool
 
   /// A convolution layer; defaults are PyTorch's.
@@ -93,6 +101,7 @@ public struct Conv2d<Scalar: BLASScalar>: Layer {
     ]
   }
 
+  /// The layer as PyTorch prints it.
   public var description: String {
     "Conv2d(\(inChannels), \(outChannels), kernel_size=\(kernelSize), stride=\(stride), padding=\(padding), dilation=\(dilation), groups=\(groups), bias=\(hasBias))"
   }

@@ -57,5 +57,6 @@ public struct Linear<Scalar: BLASScalar>: Layer {
      "out_features": .number(Double(outFeatures)), "bias": .bool(hasBias)]
   }
 
+  /// The layer as PyTorch prints it.
   public var description: String { "Linear(in_features=\(inFeatures), out_features=\(outFeatures), bias=\(hasBias))" }
 }

@@ -170,6 +170,7 @@ public struct Sequential<Scalar: BLASScalar>: Sendable, CustomStringConvertible 
     return try Sequential<Other>(layers, parameters: parameters.map { $0.converted(to: Other.self) })
   }
 
+  /// The layers, one per line, as PyTorch prints an `nn.Sequential`.
   public var description: String {
     "Sequential(\n" + layers.enumerated().map { "  (\($0.offset)): \($0.element)" }.joined(separator: "\n") + "\n)"
   }

@@ -20,9 +20,13 @@ public protocol Optimizer<Scalar>: Sendable {
 /// g ← ∇ + λ θ;   b ← μ b + g (b = g on the first step);   θ ← θ − η (nesterov ? g + μ b : b)
 /// ```
 public struct SGD<Scalar: BLASScalar>: Optimizer {
+  /// The step size `η`.
   public var learningRate: Scalar
+  /// The momentum `μ` (0: none).
   public var momentum: Scalar
+  /// The weight decay `λ` (0: none).
   public var weightDecay: Scalar
+  /// Whether the step uses Nesterov momentum.
   public var nesterov: Bool
   var buffers: [NDArray<Scalar>] = []
   var steps = 0
@@ -69,10 +73,15 @@ public struct SGD<Scalar: BLASScalar>: Optimizer {
 /// θ ← θ − η (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε)
 /// ```
 public struct Adam<Scalar: BLASScalar>: Optimizer {
+  /// The step size `η`.
   public var learningRate: Scalar
+  /// The decay `β₁` of the first-moment average.
   public var beta1: Scalar
+  /// The decay `β₂` of the second-moment average.
   public var beta2: Scalar
+  /// The constant `ε` added to the denominator.
   public var epsilon: Scalar
+  /// The weight decay `λ` (0: none).
   public var weightDecay: Scalar
   /// Decoupled weight decay (AdamW) instead of L2 regularization in the gradient.
   public var decoupledWeightDecay: Bool

@@ -30,16 +30,24 @@ public enum UnaryFunction: Sendable, Hashable, CaseIterable {
 
 /// Binary elementwise functions with broadcasting kernels (`BLASScalar.applyBinary`).
 public enum BinaryFunction: Sendable, Hashable, CaseIterable {
+  /// `a + b`.
   case add
+  /// `a − b`.
   case subtract
+  /// `a · b`.
   case multiply
+  /// `a / b`.
   case divide
+  /// `max(a, b)`.
   case maximum
+  /// `min(a, b)`.
   case minimum
 }
 
 /// Reductions over a set of axes (`BLASScalar.reduce`).
 public enum ReductionFunction: Sendable, Hashable {
+  /// The sum over the axes.
   case sum
+  /// The maximum over the axes.
   case max
 }
