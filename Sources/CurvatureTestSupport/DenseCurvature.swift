@@ -245,9 +245,9 @@ public struct DenseCurvature: Sendable {
       }
       let weights = Tensor(shape: [termCount], scalars: countedTerms.map { $0 ? 1.0 : 0.0 })
       total = (rows.exp().sum(alongAxis: 1).log() * weights).sum() - (rows * Tensor(shape: [termCount, classCount], scalars: q)).sum()
-    case let (.meanSquaredError, .values(y)):
+    case let (.mse, .values(y)):
       total = (rows - Tensor(y.reshaped([termCount, classCount]))).squared().sum()
-    case let (.binaryCrossEntropyWithLogits, .values(y)):
+    case let (.bceWithLogits, .values(y)):
       total = (rows.exp() + 1).log().sum() - (rows * Tensor(y.reshaped([termCount, classCount]))).sum()
     default:
       preconditionFailure("DenseCurvature: targets of the wrong kind for \(lossKind)")
@@ -309,10 +309,10 @@ public struct DenseCurvature: Sendable {
     for (t, j) in termJacobians.enumerated() where countedTerms[t] {
       let f = Array(outputRows.scalars[(t * c)..<((t + 1) * c)])
       switch lossKind {
-      case .meanSquaredError:
+      case .mse:
         let sigma = 2 * matmul(j, j, transposeA: true)
         for a in 0..<p { for b in 0..<p { variance[a, b] += sigma[a, a] * sigma[b, b] + sigma[a, b] * sigma[a, b] } }
-      case .crossEntropy, .binaryCrossEntropyWithLogits:
+      case .crossEntropy, .bceWithLogits:
         // Outcomes ĝ with their probabilities.
         var outcomes = [(probability: Double, g: [Double])]()
         if lossKind == .crossEntropy {
@@ -370,8 +370,8 @@ public struct DenseCurvature: Sendable {
     let y = Tensor(target)
     switch kind {
     case .crossEntropy: return f.exp().sum().log() - (f * y).sum()
-    case .meanSquaredError: return (f - y).squared().sum()
-    case .binaryCrossEntropyWithLogits: return (f.exp() + 1).log().sum() - (f * y).sum()
+    case .mse: return (f - y).squared().sum()
+    case .bceWithLogits: return (f.exp() + 1).log().sum() - (f * y).sum()
     }
   }
 }

@@ -59,7 +59,7 @@ struct DiagCommand: OperatorOutputCommand {
       let estimate = try gate.run(stage) { try hutchinsonDiagonal(a, matvecs: budget, seed: seed, onProgress: bar.handler) }
       (diagonal, used) = (estimate.value, estimate.matvecs)
     case .xdiag:
-      let estimate = try gate.run(stage) { try xdiag(a, matvecs: budget, seed: seed, onProgress: bar.handler) }
+      let estimate = try gate.run(stage) { try xDiagonal(a, matvecs: budget, seed: seed, onProgress: bar.handler) }
       (diagonal, used) = (estimate.value, estimate.matvecs)
     }
     bar.finish()

@@ -84,7 +84,7 @@ struct TraceCommand: PrecisionGenericCommand {
       let estimate = try gate.run(stage) { try hutchPlusPlusTrace(a, matvecs: budget, seed: seed, onProgress: bar.handler) }
       (value, standardError, used) = (estimate.value, estimate.standardError, estimate.matvecs)
     case .xtrace:
-      let estimate = try gate.run(stage) { try xtrace(a, matvecs: budget, seed: seed, onProgress: bar.handler) }
+      let estimate = try gate.run(stage) { try xTrace(a, matvecs: budget, seed: seed, onProgress: bar.handler) }
       (value, standardError, used) = (estimate.value, estimate.standardError, estimate.matvecs)
     }
     bar.finish()

@@ -109,7 +109,7 @@ print("")
 let linear = try Sequential<Double>(
   [Linear(inFeatures: 4, outFeatures: 8), Linear(inFeatures: 8, outFeatures: 8), Linear(inFeatures: 8, outFeatures: 3)], seed: 2)
 let linearInputs: NDArray<Double> = rng.normalArray(shape: [pointCount, 4])
-let linearMSE = try CurvatureProblem(model: linear, loss: Loss(.meanSquaredError), data: try regression(linearInputs, outputs: [3]))
+let linearMSE = try CurvatureProblem(model: linear, loss: Loss(.mse), data: try regression(linearInputs, outputs: [3]))
 let linearCE = try CurvatureProblem(model: linear, loss: crossEntropy, data: try classification(linearInputs, classes: 3))
 try report("deep linear, MSE, N = \(pointCount)", linearMSE, type2)
 try report("deep linear, MSE, N = \(pointCount), joint [W b]", linearMSE, KFACOptions(fisherType: .type2, jointBias: true), groups: [[0, 1], [2, 3], [4, 5]])
@@ -133,11 +133,11 @@ let sequences: NDArray<Double> = rng.normalArray(shape: [pointCount, positions, 
 let perPosition = try Sequential<Double>(
   [Linear(inFeatures: 4, outFeatures: 6), Linear(inFeatures: 6, outFeatures: 3)], seed: 3)
 let expandProblem = try CurvatureProblem(
-  model: perPosition, loss: Loss(.meanSquaredError), data: try regression(sequences, outputs: [positions, 3]))
+  model: perPosition, loss: Loss(.mse), data: try regression(sequences, outputs: [positions, 3]))
 // Reduce setting: the network averages over positions before the loss.
 let pooled = try Sequential<Double>(
   [Linear(inFeatures: 4, outFeatures: 6), MeanOverPositions(), Linear(inFeatures: 6, outFeatures: 3)], seed: 3)
-let reduceProblem = try CurvatureProblem(model: pooled, loss: Loss(.meanSquaredError), data: try regression(sequences, outputs: [3]))
+let reduceProblem = try CurvatureProblem(model: pooled, loss: Loss(.mse), data: try regression(sequences, outputs: [3]))
 let expand = KFACOptions(fisherType: .type2, approximation: .expand)
 let reduce = KFACOptions(fisherType: .type2, approximation: .reduce)
 try report("linear, loss per position (T = \(positions)), expand", expandProblem, expand)

@@ -93,7 +93,7 @@ func analyze(_ name: String, _ model: Sequential<Double>) throws -> Landscape {
   let budget = 60
   let hutchinson = try hutchinsonTrace(hessian, matvecs: budget, seed: 2)
   let hutchPlusPlus = try hutchPlusPlusTrace(hessian, matvecs: budget, seed: 2)
-  let xt = try xtrace(hessian, matvecs: budget, seed: 2)
+  let xt = try xTrace(hessian, matvecs: budget, seed: 2)
 
   // The spectral density: SLQ with 8 probes of 40 Lanczos steps each (PyHessian's default
   // is one probe of 100 steps; several probes give error bars and a smoother estimate).

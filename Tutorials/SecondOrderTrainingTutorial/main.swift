@@ -28,7 +28,7 @@ var rng = RandomGenerator(seed: 41)
 let x: NDArray<Double> = rng.uniformArray(shape: [pointCount, 2], in: -2..<2)
 let y = NDArray<Double>(shape: [pointCount, 1]) { index in sin(2 * x[index[0], 0]) * cos(1.5 * x[index[0], 1]) }
 let data = try ArrayDataset(inputs: x, targets: .values(y))
-let loss = Loss<Double>(.meanSquaredError)
+let loss = Loss<Double>(.mse)
 let initial = try Sequential<Double>(
   [Linear(inFeatures: 2, outFeatures: 32), Tanh(), Linear(inFeatures: 32, outFeatures: 32), Tanh(),
    Linear(inFeatures: 32, outFeatures: 1)], seed: 7)

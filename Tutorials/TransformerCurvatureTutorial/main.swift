@@ -78,7 +78,7 @@ let (slqProbes, slqSteps) = fast ? (6, 30) : (8, 40)
 start = clock.now
 let hutchinson = try hutchinsonTrace(hessian, matvecs: budget, seed: 2)
 let hutchPlusPlus = try hutchPlusPlusTrace(hessian, matvecs: budget, seed: 2)
-let xt = try xtrace(hessian, matvecs: budget, seed: 2)
+let xt = try xTrace(hessian, matvecs: budget, seed: 2)
 let traceTime = seconds(since: start)
 
 start = clock.now

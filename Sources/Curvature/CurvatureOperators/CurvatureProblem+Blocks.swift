@@ -4,7 +4,10 @@ import CurvatureNN
 /// How parameter blocks are grouped into the diagonal blocks of a block-diagonal
 /// curvature approximation.
 public enum ParameterGrouping: String, Sendable, CaseIterable {
-  /// One block per layer (a layer's weight and bias together).
+  /// One block per layer (a layer's weight and bias together): for a `Sequential` its
+  /// layers; for any other model (graph, `FunctionModel`) consecutive parameters whose
+  /// names share the module path before the last `.` (`blocks.0.attn.weight` and
+  /// `blocks.0.attn.bias`), each name without a `.` on its own.
   case perLayer = "layer"
   /// One block per parameter tensor.
   case perParameter = "parameter"
@@ -27,10 +30,28 @@ extension CurvatureProblem {
     return copy
   }
 
-  /// The selected blocks grouped per layer (for a `Sequential`; other models group per
-  /// parameter) or per parameter, in parameter order.
+  /// The selected blocks grouped per layer or per parameter, in parameter order: per layer
+  /// by the layers of a `Sequential`, and for other models by module path, the name before
+  /// its last `.`, over runs of consecutive blocks (see `ParameterGrouping.perLayer`).
   public func blockGroups(_ grouping: ParameterGrouping) -> [[Int]] {
-    guard grouping == .perLayer, let sequential = model as? Sequential<Scalar> else { return blocks.map { [$0] } }
+    guard grouping == .perLayer else { return blocks.map { [$0] } }
+    guard let sequential = model as? Sequential<Scalar> else {
+      // Runs of consecutive blocks only: the block-diagonal operator lays groups out in
+      // order, which must be the flat parameter order.
+      func module(_ block: Int) -> Substring? {
+        let name = model.parameterSpecs[block].name
+        return name.lastIndex(of: ".").map { name[..<$0] }
+      }
+      var groups = [[Int]]()
+      for block in blocks {
+        if let last = groups.last?.last, let path = module(block), module(last) == path {
+          groups[groups.count - 1].append(block)
+        } else {
+          groups.append([block])
+        }
+      }
+      return groups
+    }
     let selected = Set(blocks)
     return sequential.parameterRanges.map { $0.filter(selected.contains) }.filter { !$0.isEmpty }
   }

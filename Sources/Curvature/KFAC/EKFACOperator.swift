@@ -34,12 +34,26 @@ public final class EKFACOperator<Scalar: BLASScalar>: LinearOperator {
   let others: [Int]
   let otherCache: Mutex<[OtherParameterBlock<Scalar>]?>
 
-  /// EKFAC of a curvature problem; factors are computed on first use.
+  /// EKFAC of a curvature problem. By default the initializer returns at once and the
+  /// factors are built on first use (the first product, inverse or query, or
+  /// `computeFactors()`), so time that first call, not this one; pass `eager: true` to
+  /// build them here (for timing, or to see data errors now).
+  ///
+  /// ```swift
+  /// let lazy = try EKFACOperator(problem)                // returns at once
+  /// let built = try EKFACOperator(problem, eager: true)  // factors built here
+  /// ```
+  /// - Parameters:
+  ///   - problem: The model, loss and data.
+  ///   - options: The approximation's options.
+  ///   - eager: Build the factors (and the blocks of `otherParameterBlocks()`) now
+  ///     (default false: on first use).
   /// - Throws: `CurvatureError.unsupported` when the model is not `KroneckerFactorable`
   ///   (a `Sequential` or a `GraphModel`) or a selected parameter sits outside its Linear
   ///   and convolution layers or nodes;
   ///   `.invalidArgument` for invalid options (including the forward-only Fisher type).
-  public init(_ problem: CurvatureProblem<Scalar>, options: KFACOptions = KFACOptions()) throws {
+  ///   With `eager`, what `computeFactors()` and `otherParameterBlocks()` throw.
+  public init(_ problem: CurvatureProblem<Scalar>, options: KFACOptions = KFACOptions(), eager: Bool = false) throws {
     try Self.validate(options)
     self.others = try problem.kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil).others
     self.otherCache = Mutex(nil)
@@ -48,6 +62,10 @@ public final class EKFACOperator<Scalar: BLASScalar>: LinearOperator {
     self.cache = Mutex(nil)
     self.kfacFactors = Mutex(nil)
     self.offsets = KFACOperator.blockOffsets(problem)
+    if eager {
+      try computeFactors()
+      _ = try otherParameterBlocks()
+    }
   }
 
   /// EKFAC from a KFAC operator: its factors (computed now if needed) give the eigenbases,

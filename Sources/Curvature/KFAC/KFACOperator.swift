@@ -35,12 +35,26 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
   let others: [Int]
   let otherCache: Mutex<[OtherParameterBlock<Scalar>]?>
 
-  /// KFAC of a curvature problem; factors are computed on first use.
+  /// KFAC of a curvature problem. By default the initializer returns at once and the
+  /// factors are built on first use (the first product, inverse or query, or
+  /// `computeFactors()`), so time that first call, not this one; pass `eager: true` to
+  /// build them here (for timing, or to see data errors now).
+  ///
+  /// ```swift
+  /// let lazy = try KFACOperator(problem)                // returns at once
+  /// let built = try KFACOperator(problem, eager: true)  // factors built here
+  /// ```
+  /// - Parameters:
+  ///   - problem: The model, loss and data.
+  ///   - options: The approximation's options.
+  ///   - eager: Build the factors (and the blocks of `otherParameterBlocks()`) now
+  ///     (default false: on first use).
   /// - Throws: `CurvatureError.unsupported` when the model is not `KroneckerFactorable`
   ///   (a `Sequential` or a `GraphModel`) or a selected parameter sits outside its Linear
   ///   and convolution layers or nodes;
   ///   `.invalidArgument` for invalid options.
-  public init(_ problem: CurvatureProblem<Scalar>, options: KFACOptions = KFACOptions()) throws {
+  ///   With `eager`, what `computeFactors()` and `otherParameterBlocks()` throw.
+  public init(_ problem: CurvatureProblem<Scalar>, options: KFACOptions = KFACOptions(), eager: Bool = false) throws {
     guard options.mcSamples >= 1, options.fisherType == .mc || options.mcSamples == 1 else {
       throw CurvatureError.invalidArgument("mcSamples = \(options.mcSamples) is invalid for the \(options.fisherType.rawValue) Fisher type (mc needs ≥ 1, the others exactly 1)")
     }
@@ -50,6 +64,10 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
     self.cache = Mutex(nil)
     self.offsets = KFACOperator.blockOffsets(problem)
     self.otherCache = Mutex(nil)
+    if eager {
+      try computeFactors()
+      _ = try otherParameterBlocks()
+    }
   }
 
   /// KFAC with given factors (e.g. loaded from a file).

@@ -22,8 +22,8 @@ public enum LaplaceLikelihood: String, Sendable, Codable, CaseIterable {
         throw CurvatureError.incompatible("a Laplace approximation needs a log-likelihood loss; cross-entropy with label smoothing \(loss.labelSmoothing) is not one")
       }
       return .classification
-    case .meanSquaredError: return .regression
-    case .binaryCrossEntropyWithLogits:
+    case .mse: return .regression
+    case .bceWithLogits:
       throw CurvatureError.incompatible("a Laplace approximation supports cross-entropy (classification) and MSE (regression) losses, not bce_with_logits")
     }
   }

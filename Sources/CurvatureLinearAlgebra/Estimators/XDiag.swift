@@ -11,7 +11,7 @@ import CurvatureNumerics
 /// low-rank part, the error is far below Hutchinson's at equal products.
 ///
 /// Rank deficiency: a singular `R` (an operator of rank below `m`, as curvature matrices
-/// usually are) is handled as in `xtrace`: the leave-one-out bases come from the SVD of `R`
+/// usually are) is handled as in `xTrace`: the leave-one-out bases come from the SVD of `R`
 /// truncated at its numerical rank, with the pseudo-inverse in place of `R⁻¹` (see
 /// `LeaveOneOutSketch`). Each leave-one-out estimate is still exact in its definition, and
 /// for an operator of rank below `m` the estimate is its diagonal up to rounding (zeros for
@@ -30,7 +30,7 @@ import CurvatureNumerics
 ///   `matvecs < 4`, `m > n` or `blockSize < 1`; `LinearOperatorError.nonFinite`;
 ///   `LAPACKError` if the SVD of `R` does not converge; or what `A` throws.
 /// - Complexity: `2m` products; `O(n m² + m³)` flops; `O(n m)` memory.
-public func xdiag<A: LinearOperator>(
+public func xDiagonal<A: LinearOperator>(
   _ a: A, matvecs: Int, blockSize: Int = 32, seed: UInt64 = 0, onProgress: ProgressHandler? = nil
 ) throws -> DiagonalEstimate<A.Scalar> {
   typealias T = A.Scalar
@@ -88,4 +88,12 @@ public func xdiag<A: LinearOperator>(
     return T((variance / count).squareRoot())
   }
   return DiagonalEstimate(value: NDArray(value), standardError: NDArray(errors), sampleCount: m, matvecs: 2 * m)
+}
+
+/// The former name of `xDiagonal(_:matvecs:blockSize:seed:onProgress:)`.
+@available(*, deprecated, renamed: "xDiagonal(_:matvecs:blockSize:seed:onProgress:)")
+public func xdiag<A: LinearOperator>(
+  _ a: A, matvecs: Int, blockSize: Int = 32, seed: UInt64 = 0, onProgress: ProgressHandler? = nil
+) throws -> DiagonalEstimate<A.Scalar> {
+  try xDiagonal(a, matvecs: matvecs, blockSize: blockSize, seed: seed, onProgress: onProgress)
 }

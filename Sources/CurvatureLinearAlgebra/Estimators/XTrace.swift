@@ -41,7 +41,7 @@ import CurvatureNumerics
 ///   `LinearOperatorError.nonFinite`; `LAPACKError` if the SVD of `R` (which finds its
 ///   numerical rank) does not converge; or what `A` throws.
 /// - Complexity: `2m` products with `A`; `O(n m² + m³)` flops; `O(n m)` memory.
-public func xtrace<A: LinearOperator>(
+public func xTrace<A: LinearOperator>(
   _ a: A, matvecs: Int, distribution: ProbeDistribution = .sphere, improved: Bool = true,
   blockSize: Int = 32, seed: UInt64 = 0, onProgress: ProgressHandler? = nil
 ) throws -> StochasticEstimate {
@@ -194,4 +194,15 @@ func leaveOneOutDirections(_ r: NDArray<Double>) -> NDArray<Double> {
     rows.scaleRow(i, by: 1 / norm)
   }
   return rows.transposed()
+}
+
+/// The former name of `xTrace(_:matvecs:distribution:improved:blockSize:seed:onProgress:)`.
+@available(*, deprecated, renamed: "xTrace(_:matvecs:distribution:improved:blockSize:seed:onProgress:)")
+public func xtrace<A: LinearOperator>(
+  _ a: A, matvecs: Int, distribution: ProbeDistribution = .sphere, improved: Bool = true,
+  blockSize: Int = 32, seed: UInt64 = 0, onProgress: ProgressHandler? = nil
+) throws -> StochasticEstimate {
+  try xTrace(
+    a, matvecs: matvecs, distribution: distribution, improved: improved, blockSize: blockSize, seed: seed,
+    onProgress: onProgress)
 }

@@ -85,8 +85,12 @@ public struct EigenpairResult<Scalar: BLASScalar>: Sendable {
   public var eigenvalues: NDArray<Scalar>
   /// The unit eigenvectors as columns, `[n, k]`, matching `eigenvalues`.
   public var eigenvectors: NDArray<Scalar>
-  /// The residual norm `‖A v − λ v‖` of each pair (as estimated by the solver; 0 for
-  /// a dense fallback).
+  /// The residual norm `‖A v − λ v‖` of each pair. Lanczos (`lanczosEigenpairs`, `eigsh`)
+  /// reports the true residual, recomputed after the iteration from one product with the
+  /// returned eigenvectors (counted in `matvecs`; the dense fallback uses its matrix), in
+  /// the operator's precision: it includes rounding, so it is about `ε ‖A‖` at best, never
+  /// the far smaller Lanczos estimate `|β_m s_m|` that decides convergence. Power
+  /// iteration reports the residual of each pair for the deflated operator it iterated on.
   public var residualNorms: [Double]
   /// Products with the operator, counted per vector.
   public var matvecs: Int
@@ -139,8 +143,9 @@ public struct EigenpairResult<Scalar: BLASScalar>: Sendable {
 ///   - options: How many eigenpairs, which, tolerance, basis cap, restarts, seed.
 ///   - onProgress: Called after each filled basis (task `"Lanczos"`, converged wanted pairs
 ///     of `count`, the largest relative residual among the unconverged wanted as `metric`).
-/// - Returns: Eigenvalues (ordered as requested), eigenvectors `[n, k]`, residual norms,
-///   matvec count, restarts and whether all converged.
+/// - Returns: Eigenvalues (ordered as requested), eigenvectors `[n, k]`, the true residual
+///   norms `‖Av − λv‖` (recomputed, see `EigenpairResult.residualNorms`), matvec count
+///   (the recomputation's `k` included), restarts and whether all converged.
 /// - Throws: `LinearOperatorError.notSquare`; `SolverError.invalidArgument` for a
 ///   non-symmetric operator, `count < 1`, `count > n`, `count ≥ n` on an operator too
 ///   large for the dense fallback, a basis cap below `count + 2` (and below `n`), or a
@@ -177,21 +182,43 @@ public func lanczosEigenpairs<A: LinearOperator>(
   }
 
   var solver = ThickRestartLanczos(operator: a, capacity: capacity, options: options)
-  return try solver.run(onProgress: onProgress)
+  var result = try solver.run(onProgress: onProgress)
+  // The estimate |β_m s_m| ignores rounding (it reaches 1e-57 where ‖Av − λv‖ is 1e-15):
+  // report the residuals the returned pairs really have.
+  let products = try a.apply(result.eigenvectors)
+  result.matvecs += result.eigenvalues.count
+  result.residualNorms = eigenpairResiduals(products, result.eigenvectors, result.eigenvalues)
+  return result
+}
+
+/// The norms of the columns of `AV − V diag(λ)`, from `AV` `[n, k]`.
+func eigenpairResiduals<T: BLASScalar>(_ products: NDArray<T>, _ vectors: NDArray<T>, _ values: NDArray<T>) -> [Double] {
+  let (n, k) = (vectors.shape[0], vectors.shape[1])
+  var sums = [Double](repeating: 0, count: k)
+  for i in 0..<n {
+    for j in 0..<k {
+      let r = products.scalars[i * k + j] - values.scalars[j] * vectors.scalars[i * k + j]
+      sums[j] += Double(r) * Double(r)
+    }
+  }
+  return sums.map { $0.squareRoot() }
 }
 
 /// The wanted eigenpairs of `dense()` by LAPACK syevd.
 func denseEigenpairs<A: LinearOperator>(_ a: A, count k: Int, which: EigenvalueSelection) throws -> EigenpairResult<A.Scalar> {
-  let (values, vectors) = try a.dense().symmetricEigen()
+  let matrix = try a.dense()
+  let (values, vectors) = try matrix.symmetricEigen()
   let n = a.rowCount
   let chosen = Array(which.ranking(values.scalars.map { Double($0) }).prefix(k))
   var eigenvectors = NDArray<A.Scalar>(zeros: [n, k])
   for (slot, index) in chosen.enumerated() {
     for i in 0..<n { eigenvectors.scalars[i * k + slot] = vectors.scalars[i * n + index] }
   }
+  let eigenvalues = NDArray(chosen.map { values[$0] })
   return EigenpairResult(
-    eigenvalues: NDArray(chosen.map { values[$0] }), eigenvectors: eigenvectors,
-    residualNorms: [Double](repeating: 0, count: k), matvecs: n, iterations: 0, converged: true)
+    eigenvalues: eigenvalues, eigenvectors: eigenvectors,
+    residualNorms: eigenpairResiduals(matmul(matrix, eigenvectors), eigenvectors, eigenvalues),
+    matvecs: n, iterations: 0, converged: true)
 }
 
 /// The state of one thick-restart Lanczos run with locking.

@@ -5,8 +5,10 @@ import CurvatureAutodiff
 /// forward pass that is differentiable in them.
 ///
 /// `Sequential` and `GraphModel` conform; any other differentiable function of tensors can
-/// be wrapped in a `FunctionModel`. Kronecker-factored methods need the layer structure of
-/// a `Sequential`.
+/// be wrapped in a `FunctionModel`. Every exact operator (Hessian, GGN, Fisher), solver,
+/// estimator and diagonal estimator takes any conforming model; Kronecker-factored methods
+/// need the layer structure of a `Sequential` or `GraphModel` (`KroneckerFactorable`), and
+/// `train` a `TrainableModel` (all three built-in models are).
 ///
 /// A model may take several input tensors (a graph model with token ids and a mask):
 /// `callAsFunction(_:parameters:)` with an array receives all of them, in the order of the
@@ -66,7 +68,7 @@ extension Sequential: DifferentiableModel {
 /// ```
 public struct FunctionModel<Scalar: BLASScalar>: DifferentiableModel {
   public let parameterSpecs: [ParameterSpec]
-  public let parameters: [NDArray<Scalar>]
+  public internal(set) var parameters: [NDArray<Scalar>]
   let function: @Sendable (Tensor<Scalar>, [Tensor<Scalar>]) -> Tensor<Scalar>
 
   /// A model from its parameter blocks and forward function.

@@ -91,9 +91,9 @@ extension Loss {
         }
       }
       return g
-    case let (.meanSquaredError, .values(y)):
+    case let (.mse, .values(y)):
       return 2 * (rows - y.reshaped(rows.shape))
-    case let (.binaryCrossEntropyWithLogits, .values(y)):
+    case let (.bceWithLogits, .values(y)):
       return rows.map(.sigmoid) - y.reshaped(rows.shape)
     default:
       preconditionFailure("\(kind.rawValue): targets of the wrong kind (call validate first)")
@@ -111,9 +111,9 @@ extension Loss {
       let ptv = pv.reduced(.sum, axes: [1], keepingDimensions: true)
       let hv = zeroingIgnoredRows(pv - NDArray.binary(.multiply, p, ptv), countedRows(targets))
       return outputLayout(hv, outputShape: f.shape)
-    case .meanSquaredError:
+    case .mse:
       return (2 * vr).reshaped(f.shape)
-    case .binaryCrossEntropyWithLogits:
+    case .bceWithLogits:
       let s = rows.map(.sigmoid)
       return NDArray.binary(.multiply, NDArray.binary(.multiply, s, s.map(.negate).adding(1)), vr).reshaped(f.shape)
     }
@@ -139,9 +139,9 @@ extension Loss {
           }
         }
       }
-    case .meanSquaredError:
+    case .mse:
       for row in 0..<t { for k in 0..<c { s.scalars[(row * c + k) * c + k] = Scalar(2).squareRoot() } }
-    case .binaryCrossEntropyWithLogits:
+    case .bceWithLogits:
       for row in 0..<t {
         for k in 0..<c {
           let sigma = unaryValue(.sigmoid, rows.scalars[row * c + k])
@@ -185,9 +185,9 @@ extension Loss {
             let probabilities = Array(p.scalars[(term * c)..<((term + 1) * c)])
             let drawn = probabilities.withUnsafeBufferPointer { rng.categorical(weights: $0) }
             for k in 0..<c { result.scalars[base + k] = p.scalars[term * c + k] - (k == drawn ? 1 : 0) }
-          case .meanSquaredError:
+          case .mse:
             for k in 0..<c { result.scalars[base + k] = Scalar(2 * (0.5).squareRoot() * rng.normal()) }
-          case .binaryCrossEntropyWithLogits:
+          case .bceWithLogits:
             for k in 0..<c {
               let sigma = p.scalars[term * c + k]
               result.scalars[base + k] = sigma - (rng.bernoulli(Double(sigma)) ? 1 : 0)

@@ -9,14 +9,28 @@ public enum LossReduction: String, Sendable, Codable, CaseIterable {
   case sum
 }
 
-/// The losses Curvature supports, named as in `model.json`.
+/// The losses Curvature supports, named as in `model.json` and the `curv` command line
+/// (`cross_entropy`, `mse`, `bce_with_logits`; the raw values).
+///
+/// ```swift
+/// let loss = Loss<Double>(.mse)                  // also .crossEntropy, .bceWithLogits
+/// let kind = LossKind(rawValue: "bce_with_logits") // .bceWithLogits
+/// ```
 public enum LossKind: String, Sendable, Codable, CaseIterable {
-  /// `nn.CrossEntropyLoss` with integer class targets.
+  /// `nn.CrossEntropyLoss` with integer class targets (`cross_entropy`).
   case crossEntropy = "cross_entropy"
-  /// `nn.MSELoss`.
-  case meanSquaredError = "mse"
-  /// `nn.BCEWithLogitsLoss` with targets in [0, 1].
-  case binaryCrossEntropyWithLogits = "bce_with_logits"
+  /// `nn.MSELoss` (`mse`).
+  case mse = "mse"
+  /// `nn.BCEWithLogitsLoss` with targets in [0, 1] (`bce_with_logits`).
+  case bceWithLogits = "bce_with_logits"
+
+  /// The former name of `mse`.
+  @available(*, deprecated, renamed: "mse")
+  public static var meanSquaredError: LossKind { .mse }
+
+  /// The former name of `bceWithLogits`.
+  @available(*, deprecated, renamed: "bceWithLogits")
+  public static var binaryCrossEntropyWithLogits: LossKind { .bceWithLogits }
 }
 
 /// A loss with PyTorch's definition and reduction.
@@ -110,7 +124,7 @@ public struct Loss<Scalar: BLASScalar>: Sendable, Equatable {
         throw .wrongShape("\(kind.rawValue): targets of shape \(values.shape) for outputs \(outputShape)")
       }
       if let bad = values.firstNonFiniteIndex { throw .nonFiniteTarget(position: bad) }
-      if kind == .binaryCrossEntropyWithLogits,
+      if kind == .bceWithLogits,
          let bad = values.scalars.firstIndex(where: { $0 < 0 || $0 > 1 }) {
         throw .targetOutOfRange(position: bad, value: Double(values.scalars[bad]))
       }
@@ -126,7 +140,7 @@ public struct Loss<Scalar: BLASScalar>: Sendable, Equatable {
     guard reduction == .mean else { return 1 }
     switch kind {
     case .crossEntropy: return (outputShape.first ?? 1) * Loss.positions(outputShape)
-    case .meanSquaredError, .binaryCrossEntropyWithLogits: return outputShape.reduce(1, *)
+    case .mse, .bceWithLogits: return outputShape.reduce(1, *)
     }
   }
 
@@ -172,9 +186,9 @@ public struct Loss<Scalar: BLASScalar>: Sendable, Equatable {
       // PyTorch: (1 − ε)·nll + ε·(−Σ_c log p_c)/C over the targets that count.
       let uniform = -logProbabilities.sum(alongAxis: 1).gathering(flatIndices: counted, shape: [counted.count]).sum()
       return negativeLogLikelihood * Scalar(1 - labelSmoothing) + uniform * Scalar(labelSmoothing / Double(c))
-    case let (.meanSquaredError, .values(y)):
+    case let (.mse, .values(y)):
       return (output - Tensor(y)).squared().sum()
-    case let (.binaryCrossEntropyWithLogits, .values(y)):
+    case let (.bceWithLogits, .values(y)):
       return (output.softplus() - output * Tensor(y)).sum()
     default:
       preconditionFailure("\(kind.rawValue): targets of the wrong kind (call validate first)")

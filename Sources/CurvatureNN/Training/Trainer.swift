@@ -1,7 +1,8 @@
 import CurvatureNumerics
 import CurvatureAutodiff
 
-/// Trains a network by minibatch gradient descent: each epoch visits the data set once
+/// Trains a network (any `TrainableModel`: `Sequential`, `GraphModel`, `FunctionModel`) by
+/// minibatch gradient descent: each epoch visits the data set once
 /// in a seeded random order, in minibatches of `batchSize` points (the last one may be
 /// shorter), and applies one optimizer step per minibatch with the gradient of the
 /// minibatch loss.
@@ -18,8 +19,9 @@ import CurvatureAutodiff
 ///
 /// Training is deterministic: the same model, data, optimizer state and seed give
 /// bit-identical parameters. Before any step, the inputs and targets are checked once,
-/// batch by batch (inputs must fit the model; targets must fit the loss, as
-/// `Loss.validate` requires), so a bad data set fails before the model changes. Minibatches
+/// batch by batch (inputs must fit the model — a `Sequential` checks shapes layer by layer,
+/// other models through `checkInputs` and one data point's forward pass; targets must fit
+/// the loss, as `Loss.validate` requires), so a bad data set fails before the model changes. Minibatches
 /// are gathered point by point through `Dataset.batch`, so memory holds one minibatch, not
 /// the data set.
 ///
@@ -43,11 +45,12 @@ import CurvatureAutodiff
 /// - Complexity: Per epoch, one forward and backward pass over the data set, plus one
 ///   optimizer step per minibatch.
 @discardableResult
-public func train<T: BLASScalar>(
-  _ model: inout Sequential<T>, loss: Loss<T>, data: some Dataset<T>, optimizer: inout some Optimizer<T>,
-  epochs: Int, batchSize: Int, seed: UInt64,
-  progress: ((_ epoch: Int, _ loss: T) -> Void)? = nil
-) throws -> [T] {
+public func train<Model: TrainableModel>(
+  _ model: inout Model, loss: Loss<Model.Scalar>, data: some Dataset<Model.Scalar>,
+  optimizer: inout some Optimizer<Model.Scalar>, epochs: Int, batchSize: Int, seed: UInt64,
+  progress: ((_ epoch: Int, _ loss: Model.Scalar) -> Void)? = nil
+) throws -> [Model.Scalar] {
+  typealias T = Model.Scalar
   guard epochs >= 0 else { throw TrainingError.invalidArgument("training epochs must be non-negative, got \(epochs)") }
   guard batchSize > 0 else { throw TrainingError.invalidArgument("training batchSize must be positive, got \(batchSize)") }
   guard data.count > 0 else { throw TrainingError.invalidArgument("the training data set is empty") }
@@ -64,9 +67,9 @@ public func train<T: BLASScalar>(
     var batches = 0
     for start in stride(from: 0, to: order.count, by: batchSize) {
       let batch = try gatherBatch(data, indices: order[start..<min(start + batchSize, order.count)])
-      let input = Tensor(batch.inputs)
-      let (value, gradients) = valueAndGradient(at: model.parameterTensors) { parameters in
-        loss(model(input, parameters: parameters), batch.targets)
+      let current = model
+      let (value, gradients) = valueAndGradient(at: model.parameters.map { Tensor($0) }) { parameters in
+        loss(current.forward(batch, parameters: parameters), batch.targets)
       }
       let lossValue = value.scalar
       guard lossValue.isFinite else {
@@ -87,12 +90,28 @@ public func train<T: BLASScalar>(
 
 /// Reads the data set once in consecutive batches and checks that the inputs fit the model
 /// and the targets fit the loss; `LossError` positions are shifted to count over the set.
-func validateTrainingData<T: BLASScalar>(
-  model: Sequential<T>, loss: Loss<T>, data: some Dataset<T>, batchSize: Int
+/// A `Sequential` computes each batch's output shape from its layers; other models check
+/// their inputs and take the output shape of one data point's forward pass.
+func validateTrainingData<Model: DifferentiableModel>(
+  model: Model, loss: Loss<Model.Scalar>, data: some Dataset<Model.Scalar>, batchSize: Int
 ) throws {
+  let sequential = model as? Sequential<Model.Scalar>
+  var pointOutputShape: [Int]? = nil
+  if sequential == nil {
+    let first = try data.batch(0..<1)
+    try model.checkInputs(first.allInputs)
+    let parameters = model.parameters.map { Tensor($0) }
+    pointOutputShape = Array(AutodiffMode.withoutRecording { model.forward(first, parameters: parameters) }.shape.dropFirst())
+  }
   for range in data.batchRanges(size: batchSize) {
     let batch = try data.batch(range)
-    let outputShape = try model.outputShape(for: batch.inputs.shape)
+    let outputShape: [Int]
+    if let sequential {
+      outputShape = try sequential.outputShape(for: batch.inputs.shape)
+    } else {
+      try model.checkInputs(batch.allInputs)
+      outputShape = [range.count] + pointOutputShape!
+    }
     do {
       try loss.validate(outputShape: outputShape, targets: batch.targets)
     } catch {
@@ -124,9 +143,15 @@ func gatherBatch<T: BLASScalar>(_ data: some Dataset<T>, indices: ArraySlice<Int
   var classes = [Int]()
   var values = [T]()
   var targetRowShape: [Int]? = nil
+  var extras = [[T]](), extraShapes = [[Int]]()
   for index in indices {
     let point = try data.batch(index..<(index + 1))
     inputs += point.inputs.scalars
+    if extras.isEmpty && !point.extraInputs.isEmpty {
+      extras = point.extraInputs.map { _ in [] }
+      extraShapes = point.extraInputs.map { Array($0.shape.dropFirst()) }
+    }
+    for (slot, extra) in point.extraInputs.enumerated() where slot < extras.count { extras[slot] += extra.scalars }
     switch point.targets {
     case let .classes(c): classes += c
     case let .values(v):
@@ -137,5 +162,15 @@ func gatherBatch<T: BLASScalar>(_ data: some Dataset<T>, indices: ArraySlice<Int
   let count = indices.count
   let targets: Targets<T> = targetRowShape.map { .values(NDArray(shape: [count] + $0, scalars: values)) } ?? .classes(classes)
   // The points need not be consecutive in the data set: `range` numbers them in the batch.
-  return Batch(inputs: NDArray(shape: [count] + data.inputShape, scalars: inputs), targets: targets, range: 0..<count)
+  return Batch(
+    inputs: NDArray(shape: [count] + data.inputShape, scalars: inputs), targets: targets, range: 0..<count,
+    extraInputs: zip(extras, extraShapes).map { NDArray(shape: [count] + $1, scalars: $0) })
+}
+
+extension DifferentiableModel {
+  /// The output for a batch: the one-tensor forward pass for a single-input model, all the
+  /// batch's inputs otherwise.
+  func forward(_ batch: Batch<Scalar>, parameters: [Tensor<Scalar>]) -> Tensor<Scalar> {
+    inputCount == 1 ? self(Tensor(batch.inputs), parameters: parameters) : self(batch.inputTensors, parameters: parameters)
+  }
 }

@@ -201,7 +201,7 @@ import Testing
       try hutchinsonDiagonal(ggn, matvecs: 30, seed: 3).value, rtol: 1e-10, "hutchinson")
     expectClose(
       try diagonal(["--operator", "ggn", "--method", "xdiag", "--matvecs", "40", "--seed", "3"]),
-      try xdiag(ggn, matvecs: 40, seed: 3).value, rtol: 1e-9, "xdiag")
+      try xDiagonal(ggn, matvecs: 40, seed: 3).value, rtol: 1e-9, "xdiag")
   }
 
   /// `spectrum`: the JSON grid and density are the library's SLQ density; the SVG has axes,

@@ -17,7 +17,7 @@ import Testing
     var parameters = try model.unflatten(model.flatParameters())
     edit(&parameters)
     try model.setParameters(parameters)
-    try ModelFile(model: model, loss: Loss(.meanSquaredError, reduction: .mean)).write(
+    try ModelFile(model: model, loss: Loss(.mse, reduction: .mean)).write(
       description: directory.appendingPathComponent("model.json"), weights: directory.appendingPathComponent("weights.safetensors"))
     var x: NDArray<Double> = rng.normalArray(shape: [6, 3])
     inputs(&x)

@@ -164,7 +164,7 @@ struct CLIFixture {
     let model: Sequential<Double>, loss: Loss<Double>, inputs: NDArray<Double>, targets: Targets<Double>
     if mse {
       model = try Sequential([Linear(inFeatures: 3, outFeatures: 5), Sigmoid(), Linear(inFeatures: 5, outFeatures: 2)], seed: seed)
-      loss = Loss(.meanSquaredError, reduction: .mean)
+      loss = Loss(.mse, reduction: .mean)
       inputs = rng.normalArray(shape: [count, 3])
       targets = .values(rng.normalArray(shape: [count, 2]))
     } else {

@@ -27,8 +27,8 @@ import Testing
          try Conv2d(inChannels: 4, outChannels: 2, kernelSize: (2, 2)), Sigmoid(), Flatten(), Linear(inFeatures: 8, outFeatures: 3)],
         seed: 9)
       let x: NDArray<Double> = rng.normalArray(shape: [5, 2, 5, 5])
-      let data = try ArrayDataset(inputs: x, targets: CurvatureCases.targets(.meanSquaredError, outputShape: [5, 3], rng: &rng))
-      return CurvatureCase(name: name, model: model, loss: Loss(.meanSquaredError, reduction: .sum), data: data)
+      let data = try ArrayDataset(inputs: x, targets: CurvatureCases.targets(.mse, outputShape: [5, 3], rng: &rng))
+      return CurvatureCase(name: name, model: model, loss: Loss(.mse, reduction: .sum), data: data)
     default:
       return try CurvatureCases.named(name)
     }

@@ -22,8 +22,8 @@ private func denseMatrices(_ problem: CurvatureProblem<Double>) throws -> [(Stri
   private static func largerCase(_ name: String) throws -> CurvatureCase {
     switch name {
     case "mlp_tanh_cross_entropy_mean": return try CurvatureCases.mlp(.tanh, .crossEntropy, .mean, n: 10)
-    case "mlp_sigmoid_mse_mean": return try CurvatureCases.mlp(.sigmoid, .meanSquaredError, .mean, n: 9)
-    case "sequence_mse_sum": return try CurvatureCases.sequence(.meanSquaredError, .sum, n: 9)
+    case "mlp_sigmoid_mse_mean": return try CurvatureCases.mlp(.sigmoid, .mse, .mean, n: 9)
+    case "sequence_mse_sum": return try CurvatureCases.sequence(.mse, .sum, n: 9)
     default: return try CurvatureCases.cnn(.mean, n: 8)
     }
   }

@@ -58,7 +58,7 @@ private func isNonDeterministic(_ e: CurvatureError) -> Bool { if case .nonDeter
   }
 
   @Test func nanParametersAreNonFinite() throws {
-    let c = try CurvatureCases.mlp(.sigmoid, .meanSquaredError, .mean)
+    let c = try CurvatureCases.mlp(.sigmoid, .mse, .mean)
     var parameters = c.model.parameters
     parameters[0] = NDArray(shape: parameters[0].shape, scalars: [.nan] + parameters[0].scalars.dropFirst())
     let model = try Sequential<Double>(c.model.layers, parameters: parameters)
@@ -124,7 +124,7 @@ private func isNonDeterministic(_ e: CurvatureError) -> Bool { if case .nonDeter
     expectCurvatureError("value targets for cross-entropy", isInvalidData) {
       _ = try CurvatureProblem(model: c.model, loss: c.loss, data: values)
     }
-    let b = try CurvatureCases.mlp(.tanh, .binaryCrossEntropyWithLogits, .mean)
+    let b = try CurvatureCases.mlp(.tanh, .bceWithLogits, .mean)
     let outside = try ArrayDataset(inputs: b.data.inputs, targets: .values(NDArray(repeating: 1.5, shape: [6, 3])))
     expectCurvatureError("BCE target 1.5", isInvalidData) {
       _ = try CurvatureProblem(model: b.model, loss: b.loss, data: outside)

@@ -64,7 +64,7 @@ func expectMatches<Op: LinearOperator>(
   /// For MSE the loss Hessian is 2I, so the GGN is `(2/R) JᵀJ`; and with sum reduction the
   /// EF is `Σ_t g_t g_tᵀ` whose trace is `Σ_t ‖g_t‖²`: cross-checks of the reference.
   @Test func referenceSpecialCases() throws {
-    let c = try CurvatureCases.sequence(.meanSquaredError, .mean)
+    let c = try CurvatureCases.sequence(.mse, .mean)
     let reference = c.reference()
     let j = reference.jacobian
     expectClose(reference.ggn, matmul(j, j, transposeA: true) * (2 / Double(reference.reductionFactor)), rtol: 1e-12, "MSE GGN = (2/R) JᵀJ")
@@ -97,11 +97,11 @@ func expectMatches<Op: LinearOperator>(
       matmul((matmul(x, p[0], transposeB: true) + p[1]).tanh(), p[2], transposeB: true).reshaped([-1])
     }
     let x: NDArray<Double> = rng.normalArray(shape: [n, 3])
-    let y: NDArray<Double> = kind == .meanSquaredError ? rng.normalArray(shape: [n]) : rng.uniformArray(shape: [n], in: 0..<1)
+    let y: NDArray<Double> = kind == .mse ? rng.normalArray(shape: [n]) : rng.uniformArray(shape: [n], in: 0..<1)
     return (model, Loss(kind, reduction: reduction), try ArrayDataset(inputs: x, targets: .values(y)))
   }
 
-  @Test(arguments: [(LossKind.meanSquaredError, LossReduction.mean), (.binaryCrossEntropyWithLogits, .sum)])
+  @Test(arguments: [(LossKind.mse, LossReduction.mean), (.bceWithLogits, .sum)])
   func operatorsMatchDenseReferences(_ kind: LossKind, _ reduction: LossReduction) throws {
     let (model, loss, data) = try Self.functionCase(kind, reduction)
     let reference = DenseCurvature(model: model, loss: loss, data: data)

@@ -56,9 +56,9 @@ enum CurvatureCases {
     case .crossEntropy:
       let rows = outputShape.dropLast().reduce(1, *), c = outputShape.last!
       return .classes((0..<rows).map { _ in rng.integer(below: c) })
-    case .meanSquaredError:
+    case .mse:
       return .values(rng.normalArray(shape: outputShape))
-    case .binaryCrossEntropyWithLogits:
+    case .bceWithLogits:
       return .values(rng.uniformArray(shape: outputShape, in: 0..<1))
     }
   }
@@ -80,7 +80,7 @@ enum CurvatureCases {
 
   /// `Linear(3, 4) – tanh – Linear(4, 2)` on sequences `[n, 5, 3]` with per-position
   /// targets `[n, 5, 2]` (P = 26).
-  static func sequence(_ kind: LossKind = .meanSquaredError, _ reduction: LossReduction = .mean, n: Int = 4) throws -> CurvatureCase {
+  static func sequence(_ kind: LossKind = .mse, _ reduction: LossReduction = .mean, n: Int = 4) throws -> CurvatureCase {
     var rng = RandomGenerator(seed: 3, stream: 7)
     let model = try Sequential<Double>(
       [Linear(inFeatures: 3, outFeatures: 4), Tanh(), Linear(inFeatures: 4, outFeatures: 2)], seed: 3)

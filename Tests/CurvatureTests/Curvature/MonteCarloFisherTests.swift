@@ -32,13 +32,13 @@ import Testing
   }
 
   @Test func batchSizeInvariance() throws {
-    let c = try CurvatureCases.mlp(.tanh, .binaryCrossEntropyWithLogits, .mean, n: 9)
+    let c = try CurvatureCases.mlp(.tanh, .bceWithLogits, .mean, n: 9)
     let whole = try MonteCarloFisherOperator(c.problem(), mcSamples: 4, seed: 3).dense()
     for batchSize in [1, 7] {
       let batched = try MonteCarloFisherOperator(c.problem(batchSize: batchSize), mcSamples: 4, seed: 3).dense()
       expectClose(batched, whole, rtol: 1e-12, atolFactor: 1e-14, "batch size \(batchSize)")
     }
-    let s = try CurvatureCases.sequence(.meanSquaredError, .mean, n: 9)
+    let s = try CurvatureCases.sequence(.mse, .mean, n: 9)
     let sequenceWhole = try MonteCarloFisherOperator(s.problem(), mcSamples: 2, seed: 3).dense()
     for batchSize in [1, 7] {
       let batched = try MonteCarloFisherOperator(s.problem(batchSize: batchSize), mcSamples: 2, seed: 3).dense()

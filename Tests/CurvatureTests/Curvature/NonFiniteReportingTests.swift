@@ -19,7 +19,7 @@ import Testing
     let data = try ArrayDataset<T>(
       inputs: NDArray(repeating: inputScale, shape: [4, 3]), targets: .values(NDArray(zeros: [4, 2])))
     return try CurvatureProblem(
-      model: model, loss: Loss(.meanSquaredError), data: data, batchSize: 2, checkDeterminism: false)
+      model: model, loss: Loss(.mse), data: data, batchSize: 2, checkDeterminism: false)
   }
 
   /// Scales that overflow `T` when squared: 1e300 inputs in Double, 1e30 weights in Float.
@@ -95,10 +95,10 @@ import Testing
     let targets: NDArray<T> = rng.normalArray(shape: [6, 2])
     let data = try ArrayDataset<T>(inputs: x * scale, targets: .values(targets))
     Self.expectNonFinite("checked problem", ["loss and gradient"]) {
-      _ = try CurvatureProblem(model: model, loss: Loss(.meanSquaredError), data: data, batchSize: 3)
+      _ = try CurvatureProblem(model: model, loss: Loss(.mse), data: data, batchSize: 3)
     }
     let unchecked = try CurvatureProblem(
-      model: model, loss: Loss(.meanSquaredError), data: data, batchSize: 3, checkDeterminism: false)
+      model: model, loss: Loss(.mse), data: data, batchSize: 3, checkDeterminism: false)
     Self.expectNonFinite("checkDeterminism()", ["loss and gradient"]) { try unchecked.checkDeterminism() }
   }
 

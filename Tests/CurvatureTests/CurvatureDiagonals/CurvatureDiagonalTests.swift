@@ -15,12 +15,12 @@ import Testing
       model: mlp, loss: Loss(.crossEntropy), data: try ArrayDataset(inputs: x, targets: .classes([0, 2, 1, 1, 0, 2])),
       batchSize: 4)
     let bce = try CurvatureProblem(
-      model: mlp, loss: Loss(.binaryCrossEntropyWithLogits, reduction: .sum),
+      model: mlp, loss: Loss(.bceWithLogits, reduction: .sum),
       data: try ArrayDataset(inputs: x, targets: .values(rng.uniformArray(shape: [6, 3]))), batchSize: 6)
     let sequence = try Sequential<Double>(
       [Linear(inFeatures: 3, outFeatures: 4), Sigmoid(), Linear(inFeatures: 4, outFeatures: 2)], seed: 2)
     let mse = try CurvatureProblem(
-      model: sequence, loss: Loss(.meanSquaredError),
+      model: sequence, loss: Loss(.mse),
       data: try ArrayDataset(inputs: rng.normalArray(shape: [3, 5, 3]), targets: .values(rng.normalArray(shape: [3, 5, 2]))),
       batchSize: 2)
     let cnn = try Sequential<Double>(
@@ -50,7 +50,7 @@ import Testing
       parameterSpecs: [ParameterSpec(name: "w", shape: [2, 3])], parameters: [NDArray(repeating: 0.1, shape: [2, 3])]
     ) { x, p in matmul(x, p[0], transposeB: true) }
     let problem = try CurvatureProblem(
-      model: model, loss: Loss(.meanSquaredError),
+      model: model, loss: Loss(.mse),
       data: try ArrayDataset(inputs: NDArray(repeating: 1, shape: [2, 3]), targets: .values(NDArray(zeros: [2, 2]))))
     #expect(throws: CurvatureError.self) { try GGNOperator(problem).diagonal() }
   }

@@ -38,7 +38,7 @@ import Testing
   /// layers — e.g. a deep linear network, where KFAC equals the block-diagonal GGN — a
   /// block-diagonal preconditioner can need more iterations than none.)
   @Test(arguments: [
-    ("tanh MLP, MSE, inputs on scales 1/30…30", try problem(inputScaleSpread: 30, loss: Loss(.meanSquaredError))),
+    ("tanh MLP, MSE, inputs on scales 1/30…30", try problem(inputScaleSpread: 30, loss: Loss(.mse))),
     ("last layer, CE, inputs on scales 1/30…30", try problem(inputScaleSpread: 30).restricted(to: [2, 3])),
   ])
   func kfacPreconditionerReducesConjugateGradientIterations(_ name: String, _ problem: CurvatureProblem<Double>) throws {

@@ -22,7 +22,7 @@ func lowRankPlusSmall(_ n: Int, seed: UInt64) -> NDArray<Double> {
     var errorH = 0.0, errorX = 0.0, reportedH = 0.0
     for seed in 0..<UInt64(seeds) {
       let h = try hutchinsonDiagonal(op, matvecs: matvecs, seed: seed)
-      let x = try xdiag(op, matvecs: matvecs, seed: seed)
+      let x = try xDiagonal(op, matvecs: matvecs, seed: seed)
       #expect(h.matvecs == matvecs && x.matvecs == matvecs)
       for i in 0..<n {
         let (hv, xv) = (h.value[i], x.value[i])
@@ -67,7 +67,7 @@ func lowRankPlusSmall(_ n: Int, seed: UInt64) -> NDArray<Double> {
     var rng = RandomGenerator(seed: 83)
     let u: NDArray<Double> = rng.normalArray(shape: [40, 3]), v: NDArray<Double> = rng.normalArray(shape: [3, 40])
     let nonSymmetric = matmul(u, v) + 0.001 * (rng.normalArray(shape: [40, 40]) as NDArray<Double>)
-    let x = try xdiag(DenseOperator(nonSymmetric), matvecs: 20, seed: 4)
+    let x = try xDiagonal(DenseOperator(nonSymmetric), matvecs: 20, seed: 4)
     #expect((x.value - nonSymmetric.diagonal()).norm() < 0.05 * nonSymmetric.diagonal().norm())
   }
 
@@ -76,19 +76,19 @@ func lowRankPlusSmall(_ n: Int, seed: UInt64) -> NDArray<Double> {
     let h1 = try hutchinsonDiagonal(op, matvecs: 12, blockSize: 5, seed: 2)
     let h2 = try hutchinsonDiagonal(op, matvecs: 12, blockSize: 5, seed: 2)
     #expect(h1.value == h2.value && h1.standardError == h2.standardError)
-    let x1 = try xdiag(op, matvecs: 12, blockSize: 5, seed: 2)
-    let x2 = try xdiag(op, matvecs: 12, blockSize: 5, seed: 2)
+    let x1 = try xDiagonal(op, matvecs: 12, blockSize: 5, seed: 2)
+    let x2 = try xDiagonal(op, matvecs: 12, blockSize: 5, seed: 2)
     #expect(x1.value == x2.value && x1.standardError == x2.standardError)
-    assertClose(x1.value, try xdiag(op, matvecs: 12, blockSize: 32, seed: 2).value, rtol: 1e-10, atol: 1e-12)
-    #expect(x1.value != (try xdiag(op, matvecs: 12, seed: 3)).value)
+    assertClose(x1.value, try xDiagonal(op, matvecs: 12, blockSize: 32, seed: 2).value, rtol: 1e-10, atol: 1e-12)
+    #expect(x1.value != (try xDiagonal(op, matvecs: 12, seed: 3)).value)
     var events = [ProgressEvent]()
-    _ = try xdiag(op, matvecs: 12, blockSize: 4) { events.append($0) }
+    _ = try xDiagonal(op, matvecs: 12, blockSize: 4) { events.append($0) }
     #expect(events.map(\.completed) == [4, 6, 10, 12] && events.allSatisfy { $0.task == "XDiag" && $0.total == 12 })
 
     #expect(throws: SolverError.self) { try hutchinsonDiagonal(op, matvecs: 0) }
-    #expect(throws: SolverError.self) { try xdiag(op, matvecs: 3) }
-    #expect(throws: SolverError.self) { try xdiag(op, matvecs: 100) }
-    #expect(throws: LinearOperatorError.self) { try xdiag(DenseOperator(NDArray<Double>(zeros: [3, 4])), matvecs: 4) }
+    #expect(throws: SolverError.self) { try xDiagonal(op, matvecs: 3) }
+    #expect(throws: SolverError.self) { try xDiagonal(op, matvecs: 100) }
+    #expect(throws: LinearOperatorError.self) { try xDiagonal(DenseOperator(NDArray<Double>(zeros: [3, 4])), matvecs: 4) }
     #expect(throws: LinearOperatorError.self) { try hutchinsonDiagonal(DenseOperator(NDArray<Double>(zeros: [3, 4])), matvecs: 4) }
   }
 }

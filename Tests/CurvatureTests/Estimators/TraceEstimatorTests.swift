@@ -24,17 +24,17 @@ func decayingSpectrumMatrix(_ n: Int, seed: UInt64) -> NDArray<Double> {
     let op = DenseOperator(a)
     let exact = a.trace()
     let seeds = 200, matvecs = 30
-    var hutchinson = [Double](), hutchPP = [Double](), xTrace = [Double](), reportedSE = [Double]()
+    var hutchinson = [Double](), hutchPP = [Double](), xTraceValues = [Double](), reportedSE = [Double]()
     for seed in 0..<UInt64(seeds) {
       let h = try hutchinsonTrace(op, matvecs: matvecs, seed: seed)
       hutchinson.append(h.value)
       reportedSE.append(h.standardError!)
       hutchPP.append(try hutchPlusPlusTrace(op, matvecs: matvecs, seed: seed).value)
-      xTrace.append(try xtrace(op, matvecs: matvecs, seed: seed).value)
+      xTraceValues.append(try xTrace(op, matvecs: matvecs, seed: seed).value)
     }
     let (hMean, hVar) = meanAndVariance(hutchinson)
     let (pMean, pVar) = meanAndVariance(hutchPP)
-    let (xMean, xVar) = meanAndVariance(xTrace)
+    let (xMean, xVar) = meanAndVariance(xTraceValues)
     let count = Double(seeds)
     #expect(abs(hMean - exact) <= 4 * (hVar / count).squareRoot(), "Hutchinson mean \(hMean) vs \(exact)")
     #expect(abs(pMean - exact) <= 4 * (pVar / count).squareRoot(), "Hutch++ mean \(pMean) vs \(exact)")
@@ -54,14 +54,14 @@ func decayingSpectrumMatrix(_ n: Int, seed: UInt64) -> NDArray<Double> {
     let op = DenseOperator(g)
     let exact = g.trace()
     let seeds = 150
-    var hutchinson = [Double](), hutchPP = [Double](), xTrace = [Double](), plainXTrace = [Double]()
+    var hutchinson = [Double](), hutchPP = [Double](), xTraceValues = [Double](), plainXTrace = [Double]()
     for seed in 0..<UInt64(seeds) {
       hutchinson.append(try hutchinsonTrace(op, matvecs: 12, distribution: .gaussian, seed: seed).value)
       hutchPP.append(try hutchPlusPlusTrace(op, matvecs: 12, distribution: .sphere, seed: seed).value)
-      xTrace.append(try xtrace(op, matvecs: 12, distribution: .gaussian, seed: seed).value)
-      plainXTrace.append(try xtrace(op, matvecs: 12, distribution: .rademacher, improved: false, seed: seed).value)
+      xTraceValues.append(try xTrace(op, matvecs: 12, distribution: .gaussian, seed: seed).value)
+      plainXTrace.append(try xTrace(op, matvecs: 12, distribution: .rademacher, improved: false, seed: seed).value)
     }
-    for (name, values) in [("Hutchinson", hutchinson), ("Hutch++", hutchPP), ("XTrace", xTrace), ("XTrace (Rademacher)", plainXTrace)] {
+    for (name, values) in [("Hutchinson", hutchinson), ("Hutch++", hutchPP), ("XTrace", xTraceValues), ("XTrace (Rademacher)", plainXTrace)] {
       let (mean, variance) = meanAndVariance(values)
       #expect(abs(mean - exact) <= 4 * (variance / Double(seeds)).squareRoot(), "\(name) mean \(mean) vs \(exact)")
     }
@@ -81,7 +81,7 @@ func decayingSpectrumMatrix(_ n: Int, seed: UInt64) -> NDArray<Double> {
     #expect(estimate.matvecs == 30)
     #expect(estimate.samples.count == 10)
     // XTrace handles the rank-deficient sketch (issue 20): rank 4 < 15 test vectors, exact.
-    assertClose(try xtrace(DenseOperator(a), matvecs: 30, seed: 1).value, 4.5, rtol: 1e-10, atol: 1e-12)
+    assertClose(try xTrace(DenseOperator(a), matvecs: 30, seed: 1).value, 4.5, rtol: 1e-10, atol: 1e-12)
   }
 
   @Test func frobeniusNormIsUnbiased() throws {
@@ -109,14 +109,14 @@ func decayingSpectrumMatrix(_ n: Int, seed: UInt64) -> NDArray<Double> {
       #expect(h1 == h2)
       let p1 = try hutchPlusPlusTrace(op, matvecs: 20, blockSize: blockSize, seed: 9)
       #expect(p1 == (try hutchPlusPlusTrace(op, matvecs: 20, blockSize: blockSize, seed: 9)))
-      let x1 = try xtrace(op, matvecs: 20, blockSize: blockSize, seed: 9)
-      #expect(x1 == (try xtrace(op, matvecs: 20, blockSize: blockSize, seed: 9)))
+      let x1 = try xTrace(op, matvecs: 20, blockSize: blockSize, seed: 9)
+      #expect(x1 == (try xTrace(op, matvecs: 20, blockSize: blockSize, seed: 9)))
       let f1 = try squaredFrobeniusNormEstimate(op, matvecs: 20, blockSize: blockSize, seed: 9)
       #expect(f1 == (try squaredFrobeniusNormEstimate(op, matvecs: 20, blockSize: blockSize, seed: 9)))
       // The probes do not depend on the block size.
       assertClose(h1.value, try hutchinsonTrace(op, matvecs: 20, blockSize: 20, seed: 9).value, rtol: 1e-12)
       assertClose(p1.value, try hutchPlusPlusTrace(op, matvecs: 20, blockSize: 20, seed: 9).value, rtol: 1e-12)
-      assertClose(x1.value, try xtrace(op, matvecs: 20, blockSize: 20, seed: 9).value, rtol: 1e-12)
+      assertClose(x1.value, try xTrace(op, matvecs: 20, blockSize: 20, seed: 9).value, rtol: 1e-12)
     }
     #expect(try hutchinsonTrace(op, matvecs: 20, seed: 9) != (try hutchinsonTrace(op, matvecs: 20, seed: 10)))
   }
@@ -126,7 +126,7 @@ func decayingSpectrumMatrix(_ n: Int, seed: UInt64) -> NDArray<Double> {
     for (name, run) in [
       ("Hutchinson", { (p: @escaping ProgressHandler) in _ = try hutchinsonTrace(op, matvecs: 25, blockSize: 8, onProgress: p) }),
       ("Hutch++", { p in _ = try hutchPlusPlusTrace(op, matvecs: 25, blockSize: 4, onProgress: p) }),
-      ("XTrace", { p in _ = try xtrace(op, matvecs: 25, blockSize: 5, onProgress: p) }),
+      ("XTrace", { p in _ = try xTrace(op, matvecs: 25, blockSize: 5, onProgress: p) }),
       ("Frobenius norm", { p in _ = try squaredFrobeniusNormEstimate(op, matvecs: 25, blockSize: 8, onProgress: p) }),
     ] as [(String, (@escaping ProgressHandler) throws -> Void)] {
       var events = [ProgressEvent]()
@@ -142,8 +142,8 @@ func decayingSpectrumMatrix(_ n: Int, seed: UInt64) -> NDArray<Double> {
     let op = DenseOperator(a.converted(to: Float.self))
     let exact = a.trace()
     #expect(abs(try hutchPlusPlusTrace(op, matvecs: 45, seed: 1).value - exact) < 0.05 * exact)
-    #expect(abs(try xtrace(op, matvecs: 40, seed: 1).value - exact) < 0.05 * exact)
-    let diagonal = try xdiag(op, matvecs: 40, seed: 1)
+    #expect(abs(try xTrace(op, matvecs: 40, seed: 1).value - exact) < 0.05 * exact)
+    let diagonal = try xDiagonal(op, matvecs: 40, seed: 1)
     #expect((diagonal.value.converted(to: Double.self) - a.diagonal()).norm() < 0.1 * a.diagonal().norm())
     let quadrature = try stochasticLanczosQuadrature(op, options: .init(steps: 20, probes: 4))
     #expect(abs(quadrature.traceEstimate { $0 }.value - exact) < 0.5 * exact)
@@ -154,14 +154,14 @@ func decayingSpectrumMatrix(_ n: Int, seed: UInt64) -> NDArray<Double> {
     let rectangular = DenseOperator(NDArray<Double>(zeros: [3, 4]))
     #expect(throws: SolverError.self) { try hutchinsonTrace(op, matvecs: 0) }
     #expect(throws: SolverError.self) { try hutchPlusPlusTrace(op, matvecs: 2) }
-    #expect(throws: SolverError.self) { try xtrace(op, matvecs: 3) }
-    #expect(throws: SolverError.self) { try xtrace(op, matvecs: 22) }
+    #expect(throws: SolverError.self) { try xTrace(op, matvecs: 3) }
+    #expect(throws: SolverError.self) { try xTrace(op, matvecs: 22) }
     #expect(throws: SolverError.self) { try squaredFrobeniusNormEstimate(op, matvecs: 0) }
     #expect(throws: SolverError.self) { try hutchinsonTrace(op, matvecs: 5, blockSize: 0) }
-    #expect(throws: SolverError.self) { try xtrace(op, matvecs: 8, distribution: .rademacher) }
+    #expect(throws: SolverError.self) { try xTrace(op, matvecs: 8, distribution: .rademacher) }
     #expect(throws: LinearOperatorError.self) { try hutchinsonTrace(rectangular, matvecs: 5) }
     #expect(throws: LinearOperatorError.self) { try hutchPlusPlusTrace(rectangular, matvecs: 6) }
-    #expect(throws: LinearOperatorError.self) { try xtrace(rectangular, matvecs: 6) }
+    #expect(throws: LinearOperatorError.self) { try xTrace(rectangular, matvecs: 6) }
     // Rectangular is fine for the Frobenius norm.
     _ = try squaredFrobeniusNormEstimate(rectangular, matvecs: 2)
     do {

@@ -32,9 +32,9 @@ import Testing
     #expect(problem.dimension == 114)
     let exactTrace = dense.trace(), scale = dense.diagonal().scalars.map(abs).max()!
     for seed: UInt64 in [0, 1, 2] {
-      let trace = try xtrace(ggn, matvecs: 20, seed: seed)
+      let trace = try xTrace(ggn, matvecs: 20, seed: seed)
       #expect(abs(trace.value - exactTrace) <= 1e-9 * exactTrace, "seed \(seed): \(trace.value) vs \(exactTrace)")
-      let diagonal = try xdiag(ggn, matvecs: 20, seed: seed)
+      let diagonal = try xDiagonal(ggn, matvecs: 20, seed: seed)
       assertClose(diagonal.value, dense.diagonal(), rtol: 1e-8, atol: 1e-9 * scale, "seed \(seed)")
     }
   }
@@ -78,9 +78,9 @@ private func checkXTraceLowRank<T: BLASScalar>(_: T.Type) throws {
       let exact = a.converted(to: Double.self).trace()
       let op = DenseOperator(a)
       let variants: [(String, () throws -> StochasticEstimate)] = [
-        ("sphere", { try xtrace(op, matvecs: 2 * m, seed: 5) }),
-        ("gaussian", { try xtrace(op, matvecs: 2 * m, distribution: .gaussian, seed: 6) }),
-        ("rademacher", { try xtrace(op, matvecs: 2 * m, distribution: .rademacher, improved: false, seed: 7) }),
+        ("sphere", { try xTrace(op, matvecs: 2 * m, seed: 5) }),
+        ("gaussian", { try xTrace(op, matvecs: 2 * m, distribution: .gaussian, seed: 6) }),
+        ("rademacher", { try xTrace(op, matvecs: 2 * m, distribution: .rademacher, improved: false, seed: 7) }),
       ]
       for (name, run) in variants {
         let estimate = try run()
@@ -105,7 +105,7 @@ private func checkXDiagLowRank<T: BLASScalar>(_: T.Type) throws {
     for definite in [true, false] {
       let a = lowRankMatrix(rank: rank, definite: definite, seed: UInt64(200 + rank), T.self)
       let exact = a.diagonal().converted(to: Double.self)
-      let estimate = try xdiag(DenseOperator(a), matvecs: 2 * m, seed: 8)
+      let estimate = try xDiagonal(DenseOperator(a), matvecs: 2 * m, seed: 8)
       let value = estimate.value.converted(to: Double.self)
       let label = "\(T.self) rank \(rank) \(definite ? "PSD" : "indefinite")"
       #expect(value.isFinite && estimate.standardError?.isFinite == true, "\(label)")
@@ -120,12 +120,12 @@ private func checkXDiagLowRank<T: BLASScalar>(_: T.Type) throws {
 private func checkZeroOperator<T: BLASScalar>(_: T.Type) throws {
   let op = DenseOperator(NDArray<T>(zeros: [30, 30]))
   for distribution in [ProbeDistribution.sphere, .gaussian] {
-    let estimate = try xtrace(op, matvecs: 12, distribution: distribution, seed: 1)
+    let estimate = try xTrace(op, matvecs: 12, distribution: distribution, seed: 1)
     #expect(estimate.value == 0 && estimate.samples.allSatisfy { $0 == 0 }, "\(distribution): \(estimate)")
     #expect(estimate.standardError == 0)
   }
-  #expect(try xtrace(op, matvecs: 12, distribution: .rademacher, improved: false).value == 0)
-  let diagonal = try xdiag(op, matvecs: 12, seed: 1)
+  #expect(try xTrace(op, matvecs: 12, distribution: .rademacher, improved: false).value == 0)
+  let diagonal = try xDiagonal(op, matvecs: 12, seed: 1)
   #expect(diagonal.value.scalars.allSatisfy { $0 == 0 } && diagonal.standardError?.scalars.allSatisfy { $0 == 0 } == true)
 }
 
@@ -137,9 +137,9 @@ private func checkNonSymmetricLowRank<T: BLASScalar>(_: T.Type) throws {
   let op = DenseOperator(a.converted(to: T.self))
   let norm = try a.svd().s.scalars[0]
   let tolerance = roundingTolerance(T.self, n: 40, norm: norm)
-  let trace = try xtrace(op, matvecs: 12, distribution: .gaussian, seed: 2)
+  let trace = try xTrace(op, matvecs: 12, distribution: .gaussian, seed: 2)
   #expect(abs(trace.value - a.trace()) <= tolerance, "\(T.self): \(trace.value) vs \(a.trace())")
-  let diagonal = try xdiag(op, matvecs: 12, seed: 3).value.converted(to: Double.self)
+  let diagonal = try xDiagonal(op, matvecs: 12, seed: 3).value.converted(to: Double.self)
   let worst = (diagonal - a.diagonal()).scalars.map(abs).max()!
   #expect(worst <= tolerance, "\(T.self): error \(worst)")
 }

@@ -21,7 +21,7 @@ private typealias Support = GraphSupport
     #expect(bitIdentical(try graph.predict([x]), sequential.predict(x)))
     let y: NDArray<T> = rng.normalArray(shape: [6, 3])
     let data = try ArrayDataset(inputs: x, targets: .values(y))
-    let loss = Loss<T>(.meanSquaredError, reduction: .mean)
+    let loss = Loss<T>(.mse, reduction: .mean)
     let graphProblem = try CurvatureProblem(model: graph, loss: loss, data: data, batchSize: 4)
     let sequentialProblem = try CurvatureProblem(model: sequential, loss: loss, data: data, batchSize: 4)
     #expect(bitIdentical(try graphProblem.lossAndGradient().gradient, try sequentialProblem.lossAndGradient().gradient))
@@ -88,7 +88,7 @@ private typealias Support = GraphSupport
     let y: NDArray<T> = rng.normalArray(shape: [5, 2])
     let data = try ArrayDataset(inputs: x, targets: .values(y), extraInputs: [m])
     #expect(try data.batch(1..<3).extraInputs[0] == NDArray(shape: [2, 3], scalars: Array(m.scalars[3..<9])))
-    let loss = Loss<T>(.meanSquaredError, reduction: .sum)
+    let loss = Loss<T>(.mse, reduction: .sum)
     let problem = try CurvatureProblem(model: graph, loss: loss, data: data, batchSize: 2)
     let product = NDArray<T>(shape: [5, 3], scalars: zip(x.scalars, m.scalars).map { $0 * $1 })
     let single = try FunctionModel<T>(parameterSpecs: graph.parameterSpecs, parameters: graph.parameters) { input, p in

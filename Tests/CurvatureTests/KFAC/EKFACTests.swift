@@ -21,11 +21,11 @@ import Testing
   static func problem(_ name: String) throws -> CurvatureProblem<Double> {
     switch name {
     case "mlp_tanh_ce": return try T.mlp(Tanh(), .crossEntropy, n: 6)
-    case "mlp_sigmoid_mse_sum": return try T.mlp(Sigmoid(), .meanSquaredError, .sum, n: 6)
-    case "mlp_relu_bce": return try T.mlp(ReLU(), .binaryCrossEntropyWithLogits, n: 6)
+    case "mlp_sigmoid_mse_sum": return try T.mlp(Sigmoid(), .mse, .sum, n: 6)
+    case "mlp_relu_bce": return try T.mlp(ReLU(), .bceWithLogits, n: 6)
     case "grouped_cnn_ce": return try T.groupedCNN(.crossEntropy, n: 4)
-    case "sequence_mse": return try T.sequence(.meanSquaredError, n: 3)
-    case "sequence_bce_sum": return try T.sequence(.binaryCrossEntropyWithLogits, .sum, n: 3)
+    case "sequence_mse": return try T.sequence(.mse, n: 3)
+    case "sequence_bce_sum": return try T.sequence(.bceWithLogits, .sum, n: 3)
     case "sequence_to_vector_ce": return try T.sequenceToVector(.crossEntropy, n: 4)
     default: preconditionFailure("unknown case \(name)")
     }
@@ -156,7 +156,7 @@ import Testing
 
   /// Building from a KFAC operator, batching and repeated use give the same factors.
   @Test func factorsAreReproducible() throws {
-    let problem = try T.sequence(.meanSquaredError, n: 4)
+    let problem = try T.sequence(.mse, n: 4)
     let options = KFACOptions(fisherType: .mc, mcSamples: 3, seed: 8, jointBias: true)
     let direct = try EKFACOperator(problem, options: options).computeFactors()
     let corrected = try EKFACOperator(correcting: try KFACOperator(problem, options: options)).computeFactors()
@@ -171,7 +171,7 @@ import Testing
 
   /// EKFAC in Float agrees with Double to Float accuracy (the factors are well separated).
   @Test func floatAgreesWithDouble() throws {
-    let problem = try T.mlp(Sigmoid(), .meanSquaredError, .sum, n: 6)
+    let problem = try T.mlp(Sigmoid(), .mse, .sum, n: 6)
     let options = KFACOptions(fisherType: .type2, jointBias: true)
     let double = try EKFACOperator(problem, options: options)
     let float = try EKFACOperator(try KFACInverseTests.inFloat(problem), options: options)
@@ -199,7 +199,7 @@ import Testing
     var rng = RandomGenerator(seed: 1)
     let conv = try T.problem(
       [try Conv2d(inChannels: 1, outChannels: 2, kernelSize: (2, 2))], seed: 1, inputs: rng.normalArray(shape: [2, 1, 3, 3]),
-      targets: .values(rng.normalArray(shape: [2, 2, 2, 2])), loss: Loss(.meanSquaredError))
+      targets: .values(rng.normalArray(shape: [2, 2, 2, 2])), loss: Loss(.mse))
     let ekfac = try EKFACOperator(conv, options: KFACOptions(fisherType: .type2))
     #expect(throws: CurvatureError.self) { try ekfac.computeFactors() }
     #expect(throws: CurvatureError.self) { try ekfac.inverse(damping: -1) }

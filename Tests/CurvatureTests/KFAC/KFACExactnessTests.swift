@@ -40,7 +40,7 @@ import Testing
   /// 1. One data point: type-2 KFAC is the GGN's block and empirical KFAC the empirical
   /// Fisher's, for every activation, MSE and cross-entropy, mean and sum, separate and
   /// joint bias.
-  @Test(arguments: [LossKind.meanSquaredError, .crossEntropy], [LossReduction.mean, .sum])
+  @Test(arguments: [LossKind.mse, .crossEntropy], [LossReduction.mean, .sum])
   func onePoint(_ kind: LossKind, _ reduction: LossReduction) throws {
     for (name, activation) in Self.activations {
       let problem = try T.mlp(activation, kind, reduction, n: 1, seed: 21)
@@ -113,7 +113,7 @@ import Testing
   /// the labels, `v_n = Σ_y p_y ‖δ_y‖⁴ − ‖B_n‖²_F`), from one-point type-2 and empirical
   /// KFAC. By Markov's inequality the error exceeds 10 standard deviations with
   /// probability at most 1 %. A is the same.
-  @Test(arguments: [LossKind.meanSquaredError, .crossEntropy])
+  @Test(arguments: [LossKind.mse, .crossEntropy])
   func monteCarloConvergesToType2(_ kind: LossKind) throws {
     let n = 4
     let problem = try T.mlp(Tanh(), kind, .sum, n: n, seed: 31)
@@ -128,7 +128,7 @@ import Testing
         checkDeterminism: false)
       let b = try KFACOperator(one, options: KFACOptions(fisherType: .type2)).computeFactors().map(\.gradientCovariance)
       switch kind {
-      case .meanSquaredError:
+      case .mse:
         for l in b.indices { variance[l] += b[l].trace() * b[l].trace() + b[l].norm() * b[l].norm() }
       default:
         let logits = (problem.model as! Sequential<Double>).predict(batch.inputs)
@@ -165,7 +165,7 @@ import Testing
   /// 6. Forward-only KFAC is KFAC with B = I (A from the same pass), in every setting.
   @Test func forwardOnlyIsKFACWithIdentityB() throws {
     let problems = [
-      try T.mlp(Tanh(), .crossEntropy, n: 5), try T.convolutionReduce(n: 2), try T.sequence(.meanSquaredError, n: 2),
+      try T.mlp(Tanh(), .crossEntropy, n: 5), try T.convolutionReduce(n: 2), try T.sequence(.mse, n: 2),
     ]
     for problem in problems {
       for approximation in KFACApproximation.allCases {

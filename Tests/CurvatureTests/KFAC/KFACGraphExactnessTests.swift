@@ -24,7 +24,7 @@ import Testing
     var rng = RandomGenerator(seed: seed, stream: 3)
     let data = try ArrayDataset<Double>(
       inputs: rng.normalArray(shape: [n] + input), targets: .values(rng.normalArray(shape: [n] + outputShape)))
-    return try CurvatureProblem(model: model, loss: Loss(.meanSquaredError), data: data, checkDeterminism: false)
+    return try CurvatureProblem(model: model, loss: Loss(.mse), data: data, checkDeterminism: false)
   }
 
   /// `x → l1 → l2`, plus a bias-free skip `x → s`, summed, plus the residual `h = l1(x)`
@@ -150,7 +150,7 @@ import Testing
     try graph.setParameters(sequential.parameters)
     var rng = RandomGenerator(seed: 2, stream: 1)
     let data = try ArrayDataset<Double>(inputs: rng.normalArray(shape: [4, 5, 3]), targets: .values(rng.normalArray(shape: [4, 5, 2])))
-    let loss = Loss<Double>(.meanSquaredError)
+    let loss = Loss<Double>(.mse)
     let p1 = try CurvatureProblem(model: sequential, loss: loss, data: data, batchSize: 3, checkDeterminism: false)
     let p2 = try CurvatureProblem(model: graph, loss: loss, data: data, batchSize: 3, checkDeterminism: false)
     for fisherType in FisherType.allCases {

@@ -12,9 +12,9 @@ import Testing
 
   static func problem(_ name: String) throws -> CurvatureProblem<Double> {
     switch name {
-    case "mlp_mse": return try T.mlp(Tanh(), .meanSquaredError, n: 9, seed: 6)
+    case "mlp_mse": return try T.mlp(Tanh(), .mse, n: 9, seed: 6)
     case "grouped_cnn_ce": return try T.groupedCNN(.crossEntropy, n: 4)
-    case "sequence_mse": return try T.sequence(.meanSquaredError, n: 3)
+    case "sequence_mse": return try T.sequence(.mse, n: 3)
     case "conv_reduce": return try T.convolutionReduce(n: 3)
     default: preconditionFailure("unknown case \(name)")
     }

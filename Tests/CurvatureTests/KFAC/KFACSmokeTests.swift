@@ -28,7 +28,7 @@ import Testing
 
   @Test func onePointType2EqualsGGNBlocks() throws {
     for activation in [Tanh<Double>() as any Layer<Double>, Sigmoid<Double>(), ReLU<Double>()] {
-      for loss in [Loss<Double>(.meanSquaredError), Loss(.crossEntropy, reduction: .sum), Loss(.crossEntropy)] {
+      for loss in [Loss<Double>(.mse), Loss(.crossEntropy, reduction: .sum), Loss(.crossEntropy)] {
         let problem = try Self.mlp(activation, loss: loss, points: 1, seed: 4)
         for joint in [false, true] {
           let kfac = try KFACOperator(problem, options: KFACOptions(fisherType: .type2, jointBias: joint))
@@ -52,7 +52,7 @@ import Testing
 
   @Test func closedFormsAndInverseMatchDense() throws {
     // MSE keeps B full rank (with two classes the cross-entropy Hessian has rank 1).
-    let problem = try Self.mlp(Tanh(), loss: Loss(.meanSquaredError), points: 9, seed: 6)
+    let problem = try Self.mlp(Tanh(), loss: Loss(.mse), points: 9, seed: 6)
     for joint in [false, true] {
       let kfac = try KFACOperator(problem, options: KFACOptions(fisherType: .type2, jointBias: joint))
       let dense = try kfac.dense()

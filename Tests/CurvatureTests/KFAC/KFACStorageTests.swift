@@ -55,7 +55,7 @@ import Testing
   }
 
   @Test func floatRoundTrip() throws {
-    let problem = try KFACInverseTests.inFloat(try T.mlp(Sigmoid(), .meanSquaredError, n: 4))
+    let problem = try KFACInverseTests.inFloat(try T.mlp(Sigmoid(), .mse, n: 4))
     let url = Self.temporaryURL("float")
     defer { try? FileManager.default.removeItem(at: url) }
     let kfac = try KFACOperator(problem, options: KFACOptions(fisherType: .type2, jointBias: true))
@@ -63,7 +63,7 @@ import Testing
     #expect(try SafetensorsFile(contentsOf: url).tensors.allSatisfy { $0.dtype == "F32" })
     #expect(try KFACOperator(problem, contentsOf: url).computeFactors() == kfac.computeFactors())
     // A Float file does not load into a Double problem.
-    #expect(throws: FileFormatError.self) { try KFACOperator(try T.mlp(Sigmoid(), .meanSquaredError, n: 4), contentsOf: url) }
+    #expect(throws: FileFormatError.self) { try KFACOperator(try T.mlp(Sigmoid(), .mse, n: 4), contentsOf: url) }
   }
 
   @Test func mismatchesAreReported() throws {

@@ -122,7 +122,7 @@ enum KFACTesting {
     return try problem(
       [Linear(inFeatures: 3, outFeatures: 4), Linear(inFeatures: 4, outFeatures: 3), Linear(inFeatures: 3, outFeatures: 2)],
       seed: 5, inputs: rng.normalArray(shape: [n, 3]), targets: .values(rng.normalArray(shape: [n, 2])),
-      loss: Loss(.meanSquaredError, reduction: reduction), batchSize: batchSize)
+      loss: Loss(.mse, reduction: reduction), batchSize: batchSize)
   }
 
   /// The expand setting: a deep linear network on sequences `[n, t, 3]` with a target per
@@ -132,7 +132,7 @@ enum KFACTesting {
     return try problem(
       [Linear(inFeatures: 3, outFeatures: 4), Linear(inFeatures: 4, outFeatures: 2)], seed: 6,
       inputs: rng.normalArray(shape: [n, t, 3]), targets: .values(rng.normalArray(shape: [n, t, 2])),
-      loss: Loss(.meanSquaredError, reduction: reduction))
+      loss: Loss(.mse, reduction: reduction))
   }
 
   /// The weight of a fixed, bias-free Linear layer that sums (or averages, `scale`)
@@ -160,7 +160,7 @@ enum KFACTesting {
     parameters[4] = summingWeight(channels: 3, positions: t, channelsFirst: false, scale: mean ? 1 / Double(t) : 1)
     return try problem(
       layers, parameters: parameters, seed: 7, inputs: rng.normalArray(shape: [n, t, 3]),
-      targets: .values(rng.normalArray(shape: [n, 2])), loss: Loss(.meanSquaredError), blocks: [0, 1, 2, 3, 5, 6])
+      targets: .values(rng.normalArray(shape: [n, 2])), loss: Loss(.mse), blocks: [0, 1, 2, 3, 5, 6])
   }
 
   /// The reduce setting for convolutions: `Conv2d(2, 3, 3×3, padding 1) – Conv2d(3, 2, 1×1)`
@@ -177,7 +177,7 @@ enum KFACTesting {
     parameters[4] = summingWeight(channels: 2, positions: 16, channelsFirst: true, scale: 1)
     return try problem(
       layers, parameters: parameters, seed: 8, inputs: rng.normalArray(shape: [n, 2, 4, 4]),
-      targets: .values(rng.normalArray(shape: [n, 2])), loss: Loss(.meanSquaredError), blocks: [0, 1, 2, 3, 5, 6])
+      targets: .values(rng.normalArray(shape: [n, 2])), loss: Loss(.mse), blocks: [0, 1, 2, 3, 5, 6])
   }
 
   /// A small CNN with a grouped, strided convolution: `Conv2d(2, 4, 3×3, stride 2,

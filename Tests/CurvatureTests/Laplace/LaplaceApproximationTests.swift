@@ -205,7 +205,7 @@ import Testing
     #expect(throws: CurvatureError.self) { try la.logMarginalLikelihood(priorPrecision: [.nan]) }
     #expect(throws: CurvatureError.self) { try la.samples(count: 0, seed: 0) }
     let bce = try CurvatureProblem(
-      model: regression.model, loss: Loss<Double>(.binaryCrossEntropyWithLogits), data: ArrayDataset(
+      model: regression.model, loss: Loss<Double>(.bceWithLogits), data: ArrayDataset(
         inputs: try regression.data.all().inputs, targets: .values(NDArray(shape: [regression.data.count, 2], scalars: Array(repeating: 0.5, count: 2 * regression.data.count)))))
     #expect(throws: CurvatureError.self) { try LaplaceApproximation(bce, structure: .diag) }
     // One data point: the GGN has rank 2 of 32, so a tiny prior leaves P singular.

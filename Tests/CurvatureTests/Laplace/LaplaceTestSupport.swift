@@ -35,7 +35,7 @@ struct LaplaceFixture {
     expected = try SafetensorsFile(contentsOf: directory.appendingPathComponent("expected.safetensors"))
   }
 
-  var isRegression: Bool { loss.kind == .meanSquaredError }
+  var isRegression: Bool { loss.kind == .mse }
 
   func problem(batchSize: Int? = nil) throws -> CurvatureProblem<Double> {
     try CurvatureProblem(model: model, loss: loss, data: data, batchSize: batchSize)

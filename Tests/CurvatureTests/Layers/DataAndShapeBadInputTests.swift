@@ -35,7 +35,7 @@ private typealias Support = LayersTestSupport
   }
 
   @Test func bceTargetOutsideUnitInterval() {
-    let bce = Loss<Double>(.binaryCrossEntropyWithLogits, reduction: .sum)
+    let bce = Loss<Double>(.bceWithLogits, reduction: .sum)
     let error = Support.expectError(LossError.self, ["BCE target 1.5 at position 3", "outside [0, 1]"]) {
       try bce.validate(outputShape: [2, 2], targets: .values(NDArray(shape: [2, 2], scalars: [0, 1, 0.5, 1.5])))
     }
@@ -46,7 +46,7 @@ private typealias Support = LayersTestSupport
     // The bounds themselves are fine, and MSE takes any finite value.
     #expect(throws: Never.self) {
       try bce.validate(outputShape: [1, 2], targets: .values(NDArray(shape: [1, 2], scalars: [0, 1])))
-      try Loss<Double>(.meanSquaredError).validate(outputShape: [1, 2], targets: .values(NDArray(shape: [1, 2], scalars: [-5, 7])))
+      try Loss<Double>(.mse).validate(outputShape: [1, 2], targets: .values(NDArray(shape: [1, 2], scalars: [-5, 7])))
     }
   }
 
@@ -56,7 +56,7 @@ private typealias Support = LayersTestSupport
     var model = try Sequential<Double>([Linear(inFeatures: 3, outFeatures: 1)], seed: 0)
     var optimizer = Adam<Double>()
     let error = Support.expectError(TrainingError.self, ["BCE target 2.0 at position 4"]) {
-      try train(&model, loss: Loss(.binaryCrossEntropyWithLogits), data: data, optimizer: &optimizer, epochs: 1, batchSize: 2, seed: 0)
+      try train(&model, loss: Loss(.bceWithLogits), data: data, optimizer: &optimizer, epochs: 1, batchSize: 2, seed: 0)
     }
     #expect(error == .invalidTargets(.targetOutOfRange(position: 4, value: 2)))
   }
@@ -66,16 +66,16 @@ private typealias Support = LayersTestSupport
       try crossEntropy.validate(outputShape: [2, 3], targets: .values(NDArray(zeros: [2, 3])))
     }
     Support.expectError(LossError.self, ["mse needs floating-point targets", "got class indices"]) {
-      try Loss<Double>(.meanSquaredError).validate(outputShape: [2, 1], targets: .classes([0, 1]))
+      try Loss<Double>(.mse).validate(outputShape: [2, 1], targets: .classes([0, 1]))
     }
     Support.expectError(LossError.self, ["bce_with_logits needs floating-point targets"]) {
-      try Loss<Double>(.binaryCrossEntropyWithLogits).validate(outputShape: [2, 1], targets: .classes([0, 1]))
+      try Loss<Double>(.bceWithLogits).validate(outputShape: [2, 1], targets: .classes([0, 1]))
     }
   }
 
   @Test func targetShapeMismatch() {
     Support.expectError(LossError.self, ["mse: targets of shape [2, 3]", "outputs [2, 1]"]) {
-      try Loss<Double>(.meanSquaredError).validate(outputShape: [2, 1], targets: .values(NDArray(zeros: [2, 3])))
+      try Loss<Double>(.mse).validate(outputShape: [2, 1], targets: .values(NDArray(zeros: [2, 3])))
     }
     Support.expectError(LossError.self, ["cross-entropy: 3 class targets", "[2, 4]", "needs 2"]) {
       try crossEntropy.validate(outputShape: [2, 4], targets: .classes([0, 1, 2]))
@@ -87,7 +87,7 @@ private typealias Support = LayersTestSupport
 
   @Test func nonFiniteTarget() {
     Support.expectError(LossError.self, ["target at position 1 is NaN or infinite"]) {
-      try Loss<Double>(.meanSquaredError).validate(outputShape: [3], targets: .values(NDArray([0, .nan, 1])))
+      try Loss<Double>(.mse).validate(outputShape: [3], targets: .values(NDArray([0, .nan, 1])))
     }
   }
 }

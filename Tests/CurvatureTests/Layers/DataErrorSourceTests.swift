@@ -53,11 +53,11 @@ import Testing
     let source = DataSource(inputs: "X.npy", targets: "targets.npy")
     let bce = try ArrayDataset(inputs: inputs, targets: .values(values), source: source)
     Self.expectInvalidData(["targets.npy", "BCE target 1.5", "flat index 7", "data point 3", "outside [0, 1]"]) {
-      _ = try CurvatureProblem(model: model, loss: Loss(.binaryCrossEntropyWithLogits), data: bce, batchSize: 3)
+      _ = try CurvatureProblem(model: model, loss: Loss(.bceWithLogits), data: bce, batchSize: 3)
     }
     let wide = try ArrayDataset(inputs: inputs, targets: .values(NDArray(zeros: [4, 3])), source: source)
     Self.expectInvalidData(["targets.npy", "mse", "[4] + [2]", "shape [4, 3]"]) {
-      _ = try CurvatureProblem(model: model, loss: Loss(.meanSquaredError), data: wide, batchSize: 3)
+      _ = try CurvatureProblem(model: model, loss: Loss(.mse), data: wide, batchSize: 3)
     }
   }
 
@@ -68,7 +68,7 @@ import Testing
     let model = try Sequential<Double>([Flatten(), ReLU()], seed: 0)
     let data = try ArrayDataset<Double>(inputs: NDArray(zeros: [2, 3]), targets: .values(NDArray(zeros: [2, 3])))
     let error = #expect(throws: CurvatureError.self) {
-      _ = try CurvatureProblem(model: model, loss: Loss(.meanSquaredError), data: data)
+      _ = try CurvatureProblem(model: model, loss: Loss(.mse), data: data)
     }
     if let error {
       #expect(error.description.contains("the model has no parameters"), "\(error)")

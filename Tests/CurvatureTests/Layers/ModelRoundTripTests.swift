@@ -38,7 +38,7 @@ private func parse<T: BLASScalar>(_ text: String, as _: T.Type = Double.self) th
       #expect(written != nil && written == fixture)
 
       // Float: written as F32, read back to the same bits.
-      let single = ModelFile<Float>(model: try original.model.converted(to: Float.self), loss: Loss(.meanSquaredError, reduction: .sum))
+      let single = ModelFile<Float>(model: try original.model.converted(to: Float.self), loss: Loss(.mse, reduction: .sum))
       try single.write(description: json, weights: weights)
       let singleCopy = try ModelFile<Float>(description: json, weights: weights)
       #expect(singleCopy.loss == single.loss)
@@ -102,7 +102,7 @@ private func parse<T: BLASScalar>(_ text: String, as _: T.Type = Double.self) th
        "loss": {"type": "bce_with_logits", "reduction": "sum"}}
       """#, as: Float.self)
     #expect(file.model.layers.map { $0.jsonObject["type"] } == ["linear", "tanh", "relu", "sigmoid", "gelu", "softplus", "flatten"].map { .string($0) })
-    #expect(file.loss == Loss(.binaryCrossEntropyWithLogits, reduction: .sum))
+    #expect(file.loss == Loss(.bceWithLogits, reduction: .sum))
   }
 
   @Test func flatParametersRoundTrip() throws {

@@ -130,7 +130,7 @@ private func check<T: BLASScalar>(_ c: ReferenceComparison<T>, rtol: T, atolFact
     let n = file.loss.normalization(outputShape: c.output.shape)
     switch file.loss.kind {
     case .crossEntropy: #expect(n == c.output.count / c.output.shape.last!)
-    case .meanSquaredError, .binaryCrossEntropyWithLogits: #expect(n == c.output.count)
+    case .mse, .bceWithLogits: #expect(n == c.output.count)
     }
     let summed = Loss<Double>(file.loss.kind, reduction: .sum)
     #expect(summed.normalization(outputShape: c.output.shape) == 1)

@@ -71,7 +71,7 @@ private func fullLoss(_ model: Sequential<Double>, _ data: ArrayDataset<Double>,
     var model = try Sequential<Double>([Linear(inFeatures: 2, outFeatures: 1)], seed: 0)
     var optimizer = SGD<Double>(learningRate: 0.01, momentum: 0.9)
     let losses = try train(
-      &model, loss: Loss(.meanSquaredError, reduction: .sum), data: data, optimizer: &optimizer, epochs: 60,
+      &model, loss: Loss(.mse, reduction: .sum), data: data, optimizer: &optimizer, epochs: 60,
       batchSize: 8, seed: 1)
     #expect(losses.last! < 1e-6 * losses.first!, "\(losses)")
     assertClose(model.parameters[0], NDArray(shape: [1, 2], scalars: [2, -1]), rtol: 1e-3, atol: 1e-3)
@@ -137,7 +137,7 @@ private func fullLoss(_ model: Sequential<Double>, _ data: ArrayDataset<Double>,
     var model = try mlp()
     var optimizer = SGD<Double>(learningRate: 1e200)
     let error = Support.expectError(TrainingError.self, ["the loss of minibatch", "epoch 1"]) {
-      try train(&model, loss: Loss(.meanSquaredError), data: try ArrayDataset(
+      try train(&model, loss: Loss(.mse), data: try ArrayDataset(
         inputs: data.inputs, targets: .values(NDArray(repeating: 1e200, shape: [16, 2]))),
         optimizer: &optimizer, epochs: 3, batchSize: 4, seed: 0)
     }

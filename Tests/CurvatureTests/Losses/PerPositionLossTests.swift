@@ -92,7 +92,7 @@ private typealias Support = LayersTestSupport
     // Converting the precision keeps the options.
     let options = try Loss<Double>.crossEntropy(reduction: .sum, ignoreIndex: 3, labelSmoothing: 0.5)
     #expect(options.converted(to: Float.self) == (try Loss<Float>.crossEntropy(reduction: .sum, ignoreIndex: 3, labelSmoothing: 0.5)))
-    #expect(Loss<Double>(.meanSquaredError).converted(to: Float.self) == Loss<Float>(.meanSquaredError))
+    #expect(Loss<Double>(.mse).converted(to: Float.self) == Loss<Float>(.mse))
   }
 
   /// A bad class in per-token targets names the data point and the token position over the
