@@ -14,17 +14,17 @@ import Testing
     let v = NDArray<Double>([1, -1, 2])
     let vs = NDArray<Double>(rows: [[1, 0], [0, 1], [1, 1]])
 
-    let av = try a.apply(v)                               // sheet: try A * v
+    let av = try a * v                                     // sheet: try A * v
     let aV = try a.apply(vs)
-    let at = a.transposed()                               // sheet: A.T
+    let at = a.T                                           // sheet: A.T
     let atv = try a.applyTranspose(v)
     let combined = a + d - identity
     let product = a * d
     let scaled = 2.0 * a
-    let negated = -1.0 * a                                // sheet: -A
+    let negated = -a                                      // sheet: -A
     let total = SumOperator<Double>([a, d, identity])
     let dense = try a.dense()
-    let largest = try lanczosEigenpairs(a, options: LanczosOptions(count: 2, which: .largest))   // sheet: eigsh
+    let largest = try eigsh(a, k: 2, which: .largest)    // sheet: eigsh
     let smallest = try lanczosEigenpairs(a, options: LanczosOptions(count: 1, which: .smallest))
     let tight = try lanczosEigenpairs(a, options: LanczosOptions(count: 2, tolerance: 1e-8, seed: 0))
     let cg = try conjugateGradient(a, v, preconditioner: d.inverse(),
@@ -73,12 +73,12 @@ import Testing
     let subset = try problem.restricted(toParametersMatching: ["2.*"])
     let batched = try CurvatureProblem(model: problem.model, loss: problem.loss, data: problem.data,
                                        batchSize: 5, checkDeterminism: true)
-    let hv = try hessian.apply(v)                         // sheet: try A * v
+    let hv = try hessian * v                              // sheet: try A * v
     let traceH = try hutchinsonTrace(ggn, matvecs: 50, seed: 0)
     let tracePP = try hutchPlusPlusTrace(ggn, matvecs: 3 * n, seed: 0)
-    let traceX = try xtrace(ggn, matvecs: 2 * n, seed: 0)           // sheet: xTrace
+    let traceX = try xTrace(ggn, matvecs: 2 * n, seed: 0)           // sheet: xTrace
     let diagH = try hutchinsonDiagonal(ggn, matvecs: 50, seed: 0).value
-    let diagX = try xdiag(ggn, matvecs: 2 * n, seed: 0).value        // sheet: xDiagonal
+    let diagX = try xDiagonal(ggn, matvecs: 2 * n, seed: 0).value        // sheet: xDiagonal
     let fro = try squaredFrobeniusNormEstimate(ggn, matvecs: 50, seed: 0)
     let quadrature = try stochasticLanczosQuadrature(ggn, options: SLQOptions(steps: 10, probes: 2))
     let density = quadrature.density()
@@ -115,7 +115,7 @@ import Testing
     let efDiagonal = try EmpiricalFisherOperator(problem).diagonal()
     let kfacMC = try KFACOperator(problem, options: KFACOptions(fisherType: .mc))
     let kflr = try KFACOperator(problem, options: KFACOptions(fisherType: .type2))
-    let top = try lanczosEigenpairs(HessianOperator(problem), options: LanczosOptions(count: 5, which: .largest))   // sheet: eigsh
+    let top = try eigsh(HessianOperator(problem), k: 5, which: .largest)   // sheet: eigsh
     let trace = try hutchinsonTrace(HessianOperator(problem), matvecs: 100)
     let density = try stochasticLanczosQuadrature(HessianOperator(problem),
                                                   options: SLQOptions(steps: 20, probes: 1)).density()

@@ -27,7 +27,7 @@ import Testing
     let head = try problem.restricted(toParametersMatching: ["head.*"])
     // Diagonals by estimation (exact diagonals need a Sequential or a graph model); the
     // article writes xDiagonal (wip-api).
-    let diagonal = try xdiag(ggn, matvecs: 2 * problem.dimension, seed: 0)
+    let diagonal = try xDiagonal(ggn, matvecs: 2 * problem.dimension, seed: 0)
 
     let h = try hessian.dense()
     #expect(problem.dimension == 16 + 8 + 2)

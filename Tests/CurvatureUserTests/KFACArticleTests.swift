@@ -11,7 +11,7 @@ import Testing
     let y: NDArray<Double> = rng.normalArray(shape: [20, 2])
     let model = try Sequential<Double>([Linear(inFeatures: 3, outFeatures: 2)], seed: 1)
     // The article writes Loss(.mse), the one vocabulary of issue 19 (wip-api).
-    let problem = try CurvatureProblem(model: model, loss: Loss(.meanSquaredError),
+    let problem = try CurvatureProblem(model: model, loss: Loss(.mse),
                                        data: try ArrayDataset(inputs: x, targets: .values(y)))
 
     let kfac = try KFACOperator(problem, options: KFACOptions(fisherType: .type2, jointBias: true))

@@ -40,9 +40,9 @@ import Testing
     // The article writes xTrace and xDiagonal, the names of issue 19 (wip-api).
     let hutchinson = try hutchinsonTrace(ggn, matvecs: 200, seed: 0)
     let hutchPlusPlus = try hutchPlusPlusTrace(ggn, matvecs: 3 * n, seed: 0)
-    let xTraceEstimate = try xtrace(ggn, matvecs: 2 * n, seed: 0)
+    let xTraceEstimate = try xTrace(ggn, matvecs: 2 * n, seed: 0)
     let diagonalEstimate = try hutchinsonDiagonal(ggn, matvecs: 200, seed: 0)
-    let xDiagonalEstimate = try xdiag(ggn, matvecs: 2 * n, seed: 0)
+    let xDiagonalEstimate = try xDiagonal(ggn, matvecs: 2 * n, seed: 0)
 
     let trace = try ggn.trace(), diagonal = try ggn.diagonal()
     // Hutchinson is unbiased: within a few standard errors.
