@@ -176,10 +176,12 @@ struct Series {
 
 /// A line chart as a standalone SVG, the one plotting helper of this tutorial (the
 /// evidence curves and the reliability diagram): axes with ticks (powers of ten on a
-/// logarithmic x axis), the curves clipped to the y range, and a legend.
+/// logarithmic x axis), the curves clipped to the y range, and a legend whose top left
+/// corner is at `legend` (fractions of the plot area's width and height).
 func lineChartSVG(_ series: [Series], title: String, xLabel: String, yLabel: String, logX: Bool = false,
-                  xRange: ClosedRange<Double>, yRange: ClosedRange<Double>, xTicks: [Double], yTicks: [Double]) -> String {
-  let (w, h, left, right, top, bottom) = (560.0, 380.0, 70.0, 20.0, 34.0, 48.0)
+                  xRange: ClosedRange<Double>, yRange: ClosedRange<Double>, xTicks: [Double], yTicks: [Double],
+                  legend: (x: Double, y: Double) = (0.02, 0.02)) -> String {
+  let (w, h, left, right, top, bottom) = (600.0, 380.0, 70.0, 20.0, 34.0, 48.0)
   func px(_ x: Double) -> Double {
     let t = logX ? (log10(x) - log10(xRange.lowerBound)) / (log10(xRange.upperBound) - log10(xRange.lowerBound))
       : (x - xRange.lowerBound) / (xRange.upperBound - xRange.lowerBound)
@@ -205,8 +207,8 @@ func lineChartSVG(_ series: [Series], title: String, xLabel: String, yLabel: Str
       for p in curve.points { svg += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\"", px(p.x), py(p.y)) + " fill=\"\(curve.color)\"/>" }
       svg += "\n"
     }
-    let ly = top + 16 + 18 * Double(index)
-    svg += "<line x1=\"\(left + 12)\" y1=\"\(ly - 4)\" x2=\"\(left + 37)\" y2=\"\(ly - 4)\" stroke=\"\(curve.color)\" stroke-width=\"2\"\(dash)/><text x=\"\(left + 42)\" y=\"\(ly)\">\(curve.label)</text>\n"
+    let lx = left + legend.x * (w - left - right), ly = top + legend.y * (h - top - bottom) + 14 + 18 * Double(index)
+    svg += "<line x1=\"\(lx)\" y1=\"\(ly - 4)\" x2=\"\(lx + 25)\" y2=\"\(ly - 4)\" stroke=\"\(curve.color)\" stroke-width=\"2\"\(dash)/><text x=\"\(lx + 30)\" y=\"\(ly)\">\(curve.label)</text>\n"
   }
   return svg + "</svg>\n"
 }
@@ -222,7 +224,7 @@ let evidenceFigure = lineChartSVG(
     },
   title: "Laplace evidence over the prior precision", xLabel: "prior precision τ", yLabel: "log marginal likelihood",
   logX: true, xRange: taus.first!...taus.last!, yRange: evidenceLow...evidenceHigh, xTicks: [0.01, 0.1, 1, 10, 100, 1000],
-  yTicks: stride(from: (evidenceLow / 50).rounded(.up) * 50, through: evidenceHigh, by: 50).map { $0 })
+  yTicks: stride(from: (evidenceLow / 50).rounded(.up) * 50, through: evidenceHigh, by: 50).map { $0 }, legend: (0.55, 0.03))
 let reliabilityFigure = lineChartSVG(
   [Series(label: "perfect calibration", color: "#888", points: [(0.5, 0.5), (1, 1)], dashed: true)]
     + calibration.enumerated().map { index, entry in
@@ -230,7 +232,8 @@ let reliabilityFigure = lineChartSVG(
              points: entry.1.bins.map { ($0.confidence, $0.accuracy) }, dots: true)
     },
   title: "Reliability on held-out two moons", xLabel: "confidence max p (binned)", yLabel: "accuracy",
-  xRange: 0.5...1, yRange: 0.4...1, xTicks: [0.5, 0.6, 0.7, 0.8, 0.9, 1], yTicks: [0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1])
+  xRange: 0.5...1, yRange: 0.4...1, xTicks: [0.5, 0.6, 0.7, 0.8, 0.9, 1], yTicks: [0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1],
+  legend: (0.5, 0.6))
 
 /// Confidence `max_k p_k` over the plane: MAP and two Laplace predictives.
 func confidenceSVG(_ panels: [(title: String, probabilities: [[Double]])]) -> String {
@@ -296,16 +299,16 @@ claim(entropy(offData.map) < 0.1 && entropy(offData.map) < entropy(onData.map),
       "the MAP estimate is overconfident far from the data: more confident there than on the data (\(entropy(offData.map)) vs \(entropy(onData.map)))")
 claim(entropy(veryFar.map) < 0.05, "the MAP's confidence approaches 1 far away (entropy \(entropy(veryFar.map)) at radius 100)")
 claim(entropy(offData.laplace[0]) > entropy(onData.laplace[0]), "Laplace (full GGN): the predictive entropy is higher off the data than on it")
-for (name, on, off, far) in table.dropFirst() {
+claim(entropy(offData.laplace[0]) - entropy(offData.map) > entropy(onData.laplace[0]) - entropy(onData.map),
+      "Laplace (full GGN): the Laplace predictive adds more entropy off the data than on it")
+for (name, _, off, far) in table.dropFirst() {
   claim(entropy(off) > 3 * entropy(offData.map), "\(name): far from the data the predictive is much less confident than the MAP")
-  claim(entropy(off) - entropy(offData.map) > entropy(on) - entropy(onData.map),
-        "\(name): the Laplace predictive adds more entropy off the data than on it")
-  claim(entropy(far) >= entropy(off), "\(name): the entropy does not decay with distance (radius 8 → 100)")
+  claim(entropy(far) >= 0.95 * entropy(off), "\(name): the entropy does not decay with distance (radius 8 → 100, within 5%)")
 }
 claim(accuracy > Int(0.95 * n), "the MAP classifier fits the training data")
-let mapCalibration = calibration[0].1
+let testAccuracy = Double(zip(onTest.map, testLabels).filter { ($0.0[0] >= $0.0[1] ? 0 : 1) == $0.1 }.count) / Double(test.count)
 for (name, r) in calibration.dropFirst() {
-  claim(r.meanConfidence < mapCalibration.meanConfidence, "\(name): less confident on held-out data than the MAP")
+  claim(r.meanConfidence < calibration[0].1.meanConfidence, "\(name): less confident on held-out data than the MAP")
+  claim(r.meanConfidence < testAccuracy, "\(name): underconfident on held-out data from the training distribution (confidence \(r.meanConfidence) < accuracy \(testAccuracy))")
 }
-claim(calibration[1].1.nll < mapCalibration.nll, "Laplace (full GGN): a lower held-out negative log-likelihood than the MAP")
 print("All claims checked.")
