@@ -114,6 +114,27 @@ import Testing
     }
   }
 
+  /// `--ekfac` and `--kron-damping` give the fixtures' EKFAC and damped-kron numbers
+  /// (float64, 1e-8), all weights and last layer; they are kron options.
+  @Test(arguments: LaplaceFixture.cases)
+  func kronVariantsMatchTheFixtures(_ name: String) throws {
+    let c = try Case(name)
+    defer { c.remove() }
+    for (structure, flag, key) in [
+      ("kron", "--ekfac", "ekfac"), ("last-layer-kron", "--ekfac", "last-layer-ekfac"),
+      ("kron", "--kron-damping", "kron-damped"), ("last-layer-kron", "--kron-damping", "last-layer-kron-damped"),
+    ] {
+      let object = try json(c.arguments + ["--structure", structure, flag, "--prior-precision", "0.7", "--dtype", "float64"])
+      for quantity in ["log_marginal_likelihood", "log_likelihood", "log_det_ratio", "scatter"] {
+        expectRelative(try number(object, quantity), try c.fixture.value("\(key)/scalar/\(quantity)"), rtol: 1e-8, "\(name) \(key) \(quantity)")
+      }
+      #expect(object["kron"] as? String == (flag == "--ekfac" ? "ekfac" : "kfac-damped"))
+    }
+    try CLI.expectFailure(c.arguments + ["--structure", "full", "--ekfac"], in: c.directory, ["--ekfac applies to --structure kron"], status: 64)
+    try CLI.expectFailure(c.arguments + ["--structure", "diag", "--kron-damping"], in: c.directory, ["--kron-damping applies to --structure kron"], status: 64)
+    try CLI.expectFailure(c.arguments + ["--ekfac", "--kron-damping"], in: c.directory, ["--kron-damping applies to KFAC's factors"], status: 64)
+  }
+
   func floatProblem(_ c: Case) throws -> CurvatureProblem<Float> {
     let directory = LaplaceFixture.directory.appendingPathComponent(c.name)
     let file = try ModelFile<Float>(
