@@ -32,7 +32,7 @@ extension LaplaceApproximation {
     let posterior = try factor(priorPrecision: priorPrecision, sigmaNoise: sigmaNoise)
     let prior = posterior.prior
     let logLikelihood = self.logLikelihood(scale: posterior.scale)
-    let logDetRatio = posterior.logDeterminant() - prior.reduce(0) { $0 + Scalar.log($1) }
+    let logDetRatio = Scalar(posterior.logDeterminant() - prior.reduce(0.0) { $0 + Double(Scalar.log($1)) })
     let scatter = zip(mean.scalars, prior).reduce(0) { $0 + $1.1 * $1.0 * $1.0 }
     return LaplaceEvidence(
       logMarginalLikelihood: logLikelihood - (logDetRatio + scatter) / 2, logLikelihood: logLikelihood,
