@@ -26,6 +26,7 @@ struct Curv: ParsableCommand {
       BenchCommand.self,
       SelfCheck.self,
       ToeplitzCommand.self,
+      LaplaceCommand.self,
     ])
 
   /// Runs the command line, reporting every failure as one line on stderr: help and

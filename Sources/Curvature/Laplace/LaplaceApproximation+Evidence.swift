@@ -32,7 +32,7 @@ extension LaplaceApproximation {
     let posterior = try factor(priorPrecision: priorPrecision, sigmaNoise: sigmaNoise)
     let prior = posterior.prior
     let logLikelihood = self.logLikelihood(scale: posterior.scale)
-    let logDetRatio = posterior.logDeterminant() - prior.reduce(0) { $0 + Scalar.log($1) }
+    let logDetRatio = Scalar(posterior.logDeterminant() - prior.reduce(0.0) { $0 + Double(Scalar.log($1)) })
     let scatter = zip(mean.scalars, prior).reduce(0) { $0 + $1.1 * $1.0 * $1.0 }
     return LaplaceEvidence(
       logMarginalLikelihood: logLikelihood - (logDetRatio + scatter) / 2, logLikelihood: logLikelihood,
@@ -56,7 +56,8 @@ extension LaplaceApproximation {
   /// ∂/∂log p₀ᵢ = −½ (p₀ᵢ Σᵢᵢ − 1 + p₀ᵢ θᵢ²)            (summed over a shared value)
   /// ∂/∂log σ  = 2·loss/σ² − N·C + P − Σᵢ p₀ᵢ Σᵢᵢ
   /// ```
-  /// with `Σ = P⁻¹` and `loss = ½Σ(f − y)²`.
+  /// with `Σ = P⁻¹` and `loss = ½Σ(f − y)²` (with kron damping, the log-determinant's
+  /// derivatives from the damped eigenvalues instead).
   /// - Returns: The two gradients (`sigmaNoise` 0 for classification).
   /// - Throws: As `logMarginalLikelihood`.
   /// - Complexity: The posterior variances (full: an `O(P³)` inverse).
@@ -65,19 +66,19 @@ extension LaplaceApproximation {
   ) throws -> (logPriorPrecision: [Scalar], logSigmaNoise: Scalar) {
     let values = priorPrecision ?? self.priorPrecision
     let posterior = try factor(priorPrecision: values, sigmaNoise: sigmaNoise)
-    let variance = try posterior.covarianceDiagonal()
+    // ∂ log det P / ∂ log p₀ᵢ = p₀ᵢ Σᵢᵢ when P is linear in the prior (all but damped kron).
+    let derivatives = try posterior.logDeterminantDerivatives()
     let prior = posterior.prior
     let perParameter = (0..<parameterCount).map { i -> Scalar in
       let theta = mean.scalars[i]
-      let inner: Scalar = prior[i] * variance[i] - 1 + prior[i] * theta * theta
+      let inner: Scalar = derivatives.prior[i] - 1 + prior[i] * theta * theta
       return -inner / 2
     }
     let gradient = reduceToPrior(perParameter, count: values.count)
     var sigmaGradient: Scalar = 0
     if likelihood == .regression {
-      let trace = (0..<parameterCount).reduce(Scalar(0)) { $0 + prior[$1] * variance[$1] }
       let fit: Scalar = 2 * posterior.scale * summedLoss - Scalar(dataCount * outputCount)
-      sigmaGradient = fit + Scalar(parameterCount) - trace
+      sigmaGradient = fit - derivatives.logSigma / 2
     }
     return (gradient, sigmaGradient)
   }

@@ -30,6 +30,11 @@ extension LaplaceApproximation {
         throw CurvatureError.unsupported("a kron Laplace approximation keeps weight and bias in separate blocks (laplace-torch's curvlinops backend); jointBias is not supported")
       }
       return .kron(try kroneckerGroups(problem, options: options, factor: factor))
+    case let .ekfac(options):
+      guard !options.jointBias else {
+        throw CurvatureError.unsupported("an ekfac Laplace approximation keeps weight and bias in separate blocks; jointBias is not supported")
+      }
+      return .kron(try ekfacGroups(problem, options: options, factor: factor))
     case let .lowRank(rank):
       guard rank >= 1 && rank <= problem.dimension else {
         throw CurvatureError.invalidArgument("the low-rank Laplace rank must be in 1...\(problem.dimension) (the number of parameters), got \(rank)")
@@ -66,10 +71,51 @@ extension LaplaceApproximation {
           rightValues: nil, rightVectors: nil))
       }
     }
-    groups.sort { $0.offset < $1.offset }
-    guard groups.reduce(0, { $0 + $1.dimension }) == problem.dimension else {
-      throw CurvatureError.unsupported("a kron Laplace approximation needs every covered parameter in a Linear or Conv2d layer")
+    return try sortedCovering(groups, problem, name: "kron")
+  }
+
+  /// EKFAC's eigenbases and corrected eigenvalues per parameter tensor (the factor
+  /// eigenvalues are unused, zero).
+  static func ekfacGroups(
+    _ problem: CurvatureProblem<Scalar>, options: KFACOptions, factor: Scalar
+  ) throws -> [LaplaceKroneckerGroup<Scalar>] {
+    let layers = try EKFACOperator(problem, options: options).computeFactors()
+    let offset = blockOffsets(problem)
+    var groups = [LaplaceKroneckerGroup<Scalar>]()
+    for layer in layers {
+      let out = layer.gradientBasis.shape[0]
+      if let weight = layer.weightBlock, let basis = layer.inputBasis, let values = layer.eigenvalues {
+        groups.append(LaplaceKroneckerGroup(
+          tensor: offset[weight]!.position, offset: offset[weight]!.offset, leftValues: NDArray(zeros: [out]),
+          leftVectors: layer.gradientBasis, rightValues: NDArray(zeros: [basis.shape[0]]), rightVectors: basis,
+          corrected: NDArray(values.scalars) * factor))
+      }
+      if let bias = layer.biasBlock, let values = layer.biasEigenvalues {
+        groups.append(LaplaceKroneckerGroup(
+          tensor: offset[bias]!.position, offset: offset[bias]!.offset, leftValues: NDArray(zeros: [out]),
+          leftVectors: layer.gradientBasis, rightValues: nil, rightVectors: nil, corrected: values * factor))
+      }
     }
-    return groups
+    return try sortedCovering(groups, problem, name: "ekfac")
+  }
+
+  /// The position among the selected blocks and the flat offset of every selected block.
+  static func blockOffsets(_ problem: CurvatureProblem<Scalar>) -> [Int: (position: Int, offset: Int)] {
+    var result = [Int: (position: Int, offset: Int)](), running = 0
+    for (i, block) in problem.blocks.enumerated() {
+      result[block] = (i, running)
+      running += problem.model.parameterSpecs[block].count
+    }
+    return result
+  }
+
+  /// The groups in flat parameter order, after checking that they cover every parameter.
+  static func sortedCovering(
+    _ groups: [LaplaceKroneckerGroup<Scalar>], _ problem: CurvatureProblem<Scalar>, name: String
+  ) throws -> [LaplaceKroneckerGroup<Scalar>] {
+    guard groups.reduce(0, { $0 + $1.dimension }) == problem.dimension else {
+      throw CurvatureError.unsupported("a \(name) Laplace approximation needs every covered parameter in a Linear or Conv2d layer")
+    }
+    return groups.sorted { $0.offset < $1.offset }
   }
 }

@@ -21,7 +21,8 @@ extension LaplaceApproximation {
   /// raising the evidence, until no value moves by more than `tolerance`.
   /// - Parameters:
   ///   - structure: Scalar (default) or per-tensor.
-  ///   - tolerance: In the natural logarithm of the prior precision (default 1e-9).
+  ///   - tolerance: In the natural logarithm of the prior precision (default 1e-9; at
+  ///     least a few ulps of the scalar type).
   ///   - maxSweeps: The most coordinate sweeps for a per-tensor prior (default 50).
   /// - Returns: The evidence at the optimum, which becomes the prior precision.
   /// - Throws: `CurvatureError.singular` when a posterior precision along the way is not
@@ -78,7 +79,8 @@ extension LaplaceApproximation {
     if fb == 0 { return b }
     var side = 0
     for _ in 0..<200 {
-      if Swift.abs(b - a) <= tolerance { break }
+      // Below a few ulps (Float) the bracket cannot shrink further.
+      if Swift.abs(b - a) <= Swift.max(tolerance, 8 * Scalar.ulpOfOne * Swift.max(1, Swift.abs(a))) { break }
       var c = (a * fb - b * fa) / (fb - fa)
       if !(c > Swift.min(a, b) && c < Swift.max(a, b)) { c = (a + b) / 2 }
       let fc = try f(c)

@@ -19,7 +19,9 @@ import CurvatureNN
 //                          [P, k], "eigenvalues" [k]; kron "group.<g>.B.values",
 //                          "group.<g>.B.vectors" and, for a weight, "group.<g>.A.values",
 //                          "group.<g>.A.vectors" (eigendecomposed factors, so a loaded
-//                          posterior is bit-for-bit the saved one).
+//                          posterior is bit-for-bit the saved one); ekfac the same and
+//                          "group.<g>.values", the corrected eigenvalues. "damping" (kron)
+//                          is absent or false for an undamped posterior.
 
 /// The JSON half of a saved Laplace approximation.
 struct LaplaceFileDescription: Codable, Equatable {
@@ -41,6 +43,8 @@ struct LaplaceFileDescription: Codable, Equatable {
   var dataPoints: Int
   var outputCount: Int
   var groups: [Group]?
+  /// laplace-torch's kron damping (absent: false).
+  var damping: Bool? = nil
   /// FNV-1a of every model parameter's bits (all blocks, not only the covered ones), so a
   /// posterior is not loaded onto another network (e.g. other features under a last layer).
   var modelFingerprint: String
@@ -53,7 +57,7 @@ struct LaplaceFileDescription: Codable, Equatable {
   enum CodingKeys: String, CodingKey {
     case format, formatVersion = "format_version", structure, kfac, rank, likelihood, subset, dtype, blocks
     case blockShapes = "block_shapes", dataPoints = "data_points", outputCount = "output_count", groups
-    case modelFingerprint = "model_fingerprint"
+    case modelFingerprint = "model_fingerprint", damping
   }
 
   /// FNV-1a (64 bit) over the parameters' values as float64 bit patterns, in hex.
@@ -94,6 +98,7 @@ extension LaplaceApproximation {
       groups = []
       for (g, group) in list.enumerated() {
         arrays += [("group.\(g).B.values", group.leftValues), ("group.\(g).B.vectors", group.leftVectors)]
+        if let corrected = group.corrected { arrays.append(("group.\(g).values", corrected)) }
         if let values = group.rightValues, let vectors = group.rightVectors {
           arrays += [("group.\(g).A.values", values), ("group.\(g).A.vectors", vectors)]
         }
@@ -102,12 +107,12 @@ extension LaplaceApproximation {
     }
     var kfac: KFACOptions? = nil, rank: Int? = nil
     if case let .kron(options) = structure { kfac = options }
+    if case let .ekfac(options) = structure { kfac = options }
     if case let .lowRank(k) = structure { rank = k }
     let description = LaplaceFileDescription(
       structure: structure.name, kfac: kfac, rank: rank, likelihood: likelihood, subset: subset,
       dtype: Scalar.dtypeName, blocks: problem.blocks, blockShapes: problem.selectedSpecs.map(\.shape),
-      dataPoints: dataCount, outputCount: outputCount, groups: groups,
-      modelFingerprint: LaplaceFileDescription.fingerprint(problem.model.parameters))
+      dataPoints: dataCount, outputCount: outputCount, groups: groups, damping: damping ? true : nil, modelFingerprint: LaplaceFileDescription.fingerprint(problem.model.parameters))
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     let json = try encoder.encode(description)
@@ -181,20 +186,22 @@ extension LaplaceApproximation {
       guard let rank = description.rank else { throw bad("rank", "the rank of a lowrank posterior", "none") }
       structure = .lowRank(rank: rank)
       curvature = .lowRank(vectors: try array("eigenvectors"), values: try array("eigenvalues"))
-    case "kron":
+    case "kron", "ekfac":
       guard let options = description.kfac, let groups = description.groups else {
-        throw bad("kfac", "the KFAC options and groups of a kron posterior", "none")
+        throw bad("kfac", "the KFAC options and groups of a \(description.structure) posterior", "none")
       }
-      structure = .kron(options)
+      let corrected = description.structure == "ekfac"
+      structure = corrected ? .ekfac(options) : .kron(options)
       curvature = .kron(try groups.enumerated().map { g, group in
         LaplaceKroneckerGroup(
           tensor: group.tensor, offset: group.offset,
           leftValues: try array("group.\(g).B.values"), leftVectors: try array("group.\(g).B.vectors"),
           rightValues: group.weight ? try array("group.\(g).A.values") : nil,
-          rightVectors: group.weight ? try array("group.\(g).A.vectors") : nil)
+          rightVectors: group.weight ? try array("group.\(g).A.vectors") : nil,
+          corrected: corrected ? try array("group.\(g).values") : nil)
       })
     default:
-      throw bad("structure", "full, diag, kron or lowrank", "'\(description.structure)'")
+      throw bad("structure", "full, diag, kron, ekfac or lowrank", "'\(description.structure)'")
     }
     let mean = try array("mean")
     let p = covered.dimension
@@ -205,8 +212,11 @@ extension LaplaceApproximation {
     case let .lowRank(vectors, values): shapesFit = vectors.rank == 2 && vectors.shape[0] == p && values.shape == [vectors.shape[1]]
     case let .kron(groups):
       shapesFit = groups.reduce(0) { $0 + $1.dimension } == p && groups.allSatisfy {
-        $0.leftVectors.shape == [$0.rows, $0.rows] && $0.offset + $0.dimension <= p
-          && ($0.rightValues == nil || $0.rightVectors?.shape == [$0.columns, $0.columns])
+        $0.leftVectors.rank == 2 && $0.leftVectors.shape == [$0.rows, $0.rows] && $0.leftValues.shape == [$0.rows]
+          && $0.offset + $0.dimension <= p
+          && ($0.rightValues == nil) == ($0.rightVectors == nil)
+          && ($0.rightVectors == nil || ($0.rightVectors!.rank == 2 && $0.rightVectors!.shape == [$0.columns, $0.columns] && $0.rightValues!.shape == [$0.columns]))
+          && ($0.corrected == nil || $0.corrected!.shape == [$0.dimension])
       }
     }
     guard shapesFit, mean.shape == [p] else {
@@ -222,6 +232,7 @@ extension LaplaceApproximation {
     try self.init(
       problem: covered, likelihood: description.likelihood, structure: structure, subset: description.subset, mean: mean,
       summedLoss: try array("summed_loss").scalars[0], curvature: curvature,
-      priorPrecision: try array("prior_precision").scalars, sigmaNoise: try array("sigma_noise").scalars[0])
+      priorPrecision: try array("prior_precision").scalars, sigmaNoise: try array("sigma_noise").scalars[0],
+      damping: description.damping ?? false)
   }
 }

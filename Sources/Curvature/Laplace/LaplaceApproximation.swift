@@ -48,6 +48,12 @@ public struct LaplaceApproximation<Scalar: BLASScalar>: Sendable {
   public internal(set) var priorPrecision: [Scalar]
   /// The observation noise σ (regression; 1 for classification).
   public internal(set) var sigmaNoise: Scalar
+  /// laplace-torch's kron `damping`: the prior precision enters each weight group as
+  /// `(√s·Λ_B + √δ) ⊗ (√s·Λ_A + √δ)` (partly multiplicatively) instead of `s·Λ_B⊗Λ_A + δ`,
+  /// with the factors scaled as laplace-torch holds them. (laplace-torch 0.3's
+  /// `KronLaplace(damping=True)` drops the flag when it adds the prior, so its own numbers
+  /// are the undamped ones; this is what its `KronDecomposed(damping=True)` computes.)
+  public let damping: Bool
 
   /// Fits a Laplace approximation at the model's current parameters.
   /// - Parameters:
@@ -60,17 +66,19 @@ public struct LaplaceApproximation<Scalar: BLASScalar>: Sendable {
   ///     (default `[1]`).
   ///   - sigmaNoise: The regression noise σ > 0 (required for regression; must be nil or 1
   ///     for classification).
+  ///   - damping: laplace-torch's kron damping (see `damping`; kron only, default false).
   /// - Throws: `CurvatureError.incompatible` when the loss is no log-likelihood or does not
   ///   match `likelihood`; `.invalidArgument` for a prior precision ≤ 0 or of a wrong
-  ///   length, a missing or non-positive σ for regression, a σ for classification, or a
-  ///   bad rank; `.unsupported` for structures the model does not support (diag and kron
+  ///   length, a missing or non-positive σ for regression, a σ for classification, a bad
+  ///   rank, or damping for a structure other than kron; `.unsupported` for structures the model does not support (diag and kron
   ///   need a `Sequential` of Linear/Conv2d layers; outputs must be `[N, C]`); what
   ///   computing the curvature throws.
   /// - Complexity: full: `P` GGN products and `O(P²)` memory; diag: `C` reverse passes per
-  ///   batch; kron: one KFAC pass and eigendecompositions of the factors; lowrank: Lanczos.
+  ///   batch; kron: one KFAC pass and eigendecompositions of the factors; ekfac: a second
+  ///   pass for the corrected eigenvalues; lowrank: Lanczos.
   public init(
     _ problem: CurvatureProblem<Scalar>, structure: LaplaceStructure = .kron, subset: LaplaceSubset = .all,
-    likelihood: LaplaceLikelihood? = nil, priorPrecision: [Scalar] = [1], sigmaNoise: Scalar? = nil
+    likelihood: LaplaceLikelihood? = nil, priorPrecision: [Scalar] = [1], sigmaNoise: Scalar? = nil, damping: Bool = false
   ) throws {
     let implied = try LaplaceLikelihood.from(problem.loss)
     if let likelihood, likelihood != implied {
@@ -80,6 +88,7 @@ public struct LaplaceApproximation<Scalar: BLASScalar>: Sendable {
       throw CurvatureError.unsupported("a Laplace approximation needs outputs [N, C]; this model's outputs per data point have shape \(problem.sampleOutputShape)")
     }
     let sigma = try LaplaceApproximation.checkedSigma(sigmaNoise, likelihood: implied)
+    try LaplaceApproximation.checkDamping(damping, structure: structure)
     let covered = subset == .all ? problem : try LaplaceApproximation.lastLayerProblem(problem)
     self.problem = covered
     self.likelihood = implied
@@ -94,6 +103,7 @@ public struct LaplaceApproximation<Scalar: BLASScalar>: Sendable {
     self.curvature = try LaplaceApproximation.fitCurvature(covered, structure: structure, factor: factor * Scalar(covered.reductionFactor))
     self.priorPrecision = [1]
     self.sigmaNoise = sigma
+    self.damping = damping
     try LaplaceApproximation.checkPrior(priorPrecision, problem: covered, structure: structure)
     self.priorPrecision = priorPrecision
   }
@@ -101,8 +111,11 @@ public struct LaplaceApproximation<Scalar: BLASScalar>: Sendable {
   /// A fitted approximation from its parts (used by loading).
   init(
     problem: CurvatureProblem<Scalar>, likelihood: LaplaceLikelihood, structure: LaplaceStructure, subset: LaplaceSubset,
-    mean: NDArray<Scalar>, summedLoss: Scalar, curvature: LaplaceCurvature<Scalar>, priorPrecision: [Scalar], sigmaNoise: Scalar
+    mean: NDArray<Scalar>, summedLoss: Scalar, curvature: LaplaceCurvature<Scalar>, priorPrecision: [Scalar], sigmaNoise: Scalar,
+    damping: Bool
   ) throws {
+    try LaplaceApproximation.checkDamping(damping, structure: structure)
+    self.damping = damping
     self.problem = problem
     self.likelihood = likelihood
     self.structure = structure
@@ -154,7 +167,17 @@ public struct LaplaceApproximation<Scalar: BLASScalar>: Sendable {
     let prior = priorPrecision ?? self.priorPrecision
     try LaplaceApproximation.checkPrior(prior, problem: problem, structure: structure)
     let sigma = try LaplaceApproximation.checkedSigma(sigmaNoise ?? self.sigmaNoise, likelihood: likelihood)
-    return try LaplacePosteriorFactor(curvature: curvature, prior: expand(prior), scale: 1 / (sigma * sigma))
+    // laplace-torch spreads its likelihood factor (½ for regression) evenly over a
+    // group's two factors; damping sees the factors, not only their product.
+    let split: Scalar? = damping ? (likelihood == .regression ? Scalar(0.5).squareRoot() : 1) : nil
+    return try LaplacePosteriorFactor(curvature: curvature, prior: expand(prior), scale: 1 / (sigma * sigma), dampingSplit: split)
+  }
+
+  static func checkDamping(_ damping: Bool, structure: LaplaceStructure) throws {
+    guard damping else { return }
+    guard case .kron = structure else {
+      throw CurvatureError.invalidArgument("damping applies to the kron structure (laplace-torch's KronLaplace), not \(structure.name)")
+    }
   }
 
   static func checkedSigma(_ sigma: Scalar?, likelihood: LaplaceLikelihood) throws -> Scalar {
@@ -183,8 +206,8 @@ public struct LaplaceApproximation<Scalar: BLASScalar>: Sendable {
     if let bad = prior.firstIndex(where: { !($0 > 0 && $0.isFinite) }) {
       throw CurvatureError.invalidArgument("the prior precision must be positive and finite, got \(prior[bad]) at position \(bad)")
     }
-    if case .kron = structure, prior.count != 1, prior.count != tensors {
-      throw CurvatureError.invalidArgument("a kron Laplace approximation takes a scalar or per-tensor prior precision (1 or \(tensors) values), got \(prior.count)")
+    if structure.isKronecker, prior.count != 1, prior.count != tensors {
+      throw CurvatureError.invalidArgument("a \(structure.name) Laplace approximation takes a scalar or per-tensor prior precision (1 or \(tensors) values), got \(prior.count)")
     }
   }
 

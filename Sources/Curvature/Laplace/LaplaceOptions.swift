@@ -40,18 +40,35 @@ public enum LaplaceStructure: Sendable, Hashable, Codable {
   /// KFAC (default type-2, expand, separate weight and bias blocks, as laplace-torch's
   /// curvlinops backend) with eigendecomposed factors.
   case kron(KFACOptions)
+  /// EKFAC (George et al. 2018): KFAC's eigenbases `Q_B ⊗ Q_A` with the eigenvalues
+  /// replaced by the GGN's diagonal in that basis (default type-2, expand, separate bias),
+  /// so the posterior precision per layer is `Q (s·Λ* + δ) Qᵀ`. laplace-torch has no EKFAC.
+  case ekfac(KFACOptions)
   /// The top `rank` eigenpairs of the GGN by Lanczos, plus the diagonal prior.
   case lowRank(rank: Int)
 
   /// KFAC with laplace-torch's defaults: type-2 Fisher, expand, separate bias.
   public static var kron: LaplaceStructure { .kron(KFACOptions(fisherType: .type2)) }
 
-  /// A short name: `full`, `diag`, `kron` or `lowrank`.
+  /// EKFAC with laplace-torch's KFAC defaults: type-2 Fisher, expand, separate bias.
+  public static var ekfac: LaplaceStructure { .ekfac(KFACOptions(fisherType: .type2)) }
+
+  /// Whether the curvature is Kronecker-factored per parameter tensor (kron or ekfac), so
+  /// the prior precision is a scalar or one per tensor.
+  public var isKronecker: Bool {
+    switch self {
+    case .kron, .ekfac: return true
+    case .full, .diag, .lowRank: return false
+    }
+  }
+
+  /// A short name: `full`, `diag`, `kron`, `ekfac` or `lowrank`.
   public var name: String {
     switch self {
     case .full: return "full"
     case .diag: return "diag"
     case .kron: return "kron"
+    case .ekfac: return "ekfac"
     case .lowRank: return "lowrank"
     }
   }
