@@ -235,7 +235,7 @@ import Testing
     let directory = try CLI.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }
     let model = try Sequential<Double>([Linear(inFeatures: 2, outFeatures: 3)], seed: 1)
-    try ModelFile(model: model, loss: Loss(.binaryCrossEntropyWithLogits, reduction: .mean)).write(
+    try ModelFile(model: model, loss: Loss(.bceWithLogits, reduction: .mean)).write(
       description: directory.appendingPathComponent("model.json"), weights: directory.appendingPathComponent("w.safetensors"))
     var rng = RandomGenerator(seed: 2)
     try NPYArray(rng.normalArray(shape: [4, 2]) as NDArray<Double>).write(to: directory.appendingPathComponent("X.npy"))
