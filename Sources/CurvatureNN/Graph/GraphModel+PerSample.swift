@@ -66,10 +66,78 @@ extension GraphModel {
   /// Per-data-point gradients of `⟨δ_n, node(x_n)⟩` with respect to `blocks`, for a
   /// boundary node (`perSampleBoundaryNodes`) given its input values in a batch and its
   /// output cotangents `deltas` (each `[N, ...]`, several cotangents at once).
+  ///
+  /// Linear, embedding, norm and elementwise nodes have closed forms for all data points at
+  /// once (GraphModel+PerSampleRules.swift); other nodes get a vector-Jacobian product per
+  /// data point. Parameters reached through unbatched nodes are pulled back through them
+  /// per data point.
   /// - Returns: `[cotangent][block]`, each `[N] + block shape`.
-  /// - Complexity: One evaluation and vector-Jacobian product of the node (and of the
-  ///   unbatched nodes between it and the blocks) per data point and cotangent.
+  /// - Complexity: Closed forms: about one evaluation of the node per cotangent; otherwise
+  ///   one evaluation and vector-Jacobian product of the node per data point and cotangent.
   package func perSampleNodeGradients(
+    node index: Int, inputs: [NDArray<Scalar>], deltas: [NDArray<Scalar>], blocks: [Int]
+  ) -> [[NDArray<Scalar>]] {
+    let node = nodes[index]
+    let firstParameter = inputSpecs.count
+    let firstNode = firstParameter + parameterSpecs.count + bufferSpecs.count
+    let dependencies = unbatchedDependencies(blocks: Set(blocks))
+    let positions = node.inputs.indices.filter { !dependencies[node.inputs[$0]].isEmpty }
+    let batchedInputs = node.inputs.map { $0 < firstParameter || ($0 >= firstNode && nodes[$0 - firstNode].batched) }
+    let points = deltas.first?.shape.first ?? 0
+    guard let cotangents = perSampleInputCotangents(
+      node: node, inputs: inputs, deltas: deltas, positions: positions, batchedInputs: batchedInputs)
+    else {
+      return perSampleNodeGradientsByPoint(node: index, inputs: inputs, deltas: deltas, blocks: blocks)
+    }
+    var result = deltas.map { _ in blocks.map { NDArray<Scalar>(zeros: [points] + parameterSpecs[$0].shape) } }
+    for (k, position) in positions.enumerated() {
+      let slot = node.inputs[position]
+      if slot >= firstParameter && slot < firstParameter + parameterSpecs.count {
+        let i = blocks.firstIndex(of: slot - firstParameter)!
+        for c in deltas.indices { result[c][i].add(cotangents[c][k]) }
+        continue
+      }
+      // Through unbatched nodes: one recording, a vector-Jacobian product per data point.
+      let (u, leaves) = recordUnbatched(slot: slot, blocks: blocks, dependencies: dependencies)
+      for c in deltas.indices {
+        for n in 0..<points {
+          let seed = cotangents[c][k].point(n).reshaped(u.shape)
+          let g = AutodiffMode.withoutRecording { gradients(of: [u], seeds: [Tensor(seed)], wrt: leaves) }
+          for (i, gradient) in g.enumerated() { result[c][i].addPoint(n, gradient.value) }
+        }
+      }
+    }
+    return result
+  }
+
+  /// An unbatched value recomputed from leaves for `blocks` (recorded).
+  func recordUnbatched(slot: Int, blocks: [Int], dependencies: [Set<Int>]) -> (value: Tensor<Scalar>, leaves: [Tensor<Scalar>]) {
+    let firstParameter = inputSpecs.count
+    let firstBuffer = firstParameter + parameterSpecs.count
+    let firstNode = firstBuffer + bufferSpecs.count
+    var needed = Set<Int>(), stack = [slot].filter { $0 >= firstNode }
+    while let s = stack.popLast() {
+      guard needed.insert(s - firstNode).inserted else { continue }
+      stack.append(contentsOf: nodes[s - firstNode].inputs.filter { $0 >= firstNode && !dependencies[$0].isEmpty })
+    }
+    return AutodiffMode.recording(true) {
+      let leaves = blocks.map { Tensor(parameters[$0]).requiringGradient() }
+      var values = [Int: Tensor<Scalar>]()
+      for (b, leaf) in zip(blocks, leaves) { values[firstParameter + b] = leaf }
+      func value(_ s: Int) -> Tensor<Scalar> {
+        if let v = values[s] { return v }
+        if s >= firstBuffer && s < firstNode { return Tensor(buffers[s - firstBuffer]) }
+        return Tensor(parameters[s - firstParameter])
+      }
+      for j in needed.sorted() {
+        values[firstNode + j] = nodes[j].evaluate(nodes[j].inputs.map(value), batchSize: 1)
+      }
+      return (value(slot), leaves)
+    }
+  }
+
+  /// `perSampleNodeGradients` by a vector-Jacobian product of the node per data point.
+  func perSampleNodeGradientsByPoint(
     node index: Int, inputs: [NDArray<Scalar>], deltas: [NDArray<Scalar>], blocks: [Int]
   ) -> [[NDArray<Scalar>]] {
     let node = nodes[index]
@@ -109,14 +177,7 @@ extension GraphModel {
       }
       for (c, delta) in deltas.enumerated() {
         let g = AutodiffMode.withoutRecording { gradients(of: [y], seeds: [Tensor(delta.point(n))], wrt: leaves) }
-        for (i, gradient) in g.enumerated() {
-          let width = gradient.value.count
-          result[c][i].withUnsafeMutableBufferPointer { target in
-            gradient.value.scalars.withUnsafeBufferPointer { source in
-              for j in 0..<width { target[n * width + j] = source[j] }
-            }
-          }
-        }
+        for (i, gradient) in g.enumerated() { result[c][i].addPoint(n, gradient.value) }
       }
     }
     return result
@@ -124,6 +185,16 @@ extension GraphModel {
 }
 
 extension NDArray {
+  /// Adds `x` to data point `n` of a batched array `[N] + x.shape`.
+  package mutating func addPoint(_ n: Int, _ x: NDArray) {
+    let width = x.count
+    withUnsafeMutableBufferPointer { target in
+      x.scalars.withUnsafeBufferPointer { source in
+        for j in 0..<width { target[n * width + j] += source[j] }
+      }
+    }
+  }
+
   /// Data point `n` of a batched array `[N, ...]`: `[1, ...]`.
   package func point(_ n: Int) -> NDArray {
     let width = count / Swift.max(shape[0], 1)
