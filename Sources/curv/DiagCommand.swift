@@ -11,9 +11,10 @@ struct DiagCommand: OperatorOutputCommand {
       Example: curv diag --model model.json --weights weights.safetensors \
       --inputs X.npy --targets y.npy --operator ggn --method exact --output d.npy
 
-      exact: BackPACK-style exact diagonals for ggn, ef and fisher-mc and (DiagHessian) \
-      for hessian on a Sequential model; products with unit vectors otherwise (graph \
-      models; matvecs reports P for hessian either way); the closed form for kfac. hutchinson and xdiag spend --matvecs \
+      exact: BackPACK-style exact diagonals for ggn, ef and fisher-mc (Sequential and \
+      graph models) and (DiagHessian) for hessian on a Sequential model; products with \
+      unit vectors otherwise (the Hessian of graph models; matvecs reports P for hessian \
+      either way); the closed form for kfac. hutchinson and xdiag spend --matvecs \
       products with random probes seeded by --seed. With --damping δ, δ is added.
       """)
 

@@ -59,8 +59,8 @@ func requireDenseFits(_ p: Int) throws {
 }
 
 /// The exact diagonal of `a`: the library's own (closed forms, per-term gradients, unit
-/// products for the Hessian) or, where the library has none for this model (e.g. the GGN,
-/// EF and MC Fisher of a graph model), products with blocks of 32 unit vectors.
+/// products for the Hessian of a graph model) or, where the library has none for this
+/// operator, its products with blocks of 32 unit vectors (`diagonalByUnitProducts`).
 /// - Returns: The diagonal, and the number of products spent on it when unit products were
 ///   used (nil when the library's own method was).
 /// - Throws: What the products throw.
@@ -71,18 +71,6 @@ func exactDiagonal<T: BLASScalar>(
   do {
     return (try a.diagonal(), nil)
   } catch CurvatureError.unsupported {
-    let p = a.columnCount
-    var diagonal = [T](repeating: 0, count: p)
-    var start = 0
-    while start < p {
-      let k = Swift.min(32, p - start)
-      var units = [T](repeating: 0, count: p * k)
-      for j in 0..<k { units[(start + j) * k + j] = 1 }
-      let columns = try a.apply(NDArray(shape: [p, k], scalars: units))
-      for j in 0..<k { diagonal[start + j] = columns.scalars[(start + j) * k + j] }
-      start += k
-      progress?.update(task: task, completed: start, total: p)
-    }
-    return (NDArray(diagonal), p)
+    return (try a.diagonalByUnitProducts(task: task, onProgress: progress?.handler), a.columnCount)
   }
 }

@@ -12,7 +12,8 @@ struct TraceCommand: PrecisionGenericCommand {
       --inputs X.npy --targets y.npy --operator ggn --method hutchpp --matvecs 90 --json
 
       exact: the sum of the exact diagonal (P Hessian-vector products for hessian; one \
-      backward pass per output for ggn, ef and fisher-mc, P products for graph models; \
+      backward pass per output for ggn, ef and fisher-mc, per output and position for \
+      graph models; \
       closed form for kfac). The \
       estimators spend --matvecs products with random probes seeded by --seed and report a \
       standard error. With --damping δ the trace of A + δI is reported (δ·P added exactly).

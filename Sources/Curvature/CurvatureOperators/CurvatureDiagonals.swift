@@ -52,14 +52,20 @@ extension CurvatureProblem {
 
 extension GGNOperator {
   /// The exact GGN diagonal from the symmetric factorization of the loss Hessian propagated
-  /// backwards (BackPACK's DiagGGN): `(1/R) Σ_t Σ_k (J_tᵀ s_tk)²` with `H_t = S_t S_tᵀ`.
-  /// A `GraphModel`'s diagonal comes from products with blocks of unit vectors.
+  /// backwards (BackPACK's DiagGGNExact): `(1/R) Σ_t Σ_k (J_tᵀ s_tk)²` with `H_t = S_t S_tᵀ`.
+  /// A `GraphModel` seeds one position of a sequence at a time (attention mixes positions)
+  /// and takes per-data-point gradients from its nodes (CurvatureDiagonals+Graph.swift).
   /// - Throws: `CurvatureError.unsupported` for models other than `Sequential` with
   ///   Linear/Conv2d parameters and `GraphModel`; errors of the data.
-  /// - Complexity: `C` reverse passes per batch (`C` = output width).
+  /// - Complexity: `C` reverse passes per batch (`C` = output width); a graph model:
+  ///   `C · positions` (positions = loss terms per data point).
   public func diagonal() throws -> NDArray<Scalar> {
-    if problem.model is GraphModel<Scalar> { return try exactDiagonalByUnitProducts() }
     let scale = 1 / Scalar(problem.reductionFactor).squareRoot()
+    if problem.model is GraphModel<Scalar> {
+      return try problem.perPositionSquaredGradientSum { output, batch in
+        problem.hessianSquareRootColumns(output, batch: batch) * scale
+      }
+    }
     return try problem.squaredGradientSum { output, batch in
       // [T, C, K] → [K, T, C]: one factor column per reverse pass.
       problem.hessianSquareRootColumns(output, batch: batch) * scale
@@ -73,10 +79,15 @@ extension GGNOperator {
 extension MonteCarloFisherOperator {
   /// The exact diagonal of this Monte Carlo Fisher (BackPACK's DiagGGNMC), with the same
   /// samples as its products.
-  /// - Complexity: `mcSamples` reverse passes per batch.
+  /// - Complexity: `mcSamples` reverse passes per batch; a graph model: `mcSamples ·
+  ///   positions`.
   public func diagonal() throws -> NDArray<Scalar> {
-    if problem.model is GraphModel<Scalar> { return try exactDiagonalByUnitProducts() }
     let scale = 1 / (Scalar(problem.reductionFactor) * Scalar(mcSamples)).squareRoot()
+    if problem.model is GraphModel<Scalar> {
+      return try problem.perPositionSquaredGradientSum { output, batch in
+        problem.sampledGradientColumns(output, samples: mcSamples, seed: seed, batch: batch) * scale
+      }
+    }
     return try problem.squaredGradientSum { output, batch in
       problem.sampledGradientColumns(output, samples: mcSamples, seed: seed, batch: batch) * scale
     }
@@ -88,10 +99,14 @@ extension MonteCarloFisherOperator {
 
 extension EmpiricalFisherOperator {
   /// The exact diagonal `(1/R) Σ_t (∇_θ ℓ_t)²` from per-term gradients.
-  /// - Complexity: One reverse pass per batch.
+  /// - Complexity: One reverse pass per batch; a graph model: one per position.
   public func diagonal() throws -> NDArray<Scalar> {
-    if problem.model is GraphModel<Scalar> { return try exactDiagonalByUnitProducts() }
     let scale = 1 / Scalar(problem.reductionFactor).squareRoot()
+    if problem.model is GraphModel<Scalar> {
+      return try problem.perPositionSquaredGradientSum { output, batch in
+        problem.observedGradientColumns(output, batch: batch) * scale
+      }
+    }
     return try problem.squaredGradientSum { output, batch in
       problem.observedGradientColumns(output, batch: batch) * scale
     }
@@ -105,8 +120,10 @@ extension HessianOperator {
   /// The exact Hessian diagonal. For a `Sequential` of Linear, Conv2d, activation and
   /// Flatten layers, by second-order backpropagation (BackPACK's DiagHessian, see
   /// `HessianDiagonal.swift`); otherwise (graph models, other layers) from products with
-  /// blocks of unit vectors, without forming the matrix. For large models estimate it with
-  /// `hutchinsonDiagonal` or `xDiagonal`.
+  /// blocks of unit vectors (`diagonalByUnitProducts`), without forming the matrix: graph
+  /// models have no backpropagated Hessian diagonal yet (the second-order terms of
+  /// attention, norms and products of activations have no rule here). For large models
+  /// estimate it with `hutchinsonDiagonal` or `xDiagonal`.
   /// - Throws: `CurvatureError` for invalid data or non-finite values.
   /// - Complexity: Backpropagated: `C` reverse passes per batch plus one partial reverse
   ///   pass per feature of every smooth activation; otherwise `P` Hessian-vector products.
@@ -114,29 +131,10 @@ extension HessianOperator {
     do {
       return try problem.backpropagatedHessianDiagonal()
     } catch CurvatureError.unsupported {
-      return try exactDiagonalByUnitProducts()
+      return try diagonalByUnitProducts()
     }
   }
 
   /// The trace, from the exact diagonal.
   public func trace() throws -> Scalar { try diagonal().sum() }
-}
-
-extension LinearOperator {
-  /// The diagonal from products with unit vectors in blocks of 32 columns.
-  func exactDiagonalByUnitProducts(blockSize: Int = 32) throws -> NDArray<Scalar> {
-    try requireSquare("diagonal")
-    let n = rowCount
-    var result = NDArray<Scalar>(zeros: [n])
-    var start = 0
-    while start < n {
-      let width = Swift.min(blockSize, n - start)
-      var probe = NDArray<Scalar>(zeros: [n, width])
-      for j in 0..<width { probe[start + j, j] = 1 }
-      let product = try apply(probe)
-      for j in 0..<width { result.scalars[start + j] = product.scalars[(start + j) * width + j] }
-      start += width
-    }
-    return result
-  }
 }
