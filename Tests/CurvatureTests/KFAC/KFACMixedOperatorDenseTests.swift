@@ -163,7 +163,8 @@ import Testing
           atol: rtol * inverseScale, "\(label) KFAC π-damped inverse")
         if treatment == .exclude {
           #expect(throws: LinearOperatorError.self) { _ = try kfac.inverse() }
-        } else {
+        } else if T.self == Double.self {
+          // Undamped, in Double only: Float's rounding of the smallest eigenvalues dominates.
           let undamped = try reference.inverse()
           let undampedScale = undamped.scalars.map { Swift.abs($0) }.max()!
           assertClose(try kfac.inverse().dense(), undamped, rtol: 50 * rtol, atol: 50 * rtol * undampedScale, "\(label) KFAC inverse")
