@@ -114,6 +114,17 @@ extension OtherParameters: ExpressibleByArgument, OptionChoice {
   public var defaultValueDescription: String { argument }
 }
 
+/// `--packed-projection`: a packed in-projection as one Kronecker block or one per projection.
+extension PackedProjection: ExpressibleByArgument, OptionChoice {
+  var argument: String { rawValue }
+  public init?(argument: String) {
+    guard let value = Self.matching(argument) else { return nil }
+    self = value
+  }
+  public static var allValueStrings: [String] { spellings }
+  public var defaultValueDescription: String { argument }
+}
+
 /// `--which` of `curv eigs`.
 extension EigenvalueSelection: ExpressibleByArgument, OptionChoice {
   var argument: String {

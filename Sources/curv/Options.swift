@@ -277,6 +277,16 @@ struct OperatorOptions: ParsableArguments {
     transform: OtherParameters.parse)
   var otherParameters: OtherParameters?
 
+  @Option(
+    help: ArgumentHelp(
+      "KFAC/EKFAC: a packed in-projection (nn.MultiheadAttention's in_proj_weight [3E, E] read as q, k, v) as one Kronecker block with the q-k-v cross terms or a block per projection, \(PackedProjection.choices) (default: one-block).",
+      valueName: "kind"),
+    transform: PackedProjection.parse)
+  var packedProjection: PackedProjection?
+
+  @Flag(help: "KFAC: Kronecker-factor the embeddings of a graph model (token counts ⊗ output-gradient covariance; default: they are other parameters).")
+  var kfacEmbeddings = false
+
   @Option(help: ArgumentHelp(
     "Seed of every random choice: Monte Carlo labels, probe and start vectors, initial parameters without --weights.",
     valueName: "S"))
@@ -303,6 +313,10 @@ struct OperatorOptions: ParsableArguments {
       if otherParameters != nil {
         throw ValidationError("--other-parameters does not apply to --operator \(kind.argument)\(context)")
       }
+      if packedProjection != nil {
+        throw ValidationError("--packed-projection does not apply to --operator \(kind.argument)\(context)")
+      }
+      if kfacEmbeddings { throw ValidationError("--kfac-embeddings does not apply to --operator \(kind.argument)\(context)") }
     }
     if mcSamples != nil {
       let fisher = fisherType ?? .mc
@@ -324,7 +338,8 @@ struct OperatorOptions: ParsableArguments {
   var kfacOptions: KFACOptions {
     KFACOptions(
       fisherType: fisherType ?? .mc, mcSamples: mcSamples ?? 1, seed: seed,
-      approximation: kfacApprox ?? .expand, jointBias: jointBias, otherParameters: otherParameters ?? .diagonal)
+      approximation: kfacApprox ?? .expand, jointBias: jointBias, otherParameters: otherParameters ?? .diagonal,
+      packedProjection: packedProjection ?? .oneBlock, embeddings: kfacEmbeddings)
   }
 
   /// The operator choice for `makeOperator`.

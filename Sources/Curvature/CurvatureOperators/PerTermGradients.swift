@@ -93,36 +93,11 @@ extension CurvatureProblem {
     layer: any Layer<Scalar>, input a: NDArray<Scalar>, terms: Int, points: Int,
     inputBasis: NDArray<Scalar>? = nil, withBiasColumn: Bool = false, weight: Bool
   ) throws -> PerTermInput<Scalar> {
-    if let linear = layer as? Linear<Scalar> {
-      let rows = a.count / linear.inFeatures
-      let positions: Int
-      if rows == terms {
-        positions = 1
-      } else {
-        guard terms == points, rows % points == 0 else {
-          throw CurvatureError.unsupported("per-term gradients: \(linear) sees \(rows) rows for \(terms) loss terms of \(points) data points")
-        }
-        positions = rows / points
-      }
-      guard weight else { return PerTermInput(rows: nil, squares: nil, positions: positions) }
-      var a2 = a.reshaped([rows, linear.inFeatures])
-      if withBiasColumn { a2 = a2.appendingOnesColumn() }
-      let rotated = inputBasis.map { matmul(a2, $0) } ?? a2
-      return PerTermInput(rows: rotated, squares: positions == 1 ? rotated.map(.square) : nil, positions: positions)
-    }
-    if let conv = layer as? Conv2d<Scalar> {
-      guard terms == points else {
-        throw CurvatureError.unsupported("per-term gradients: \(conv) feeds \(terms) loss terms for \(points) data points; per-term gradients need one term per data point")
-      }
-      guard weight else { return PerTermInput(rows: nil, squares: nil, positions: 1) }
-      let columns = unfold(Tensor(a), kernelSize: conv.kernelSize, stride: conv.stride, padding: conv.padding, dilation: conv.dilation).value
-      let (g, locations) = (conv.groups, columns.shape[2])
-      var patches = columns.reshaped([points, g, columns.shape[1] / g, locations])
-      if withBiasColumn { patches = patches.appendingOnesRow() }
-      if let inputBasis { patches = matmul(inputBasis, patches, transposeA: true) }   // Q_Aᵀ P per data point and group
-      return PerTermInput(rows: patches, squares: nil, positions: 1)
-    }
-    throw CurvatureError.unsupported("per-term gradients: parameters in \(layer) are not supported (only Linear and Conv2d)")
+    // One implementation for layers and graph nodes (KFACNodes+PerTerm.swift); a
+    // Sequential acts on the positions of a sequence separately.
+    try preparePerTermInput(
+      node: try perTermNode(layer), input: a, terms: terms, points: points, positionWise: true, inputBasis: inputBasis,
+      withBiasColumn: withBiasColumn, weight: weight)
   }
 
   /// Per-term gradients of one Linear or Conv2d layer for one factor column, rotated into
@@ -143,46 +118,18 @@ extension CurvatureProblem {
     layer: any Layer<Scalar>, prepared: PerTermInput<Scalar>, delta: NDArray<Scalar>, points: Int,
     outputBasis: NDArray<Scalar>? = nil, weight: Bool, bias: Bool
   ) throws -> (weight: NDArray<Scalar>?, bias: NDArray<Scalar>?) {
-    if let linear = layer as? Linear<Scalar> {
-      let rows = delta.count / linear.outFeatures
-      // Rotating the rows: (Q_Bᵀ δ)ᵀ = δᵀ Q_B, one gemm.
-      let d2 = delta.reshaped([rows, linear.outFeatures])
-      let dRotated = outputBasis.map { matmul(d2, $0) } ?? d2
-      var weightSquares: NDArray<Scalar>? = nil
-      if weight, let a = prepared.rows {
-        if let squares = prepared.squares {
-          // One row per term: the per-term gradient is the outer product δ aᵀ.
-          weightSquares = matmul(dRotated.map(.square), squares, transposeA: true)
-        } else {
-          // Several rows (positions) per term: the per-term gradient sums over them.
-          let positions = prepared.positions
-          let perTerm = matmul(
-            dRotated.reshaped([points, positions, linear.outFeatures]), a.reshaped([points, positions, a.shape[1]]),
-            transposeA: true)
-          weightSquares = perTerm.map(.square).reduced(.sum, axes: [0])
-        }
-      }
-      guard bias else { return (weightSquares, nil) }
-      let g = prepared.positions == 1
-        ? dRotated : dRotated.reshaped([points, prepared.positions, linear.outFeatures]).reduced(.sum, axes: [1])
-      return (weightSquares, g.map(.square).reduced(.sum, axes: [0]))
+    squaredRotatedPerTermGradients(
+      node: try perTermNode(layer), prepared: prepared, delta: delta, points: points, outputBasis: outputBasis,
+      weight: weight, bias: bias)
+  }
+
+  /// The Kronecker node of a Linear or Conv2d layer, for the node-based per-term gradients.
+  /// - Throws: `CurvatureError.unsupported` for other layers.
+  func perTermNode(_ layer: any Layer<Scalar>) throws -> KroneckerNode {
+    guard let node = KroneckerNode(layer: layer, tap: 0, weightBlock: 0) else {
+      throw CurvatureError.unsupported("per-term gradients: parameters in \(layer) are not supported (only Linear and Conv2d)")
     }
-    if let conv = layer as? Conv2d<Scalar> {
-      let locations = delta.count / (points * conv.outChannels)
-      var weightSquares: NDArray<Scalar>? = nil
-      if weight, let patches = prepared.rows {
-        let g = conv.groups
-        let d = delta.reshaped([points, g, conv.outChannels / g, locations])
-        var perTerm = matmul(d, patches, transposeB: true).reshaped([points, conv.outChannels, patches.shape[2]])
-        if let outputBasis { perTerm = matmul(outputBasis, perTerm, transposeA: true) }
-        weightSquares = perTerm.map(.square).reduced(.sum, axes: [0])
-      }
-      guard bias else { return (weightSquares, nil) }
-      let biasGradients = delta.reshaped([points, conv.outChannels, locations]).reduced(.sum, axes: [2])
-      let rotated = outputBasis.map { matmul(biasGradients, $0) } ?? biasGradients
-      return (weightSquares, rotated.map(.square).reduced(.sum, axes: [0]))
-    }
-    throw CurvatureError.unsupported("per-term gradients: parameters in \(layer) are not supported (only Linear and Conv2d)")
+    return node
   }
 }
 

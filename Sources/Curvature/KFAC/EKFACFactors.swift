@@ -91,6 +91,22 @@ public struct EKFACLayerFactors<Scalar: BLASScalar>: Sendable, Equatable {
 
 extension EKFACLayerFactors: KroneckerLayerLayout {}
 
+extension NDArray {
+  /// Factor columns `[K, T, C]` with only the terms `t ≡ position (mod every)` kept (the
+  /// terms of one data point are consecutive).
+  func keepingTerms(_ position: Int, every: Int) -> NDArray {
+    var result = self
+    let (k, t) = (shape[0], shape[1])
+    let c = count / Swift.max(k * t, 1)
+    for column in 0..<k {
+      for term in 0..<t where term % every != position {
+        for i in 0..<c { result.scalars[(column * t + term) * c + i] = 0 }
+      }
+    }
+    return result
+  }
+}
+
 extension CurvatureProblem {
   /// EKFAC factors from KFAC factors: eigendecompositions of `A` and `B`, then one pass
   /// over the data accumulating the squared per-term gradients in the eigenbases.
@@ -102,7 +118,7 @@ extension CurvatureProblem {
     guard options.fisherType != .forwardOnly else {
       throw CurvatureError.invalidArgument("EKFAC needs gradients: use the type-2, mc or empirical Fisher type, not forward-only")
     }
-    let layout = try kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil)
+    let layout = try kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil, embeddings: options.embeddings)
     // A Sequential acts on the positions of a sequence separately; a graph may mix them.
     let positionWise = layout.model is Sequential<Scalar>
     // The eigenbases, spread over the ranks and broadcast: [Q_B] or [Q_B, Q_A] per node.
@@ -126,26 +142,34 @@ extension CurvatureProblem {
         biasEigenvalues: f.biasBlock != nil && !f.joint ? NDArray(zeros: [out]) : nil)
     }
 
-    let taps = Set(factors.map { $0.layer })
+    let taps = layout.taps
     for range in localBatchRanges {
       let batch = try checkedBatch(range)
       let (output, inputs, outputs) = try tappedNodeForward(layout.model, batch, taps: taps)
       let columns = factorColumns(options, output: output.value, batch: batch)!
       let terms = columns.shape[1]
+      // Several terms per data point in a graph (attention may mix the positions): with
+      // `termByTerm`, one term position per reverse pass, each pass then holding one term
+      // per data point.
+      let termsPerPoint = terms / range.count
+      let byTerm = options.termByTerm && !positionWise && termsPerPoint > 1 && terms == termsPerPoint * range.count
       // Per node once per batch: the input rows or patches, rotated into Q_A.
       let prepared = try factors.map { f in
         try preparePerTermInput(
-          node: layout.nodes[f.layer]!, input: inputs[f.layer]!, terms: terms, points: range.count, positionWise: positionWise,
-          inputBasis: f.inputBasis, withBiasColumn: f.joint, weight: f.weightBlock != nil)
+          node: layout.nodes[f.layer]!, input: inputs[f.layer]!, terms: byTerm ? range.count : terms, points: range.count,
+          positionWise: positionWise, inputBasis: f.inputBasis, withBiasColumn: f.joint, weight: f.weightBlock != nil)
       }
-      forEachOutputLayoutColumn(columns, output: output, tapped: factors.map { outputs[$0.layer]! }) { deltas in
-        for (slot, delta) in deltas.enumerated() {
-          let f = factors[slot]
-          let squares = squaredRotatedPerTermGradients(
-            node: layout.nodes[f.layer]!, prepared: prepared[slot], delta: delta, points: range.count,
-            outputBasis: f.gradientBasis, weight: f.weightBlock != nil, bias: f.biasBlock != nil && !f.joint)
-          if let w = squares.weight { factors[slot].eigenvalues!.add(w) }
-          if let b = squares.bias { factors[slot].biasEigenvalues!.add(b) }
+      for position in 0..<(byTerm ? termsPerPoint : 1) {
+        let seeds = byTerm ? columns.keepingTerms(position, every: termsPerPoint) : columns
+        forEachOutputLayoutColumn(seeds, output: output, tapped: layout.tappedOutputs(outputs)) { deltas in
+          for (slot, delta) in layout.nodeDeltas(deltas).enumerated() {
+            let f = factors[slot]
+            let squares = squaredRotatedPerTermGradients(
+              node: layout.nodes[f.layer]!, prepared: prepared[slot], delta: delta, points: range.count,
+              outputBasis: f.gradientBasis, weight: f.weightBlock != nil, bias: f.biasBlock != nil && !f.joint)
+            if let w = squares.weight { factors[slot].eigenvalues!.add(w) }
+            if let b = squares.bias { factors[slot].biasEigenvalues!.add(b) }
+          }
         }
       }
     }

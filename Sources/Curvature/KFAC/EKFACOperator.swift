@@ -30,9 +30,11 @@ public final class EKFACOperator<Scalar: BLASScalar>: LinearOperator {
   let cache: Mutex<[EKFACLayerFactors<Scalar>]?>
   let kfacFactors: Mutex<[KFACLayerFactors<Scalar>]?>
   let offsets: [Int: Int]
-  /// The selected blocks outside every Kronecker node (with `options.otherParameters`).
-  let others: [Int]
-  let otherCache: Mutex<[OtherParameterBlock<Scalar>]?>
+  /// The selected blocks outside every Kronecker node (with `options.otherParameters`) and
+  /// their exact curvature (the same as KFAC's).
+  let otherPart: OtherParameterPart<Scalar>
+  /// The selected blocks outside every Kronecker node.
+  var others: [Int] { otherPart.blocks }
 
   /// EKFAC of a curvature problem. By default the initializer returns at once and the
   /// factors are built on first use (the first product, inverse or query, or
@@ -55,13 +57,14 @@ public final class EKFACOperator<Scalar: BLASScalar>: LinearOperator {
   ///   With `eager`, what `computeFactors()` and `otherParameterBlocks()` throw.
   public init(_ problem: CurvatureProblem<Scalar>, options: KFACOptions = KFACOptions(), eager: Bool = false) throws {
     try Self.validate(options)
-    self.others = try problem.kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil).others
-    self.otherCache = Mutex(nil)
+    let others = try problem.kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil, embeddings: options.embeddings).others
+    let offsets = KFACOperator.blockOffsets(problem)
+    self.otherPart = OtherParameterPart(problem, options: options, blocks: others, offsets: offsets)
     self.problem = problem
     self.options = options
     self.cache = Mutex(nil)
     self.kfacFactors = Mutex(nil)
-    self.offsets = KFACOperator.blockOffsets(problem)
+    self.offsets = offsets
     if eager {
       try computeFactors()
       _ = try otherParameterBlocks()
@@ -69,20 +72,32 @@ public final class EKFACOperator<Scalar: BLASScalar>: LinearOperator {
   }
 
   /// EKFAC from a KFAC operator: its factors (computed now if needed) give the eigenbases,
-  /// and one more pass over the data the corrected eigenvalues, computed on first use.
+  /// and one more pass over the data the corrected eigenvalues, computed on first use. The
+  /// other parameter blocks of a mixed operator are KFAC's (shared once computed).
   /// - Throws: `CurvatureError.invalidArgument` for a forward-only KFAC; what computing
   ///   the KFAC factors throws.
   public convenience init(correcting kfac: KFACOperator<Scalar>) throws {
     try self.init(kfac.problem, options: kfac.options)
     let factors = try kfac.computeFactors()
     kfacFactors.withLock { $0 = factors }
+    if let blocks = kfac.otherPart.cache.withLock({ $0 }) { otherPart.cache.withLock { $0 = blocks } }
   }
 
   /// EKFAC with given factors (e.g. loaded from a file).
-  /// - Throws: `CurvatureError.invalidArgument` when the factors do not match the problem.
-  public init(_ problem: CurvatureProblem<Scalar>, options: KFACOptions, factors: [EKFACLayerFactors<Scalar>]) throws {
+  /// - Parameters:
+  ///   - problem: The model, loss and data (the data are used only for other blocks not given).
+  ///   - options: The options the factors were computed with.
+  ///   - factors: The eigenbases and corrected eigenvalues of every covered node.
+  ///   - otherBlocks: The curvature of the other parameter blocks of a mixed operator (as
+  ///     `otherParameterBlocks()` returns it); nil computes them on first use.
+  /// - Throws: `CurvatureError.invalidArgument` when the factors or other blocks do not
+  ///   match the problem.
+  public init(
+    _ problem: CurvatureProblem<Scalar>, options: KFACOptions, factors: [EKFACLayerFactors<Scalar>],
+    otherBlocks: [OtherParameterBlock<Scalar>]? = nil
+  ) throws {
     try Self.validate(options)
-    let full = try problem.kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil)
+    let full = try problem.kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil, embeddings: options.embeddings)
     let layout = full.factors
     guard layout.count == factors.count, zip(layout, factors).allSatisfy({
       $0.layer == $1.layer && $0.weightBlock == $1.weightBlock && $0.biasBlock == $1.biasBlock
@@ -90,16 +105,23 @@ public final class EKFACOperator<Scalar: BLASScalar>: LinearOperator {
     }) else {
       throw CurvatureError.invalidArgument("the EKFAC factors do not match the model's layers and the selected parameter blocks")
     }
+    let offsets = KFACOperator.blockOffsets(problem)
+    let otherPart = OtherParameterPart(problem, options: options, blocks: full.others, offsets: offsets, curvature: otherBlocks)
     self.problem = problem
     self.options = options
     self.cache = Mutex(factors)
     self.kfacFactors = Mutex(nil)
-    self.offsets = KFACOperator.blockOffsets(problem)
-    self.others = full.others
-    self.otherCache = Mutex(nil)
+    self.offsets = offsets
+    self.otherPart = otherPart
+    if let otherBlocks, !otherPart.fits(otherBlocks) {
+      throw CurvatureError.invalidArgument("the other parameter blocks do not match the model's blocks outside the Kronecker nodes (\(full.others)) and the option \(options.otherParameters?.rawValue ?? "nil")")
+    }
   }
 
   static func validate(_ options: KFACOptions) throws {
+    guard !options.embeddings else {
+      throw CurvatureError.invalidArgument("EKFAC does not factor embeddings yet: leave KFACOptions.embeddings off (they are then other parameters)")
+    }
     guard options.fisherType != .forwardOnly else {
       throw CurvatureError.invalidArgument("EKFAC needs gradients: use the type-2, mc or empirical Fisher type, not forward-only")
     }
@@ -129,34 +151,18 @@ public final class EKFACOperator<Scalar: BLASScalar>: LinearOperator {
   /// - Throws: What computing the factors throws.
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
     var result = Self.applyEigen(x, factors: try computeFactors(), offsets: offsets)
-    if !others.isEmpty {
-      let sizes = Dictionary(uniqueKeysWithValues: others.map { ($0, problem.model.parameterSpecs[$0].count) })
-      applyOtherBlocks(x, into: &result, blocks: try otherParameterBlocks(), offsets: offsets, sizes: sizes)
-    }
+    try otherPart.apply(x, into: &result)
     return result
   }
 
   /// The exact curvature of the selected blocks outside every Kronecker node (see
   /// `KFACOperator.otherParameterBlocks()`), computed on first use.
   /// - Throws: What the exact operators throw.
-  public func otherParameterBlocks() throws -> [OtherParameterBlock<Scalar>] {
-    if let blocks = otherCache.withLock({ $0 }) { return blocks }
-    let blocks = try problem.otherParameterBlocks(others, options: options)
-    otherCache.withLock { $0 = blocks }
-    return blocks
-  }
+  public func otherParameterBlocks() throws -> [OtherParameterBlock<Scalar>] { try otherPart.curvature() }
 
   /// The one-line note for stderr saying which parameters are not Kronecker-factored and
   /// what they got; nil when all are.
-  public var otherParametersNote: String? { problem.otherParametersNote(others, options: options, method: "EKFAC") }
-
-  /// Refuses what a mixed operator cannot do yet.
-  func requireNoOthers(_ what: String) throws {
-    guard others.isEmpty else {
-      throw CurvatureError.unsupported(
-        "\(what) of an EKFAC operator with other parameters (\(others.map { problem.model.parameterSpecs[$0].name }.joined(separator: ", "))) is not supported yet")
-    }
-  }
+  public var otherParametersNote: String? { otherPart.note(method: "EKFAC") }
 
   public func applyTranspose(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> { try apply(matrix: x) }
 
@@ -192,20 +198,18 @@ public final class EKFACOperator<Scalar: BLASScalar>: LinearOperator {
 // Structural queries from the eigendecomposition: no product with the full matrix.
 
 extension EKFACOperator {
-  /// The trace `Σ Λ*`.
+  /// The trace `Σ Λ*` (+ the traces of the other parameters' blocks).
   public func trace() throws -> Scalar {
-    try requireNoOthers("the trace")
-    return try computeFactors().reduce(0) { total, layer in
+    try computeFactors().reduce(try otherPart.closedForms().trace) { total, layer in
       total + (layer.eigenvalues?.sum() ?? 0) + (layer.biasEigenvalues?.sum() ?? 0)
     }
   }
 
   /// The diagonal: `(Q_B ∘ Q_B) Λ* (Q_A ∘ Q_A)ᵀ` per weight (or joint) block,
-  /// `(Q_B ∘ Q_B) λ*` per separate bias.
+  /// `(Q_B ∘ Q_B) λ*` per separate bias (the other parameters' blocks: their diagonals).
   public func diagonal() throws -> NDArray<Scalar> {
-    try requireNoOthers("the diagonal")
     let ones = NDArray<Scalar>(repeating: 1, shape: [rowCount, 1])
-    return applyLayerBlocks(ones, offsets: offsets, layers: try computeFactors()) { layer, weight, bias in
+    var result = applyLayerBlocks(ones, offsets: offsets, layers: try computeFactors()) { layer, weight, bias in
       let qb2 = layer.gradientBasis.map(.square)
       var newWeight: NDArray<Scalar>? = nil, newBias: NDArray<Scalar>? = nil
       if let qa = layer.inputBasis, let values = layer.eigenvalues, weight != nil {
@@ -223,13 +227,14 @@ extension EKFACOperator {
         newBias = matmul(qb2, values.reshaped([values.count, 1]))
       }
       return (newWeight, newBias)
-    }.reshaped([rowCount])
+    }
+    try otherPart.writeDiagonal(into: &result)
+    return result.reshaped([rowCount])
   }
 
-  /// The Frobenius norm `√(Σ Λ*²)`.
+  /// The Frobenius norm `√(Σ Λ*²)` (+ the other parameters' blocks).
   public func frobeniusNorm() throws -> Scalar {
-    try requireNoOthers("the Frobenius norm")
-    return try computeFactors().reduce(Scalar(0)) { total, layer in
+    try computeFactors().reduce(try otherPart.closedForms().squaredNorm) { total, layer in
       let w = layer.eigenvalues.map { $0.map(.square).sum() } ?? 0
       return total + w + (layer.biasEigenvalues.map { $0.map(.square).sum() } ?? 0)
     }.squareRoot()
@@ -238,8 +243,9 @@ extension EKFACOperator {
   /// The sign and log-magnitude of the determinant, `Σ log Λ*`; a zero corrected
   /// eigenvalue gives sign 0 and −∞ (the eigenvalues are sums of squares, never negative).
   public func logDeterminant() throws -> (sign: Scalar, logMagnitude: Scalar) {
-    try requireNoOthers("the log-determinant")
-    var logMagnitude: Scalar = 0
+    let others = try otherPart.closedForms()
+    if others.sign == 0 { return (0, -.infinity) }
+    var logMagnitude = others.logMagnitude
     for layer in try computeFactors() {
       for values in [layer.eigenvalues, layer.biasEigenvalues].compactMap({ $0 }) {
         for value in values.scalars {
@@ -248,22 +254,25 @@ extension EKFACOperator {
         }
       }
     }
-    return (1, logMagnitude)
+    return (others.sign, logMagnitude)
   }
 
-  /// The inverse of `E + δI` as an operator: `Q (Λ* + δ)⁻¹ Qᵀ` per block, exactly.
+  /// The inverse of `E + δI` as an operator: `Q (Λ* + δ)⁻¹ Qᵀ` per block, exactly, and
+  /// `(M + δI)⁻¹` for the other parameter blocks `M` of a mixed operator (`1/δ` for
+  /// excluded ones).
   /// - Parameter damping: δ ≥ 0 (with δ = 0 every corrected eigenvalue must be positive).
   /// - Throws: `CurvatureError.invalidArgument` for a negative or non-finite damping;
-  ///   `LinearOperatorError.singular` when `Λ* + δ` has a zero.
+  ///   `LinearOperatorError.singular` when `Λ* + δ` has a zero, or a damped other block is
+  ///   singular.
   /// - Complexity: Per product four gemms per layer, as `apply`.
   public func inverse(damping: Scalar) throws -> EKFACInverseOperator<Scalar> {
-    try requireNoOthers("the inverse")
-    return try EKFACInverseOperator(self, damping: damping)
+    try EKFACInverseOperator(self, damping: damping)
   }
 
   /// The exact inverse of EKFAC (no damping).
   /// - Throws: `LinearOperatorError.singular` when a corrected eigenvalue is zero to
-  ///   working precision (at most `n·ε·λ_max` over the layer's `n` eigenvalues).
+  ///   working precision (at most `n·ε·λ_max` over the layer's `n` eigenvalues), or an
+  ///   other parameter block is singular (always an excluded one).
   public func inverse() throws -> any LinearOperator<Scalar> {
     for layer in try computeFactors() {
       let values = (layer.eigenvalues?.scalars ?? []) + (layer.biasEigenvalues?.scalars ?? [])
@@ -284,6 +293,9 @@ public struct EKFACInverseOperator<Scalar: BLASScalar>: LinearOperator {
   let factors: [EKFACLayerFactors<Scalar>]
   let offsets: [Int: Int]
   let dimension: Int
+  /// `(M + δI)⁻¹` of the other parameter blocks, and their sizes.
+  let others: [OtherParameterBlock<Scalar>]
+  let otherSizes: [Int: Int]
 
   init(_ ekfac: EKFACOperator<Scalar>, damping: Scalar) throws {
     guard damping >= 0, damping.isFinite else {
@@ -309,6 +321,8 @@ public struct EKFACInverseOperator<Scalar: BLASScalar>: LinearOperator {
     self.factors = inverted
     self.offsets = ekfac.offsets
     self.dimension = ekfac.rowCount
+    self.others = try ekfac.otherPart.inverse(damping: damping)
+    self.otherSizes = ekfac.otherPart.sizes
   }
 
   public var rowCount: Int { dimension }
@@ -317,7 +331,9 @@ public struct EKFACInverseOperator<Scalar: BLASScalar>: LinearOperator {
 
   /// `(E + δI)⁻¹ X`.
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
-    EKFACOperator.applyEigen(x, factors: factors, offsets: offsets)
+    var result = EKFACOperator.applyEigen(x, factors: factors, offsets: offsets)
+    if !others.isEmpty { applyOtherBlocks(x, into: &result, blocks: others, offsets: offsets, sizes: otherSizes) }
+    return result
   }
 
   public func applyTranspose(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> { try apply(matrix: x) }

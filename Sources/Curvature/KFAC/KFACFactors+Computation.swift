@@ -16,7 +16,8 @@ extension CurvatureProblem {
   ///   ignored data points).
   /// - Parameter allowingOthers: Selected blocks outside every node become the layout's
   ///   `others` instead of an error (a mixed operator).
-  func kfacLayout(jointBias: Bool, allowingOthers: Bool = false) throws -> KroneckerLayout<Scalar> {
+  /// - Parameter embeddings: Embedding nodes are Kronecker nodes too (`KFACOptions.embeddings`).
+  func kfacLayout(jointBias: Bool, allowingOthers: Bool = false, embeddings: Bool = false) throws -> KroneckerLayout<Scalar> {
     let factorable = try kroneckerModel("KFAC")
     // A Sequential's per-position cross-entropy stays refused, as before graph models (its
     // rows need not be the term rows); graph outputs take the class axis where it is.
@@ -26,7 +27,10 @@ extension CurvatureProblem {
         "KFAC and EKFAC with ignored cross-entropy targets (\(data.count - countedTerms) equal ignore_index \(loss.ignoreIndex)) are not supported yet")
     }
     let selected = Set(blocks)
-    let nodes = factorable.kroneckerNodes
+    var nodes = factorable.kroneckerNodes
+    if embeddings, let graph = factorable as? GraphModel<Scalar> {
+      nodes = (nodes + graph.embeddingNodes).sorted { $0.tap < $1.tap }
+    }
     let owned = Set(nodes.flatMap { [$0.weightBlock] + ($0.biasBlock.map { [$0] } ?? []) })
     let others = blocks.filter { !owned.contains($0) }
     if !allowingOthers, let outside = others.first {
@@ -42,7 +46,7 @@ extension CurvatureProblem {
       covered[node.tap] = node
       layout.append(KFACLayerFactors(
         layer: node.tap, weightBlock: weight, biasBlock: bias, joint: jointBias && weight != nil && bias != nil,
-        inputCovariance: nil, gradientCovariance: NDArray(zeros: [node.weightShape[0], node.weightShape[0]]),
+        inputCovariance: nil, gradientCovariance: NDArray(zeros: [node.outputWidth, node.outputWidth]),
         weightShape: node.weightShape))
     }
     return KroneckerLayout(model: factorable, nodes: covered, factors: layout, others: others)
@@ -60,9 +64,9 @@ extension CurvatureProblem {
     guard options.fisherType == .mc || options.mcSamples == 1 else {
       throw CurvatureError.invalidArgument("mcSamples = \(options.mcSamples) applies only to the mc Fisher type, not \(options.fisherType.rawValue)")
     }
-    let layout = try kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil)
+    let layout = try kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil, embeddings: options.embeddings)
     var factors = layout.factors
-    let taps = Set(factors.map(\.layer))
+    let taps = layout.taps
     var positions = [Int](repeating: 1, count: factors.count)
 
     for range in localBatchRanges {
@@ -90,9 +94,9 @@ extension CurvatureProblem {
       }
 
       guard let columns = factorColumns(options, output: output.value, batch: batch) else { continue }
-      let tapped = factors.map { outputs[$0.layer]! }
+      let tapped = layout.tappedOutputs(outputs)
       forEachOutputLayoutColumn(columns, output: output, tapped: tapped) { deltas in
-        for (slot, delta) in deltas.enumerated() {
+        for (slot, delta) in layout.nodeDeltas(deltas).enumerated() {
           let rows = kfacOutputRows(layout.nodes[factors[slot].layer]!, delta, points: n)   // [N, S, out]
           let g = options.approximation == .expand ? rows.reshaped([-1, rows.shape[2]]) : rows.reduced(.sum, axes: [1])
           factors[slot].gradientCovariance.add(matmul(g, g, transposeA: true))
@@ -108,10 +112,19 @@ extension CurvatureProblem {
         let shared = options.approximation == .expand ? Scalar(positions[slot]) : 1
         factors[slot].inputCovariance!.scale(by: 1 / (count * shared))
       }
+      let node = layout.nodes[factors[slot].layer]!
       if options.fisherType == .forwardOnly {
-        factors[slot].gradientCovariance = .identity(factors[slot].weightShape[0])
+        factors[slot].gradientCovariance = .identity(node.outputWidth)
       } else {
         factors[slot].gradientCovariance.scale(by: 1 / (Scalar(reductionFactor) * samples))
+      }
+      if node.isEmbedding, let tokens = factors[slot].inputCovariance {
+        // The weight [V, E] is indexed (token, feature): the token factor is the left one.
+        factors[slot].inputCovariance = factors[slot].gradientCovariance
+        factors[slot].gradientCovariance = tokens
+      }
+      if node.isPacked && options.packedProjection == .perProjection {
+        factors[slot].gradientCovariance.keepDiagonalBlocks(node.outputParts)
       }
     }
     return factors
@@ -155,6 +168,14 @@ extension CurvatureProblem {
 }
 
 extension NDArray {
+  /// Zeroes the entries of a square matrix outside the diagonal blocks of the given sizes.
+  mutating func keepDiagonalBlocks(_ sizes: [Int]) {
+    let n = shape[0]
+    var part = [Int]()
+    for (index, size) in sizes.enumerated() { part += Array(repeating: index, count: size) }
+    for i in 0..<n { for j in 0..<n where part[i] != part[j] { scalars[i * n + j] = 0 } }
+  }
+
   /// The symmetric matrix `[[m, b], [bᵀ, c]]` of order `n + 1` from `m` `[n, n]`, `b` `[n]`.
   static func bordered(_ m: NDArray, border b: NDArray, corner c: Scalar) -> NDArray {
     let n = m.shape[0]

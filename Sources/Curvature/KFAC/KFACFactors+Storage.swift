@@ -19,10 +19,16 @@ import CurvatureNN
 //           layer.<i>.eigenvalues        Λ* of the weight or joint block
 //           layer.<i>.bias.eigenvalues   λ* of a separate bias block
 //
+//   mixed   other.<b>.block             the exact curvature block [p, p] of other parameter
+//                                       block b (other_parameters = exact-block)
+//           other.<b>.diagonal          its diagonal [p] (other_parameters = diagonal)
+//
 // `__metadata__`: format (curvature.kfac / curvature.ekfac), format_version (1),
 // fisher_type, mc_samples, seed, approximation, joint_bias, blocks (selected parameter
-// blocks, comma-separated), block_shapes (their names and shapes), layers, dtype, and for
-// information data_points and reduction_factor. EKFAC stores its eigenbases rather than
+// blocks, comma-separated), block_shapes (their names and shapes), layers, dtype, for a
+// mixed operator other_parameters (exact-block, diagonal or exclude) and others (the other
+// blocks, comma-separated; absent both for a plain operator), and for information
+// data_points and reduction_factor. EKFAC stores its eigenbases rather than
 // A and B: eigenvectors are not unique, and the corrected eigenvalues belong to one
 // choice of them.
 
@@ -52,15 +58,57 @@ enum KroneckerFactorFile {
       "layers": layers.map(String.init).joined(separator: ","),
       "dtype": dtype(T.self),
       "data_points": String(problem.data.count), "reduction_factor": String(problem.reductionFactor),
-    ]
+    ].merging(otherMetadata(options: options, problem: problem)) { first, _ in first }
+      .merging(options.packedProjection == .oneBlock ? [:] : ["packed_projection": options.packedProjection.rawValue]) { first, _ in first }
+      .merging(options.embeddings ? ["embeddings": "true"] : [:]) { first, _ in first }
+      .merging(options.termByTerm ? ["term_by_term": "true"] : [:]) { first, _ in first }
+  }
+
+  /// The mixed operator's metadata: its treatment of the other blocks and which they are.
+  static func otherMetadata<T: BLASScalar>(options: KFACOptions, problem: CurvatureProblem<T>) -> [String: String] {
+    guard let treatment = options.otherParameters else { return [:] }
+    let others = (try? problem.kfacLayout(jointBias: options.jointBias, allowingOthers: true, embeddings: options.embeddings).others) ?? []
+    return ["other_parameters": treatment.rawValue, "others": others.map(String.init).joined(separator: ",")]
+  }
+
+  /// The tensors of the other blocks of a mixed operator.
+  static func otherTensors<T: BLASScalar>(_ blocks: [OtherParameterBlock<T>]) -> [(name: String, array: NDArray<T>)] {
+    blocks.compactMap { other in
+      other.curvature.map { ("other.\(other.block).\($0.rank == 2 ? "block" : "diagonal")", $0) }
+    }
+  }
+
+  /// The names of the other blocks' tensors for a treatment.
+  static func otherTensorNames(_ others: [Int], _ treatment: OtherParameters?) -> [String] {
+    switch treatment {
+    case .exactBlock: return others.map { "other.\($0).block" }
+    case .diagonal: return others.map { "other.\($0).diagonal" }
+    case .exclude, nil: return []
+    }
+  }
+
+  /// Reads the other blocks of a mixed operator (nil for a plain one).
+  static func readOthers<T: BLASScalar>(
+    _ file: SafetensorsFile, _ others: [Int], options: KFACOptions, problem: CurvatureProblem<T>
+  ) throws -> [OtherParameterBlock<T>]? {
+    guard let treatment = options.otherParameters else { return nil }
+    return try others.map { block in
+      let p = problem.model.parameterSpecs[block].count
+      switch treatment {
+      case .exactBlock: return OtherParameterBlock(block: block, curvature: try read(file, "other.\(block).block", shape: [p, p]))
+      case .diagonal: return OtherParameterBlock(block: block, curvature: try read(file, "other.\(block).diagonal", shape: [p]))
+      case .exclude: return OtherParameterBlock(block: block, curvature: nil)
+      }
+    }
   }
 
   /// Opens a factor file and checks it against the problem: format, options, dtype,
   /// selected blocks and their shapes, layers, and the exact set of tensor names and dtypes.
-  /// - Returns: The file, its options, and the problem's KFAC layout for those options.
+  /// - Returns: The file, its options, the problem's KFAC layout for those options, and
+  ///   the other blocks of a mixed operator.
   static func open<T: BLASScalar>(
     _ url: URL, format: String, problem: CurvatureProblem<T>, tensorNames: (KFACLayerFactors<T>) -> [String]
-  ) throws -> (SafetensorsFile, KFACOptions, [KFACLayerFactors<T>]) {
+  ) throws -> (SafetensorsFile, KFACOptions, [KFACLayerFactors<T>], [Int]) {
     let file = try SafetensorsFile(contentsOf: url)
     func field(_ key: String) throws -> String {
       guard let value = file.metadata[key] else {
@@ -126,13 +174,40 @@ enum KroneckerFactorFile {
     guard shapes == blockShapes(problem) else {
       throw CurvatureError.invalidArgument("the factors in \(file.path) belong to parameter blocks \(shapes), the problem's are \(blockShapes(problem))")
     }
-    let layout = try problem.kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil).factors
+    if let text = file.metadata["term_by_term"] {
+      guard text == "true" || text == "false" else { throw invalid("term_by_term", "true or false", text) }
+      options.termByTerm = text == "true"
+    }
+    if let text = file.metadata["embeddings"] {
+      guard text == "true" || text == "false" else { throw invalid("embeddings", "true or false", text) }
+      options.embeddings = text == "true"
+    }
+    if let text = file.metadata["packed_projection"] {
+      guard let packed = PackedProjection(rawValue: text) else {
+        throw invalid("packed_projection", PackedProjection.allCases.map(\.rawValue).joined(separator: ", "), text)
+      }
+      options.packedProjection = packed
+    }
+    if let text = file.metadata["other_parameters"] {
+      guard let treatment = OtherParameters(rawValue: text) else {
+        throw invalid("other_parameters", OtherParameters.allCases.map(\.rawValue).joined(separator: ", "), text)
+      }
+      options.otherParameters = treatment
+    }
+    let full = try problem.kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil, embeddings: options.embeddings)
+    let layout = full.factors
+    if options.otherParameters != nil {
+      let others = try integers("others")
+      guard others == full.others else {
+        throw CurvatureError.invalidArgument("the factors in \(file.path) hold other parameter blocks \(others), the problem's blocks outside the Kronecker nodes are \(full.others)")
+      }
+    }
     let layers = try integers("layers")
     guard layers == layout.map(\.layer) else {
       throw CurvatureError.invalidArgument("the factors in \(file.path) cover layers \(layers), the problem's selected blocks sit in layers \(layout.map(\.layer))")
     }
 
-    let expected = layout.flatMap(tensorNames)
+    let expected = layout.flatMap(tensorNames) + otherTensorNames(full.others, options.otherParameters)
     if let missing = expected.first(where: { file.info(named: $0) == nil }) {
       throw FileFormatError(
         path: file.path, location: "tensor '\(missing)'", problem: "missing tensor",
@@ -148,7 +223,7 @@ enum KroneckerFactorFile {
         path: file.path, location: "tensor '\(info.name)'", problem: "wrong dtype",
         expected: "'\(dtype(T.self))' as the metadata says", found: "'\(info.dtype)'")
     }
-    return (file, options, layout)
+    return (file, options, layout, full.others)
   }
 
   /// Reads a tensor of a required shape (finite values only).
@@ -165,16 +240,17 @@ enum KroneckerFactorFile {
 
 extension KFACOperator {
   /// Saves the factors (computing them first if needed) as a safetensors file, with the
-  /// options and the selected blocks in its metadata; see `init(_:contentsOf:)`.
+  /// options and the selected blocks in its metadata; see `init(_:contentsOf:)`. A mixed
+  /// operator also saves its other parameter blocks (exact blocks or diagonals).
   /// - Throws: What computing the factors throws; `FileFormatError` when writing fails.
   public func save(to url: URL) throws {
-    try requireNoOthers("saving the factors")
     let factors = try computeFactors()
     var arrays = [(name: String, array: NDArray<Scalar>)]()
     for layer in factors {
       if let a = layer.inputCovariance { arrays.append(("layer.\(layer.layer).A", a)) }
       arrays.append(("layer.\(layer.layer).B", layer.gradientCovariance))
     }
+    arrays += KroneckerFactorFile.otherTensors(try otherParameterBlocks())
     try SafetensorsWriter.write(
       arrays, to: url,
       metadata: KroneckerFactorFile.metadata(format: "curvature.kfac", options: options, problem: problem, layers: factors.map(\.layer)))
@@ -187,7 +263,7 @@ extension KFACOperator {
   ///   `CurvatureError.invalidArgument` when the file's selected blocks, their shapes or
   ///   layers differ from the problem's.
   public convenience init(_ problem: CurvatureProblem<Scalar>, contentsOf url: URL) throws {
-    let (file, options, layout) = try KroneckerFactorFile.open(url, format: "curvature.kfac", problem: problem) { layer in
+    let (file, options, layout, others) = try KroneckerFactorFile.open(url, format: "curvature.kfac", problem: problem) { layer in
       (layer.weightBlock != nil ? ["layer.\(layer.layer).A"] : []) + ["layer.\(layer.layer).B"]
     }
     var factors = layout
@@ -199,16 +275,17 @@ extension KFACOperator {
       }
       factors[slot].gradientCovariance = try KroneckerFactorFile.read(file, "layer.\(layer.layer).B", shape: [out, out])
     }
-    try self.init(problem, options: options, factors: factors)
+    let otherBlocks = try KroneckerFactorFile.readOthers(file, others, options: options, problem: problem)
+    try self.init(problem, options: options, factors: factors, otherBlocks: otherBlocks)
   }
 }
 
 extension EKFACOperator {
   /// Saves the eigenbases and corrected eigenvalues (computing them first if needed) as a
-  /// safetensors file, with the options and the selected blocks in its metadata.
+  /// safetensors file, with the options and the selected blocks in its metadata; a mixed
+  /// operator also its other parameter blocks.
   /// - Throws: What computing the factors throws; `FileFormatError` when writing fails.
   public func save(to url: URL) throws {
-    try requireNoOthers("saving the factors")
     let factors = try computeFactors()
     var arrays = [(name: String, array: NDArray<Scalar>)]()
     for layer in factors {
@@ -218,6 +295,7 @@ extension EKFACOperator {
       if let values = layer.eigenvalues { arrays.append(("\(prefix).eigenvalues", values)) }
       if let values = layer.biasEigenvalues { arrays.append(("\(prefix).bias.eigenvalues", values)) }
     }
+    arrays += KroneckerFactorFile.otherTensors(try otherParameterBlocks())
     try SafetensorsWriter.write(
       arrays, to: url,
       metadata: KroneckerFactorFile.metadata(format: "curvature.ekfac", options: options, problem: problem, layers: factors.map(\.layer)))
@@ -230,7 +308,7 @@ extension EKFACOperator {
   ///   metadata; `CurvatureError.invalidArgument` when the file's selected blocks, their
   ///   shapes or layers differ from the problem's.
   public convenience init(_ problem: CurvatureProblem<Scalar>, contentsOf url: URL) throws {
-    let (file, options, layout) = try KroneckerFactorFile.open(url, format: "curvature.ekfac", problem: problem) { layer in
+    let (file, options, layout, others) = try KroneckerFactorFile.open(url, format: "curvature.ekfac", problem: problem) { layer in
       let prefix = "layer.\(layer.layer)"
       return (layer.weightBlock != nil ? ["\(prefix).A.eigenvectors"] : []) + ["\(prefix).B.eigenvectors"]
         + (layer.weightBlock != nil ? ["\(prefix).eigenvalues"] : [])
@@ -249,6 +327,7 @@ extension EKFACOperator {
         biasEigenvalues: layer.biasBlock != nil && !layer.joint
           ? try KroneckerFactorFile.read(file, "\(prefix).bias.eigenvalues", shape: [out]) : nil)
     }
-    try self.init(problem, options: options, factors: factors)
+    let otherBlocks = try KroneckerFactorFile.readOthers(file, others, options: options, problem: problem)
+    try self.init(problem, options: options, factors: factors, otherBlocks: otherBlocks)
   }
 }

@@ -23,6 +23,14 @@ import CurvatureNumerics
 /// forward-only. Conv2d inputs are the unfolded patches (averaged over channel groups, as
 /// curvlinops does). These conventions make KFAC exact where theory says it is — one data
 /// point; deep linear networks — and equal to curvlinops' factors.
+///
+/// A packed projection (`PackedProjection`) is one node: `δ` is the concatenation of its
+/// projections' output gradients (`B` `[3E, 3E]`, or its diagonal blocks). An embedding
+/// (`KFACOptions.embeddings`) has its weight `[V, E]` indexed (token, feature), so the roles
+/// swap: `gradientCovariance` holds the token factor `[V, V]` from the one-hot input rows
+/// (the diagonal of token counts over `N·S` under expand), `inputCovariance` the
+/// output-gradient covariance `[E, E]`, and the block is still `gradientCovariance ⊗
+/// inputCovariance` in the row-major flattening.
 public struct KFACLayerFactors<Scalar: BLASScalar>: Sendable, Equatable {
   /// The node's tap id (a `Sequential`'s layer index, a graph's node index; see
   /// `KroneckerFactorable`).

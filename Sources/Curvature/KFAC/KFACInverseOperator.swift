@@ -14,7 +14,10 @@ public enum KFACInversion: Sendable, Hashable {
 
 /// The inverse of damped KFAC as an operator, applied with the factors' eigenbases (exact)
 /// or with the inverses of separately damped factors (Tikhonov): per layer a few gemms,
-/// never a P×P matrix. Separate bias blocks use `(B + δI)⁻¹`.
+/// never a P×P matrix. Separate bias blocks use `(B + δI)⁻¹`. The other parameter blocks
+/// of a mixed operator (`KFACOptions.otherParameters`) get `(M + δI)⁻¹` of their exact
+/// block or diagonal `M` with either method (they are not Kronecker products; excluded
+/// blocks get `1/δ`), computed in the operator's scalar type.
 ///
 /// ```swift
 /// let preconditioner = try kfac.inverse(damping: 1e-3)
@@ -26,6 +29,8 @@ public struct KFACInverseOperator<Scalar: BLASScalar>: LinearOperator {
   /// The inversion method.
   public let method: KFACInversion
   let storage: Storage
+  /// `(M + δI)⁻¹` of the other parameter blocks.
+  let others: [OtherParameterBlock<Scalar>]
 
   enum Storage: Sendable {
     case native([InverseLayer<Scalar>], KFACOperator<Scalar>)
@@ -46,6 +51,7 @@ public struct KFACInverseOperator<Scalar: BLASScalar>: LinearOperator {
     }
     self.damping = damping
     self.method = method
+    self.others = try kfac.otherPart.inverse(damping: damping)
     let factors = try kfac.computeFactors()
     if inDoublePrecision && Scalar.self != Double.self {
       storage = .double(try factors.map { try Self.prepare(Self.convert($0), damping: Double(damping), method: method) }, kfac)
@@ -111,13 +117,18 @@ public struct KFACInverseOperator<Scalar: BLASScalar>: LinearOperator {
   /// `(K + δI)⁻¹ X` (exact) or the Tikhonov approximation of it.
   /// - Throws: `CurvatureError.singular`-like errors are reported at construction; none here.
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
+    var result: NDArray<Scalar>
     switch storage {
     case let .native(layers, kfac):
-      return Self.applyInverse(layers, x, kfac: kfac, damping: damping, method: method)
+      result = Self.applyInverse(layers, x, kfac: kfac, damping: damping, method: method)
     case let .double(layers, kfac):
-      return Self.applyInverse(layers, x.converted(to: Double.self), kfac: kfac, damping: Double(damping), method: method)
+      result = Self.applyInverse(layers, x.converted(to: Double.self), kfac: kfac, damping: Double(damping), method: method)
         .converted(to: Scalar.self)
     }
+    if !others.isEmpty {
+      applyOtherBlocks(x, into: &result, blocks: others, offsets: kfac.offsets, sizes: kfac.otherPart.sizes)
+    }
+    return result
   }
 
   public func applyTranspose(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> { try apply(matrix: x) }
@@ -172,18 +183,19 @@ extension KFACOperator {
   ///   - method: `.exact` (default) or `.tikhonov(piDamping:)`.
   ///   - inDoublePrecision: Decompose and apply in Double even when `Scalar` is Float.
   /// - Throws: `CurvatureError` for a negative or non-finite damping, or factors that cannot
-  ///   be decomposed.
-  /// - Complexity: One eigen-decomposition (or inversion) per factor; each product a few
-  ///   gemms per layer.
+  ///   be decomposed; `LinearOperatorError.singular` when a damped other parameter block
+  ///   is singular.
+  /// - Complexity: One eigen-decomposition (or inversion) per factor and per exact other
+  ///   block; each product a few gemms per layer and one per other block.
   public func inverse(damping: Scalar, method: KFACInversion = .exact, inDoublePrecision: Bool = false) throws -> KFACInverseOperator<Scalar> {
-    try requireNoOthers("the inverse")
-    return try KFACInverseOperator(self, damping: damping, method: method, inDoublePrecision: inDoublePrecision)
+    try KFACInverseOperator(self, damping: damping, method: method, inDoublePrecision: inDoublePrecision)
   }
 
   /// The exact inverse of KFAC (no damping).
   /// - Throws: `LinearOperatorError.singular` when a factor is singular to working
   ///   precision: its smallest eigenvalue is at most `n·ε·λ_max` (a rank-deficient factor,
-  ///   e.g. from fewer data points than inputs, has rounding-level eigenvalues of either sign).
+  ///   e.g. from fewer data points than inputs, has rounding-level eigenvalues of either sign);
+  ///   likewise for an other parameter block (always for an excluded one).
   public func inverse() throws -> any LinearOperator<Scalar> {
     for layer in try computeFactors() {
       for factor in [layer.gradientCovariance] + (layer.inputCovariance.map { [$0] } ?? []) {

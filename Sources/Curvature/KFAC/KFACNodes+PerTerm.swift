@@ -2,9 +2,9 @@ import CurvatureNumerics
 import CurvatureAutodiff
 import CurvatureNN
 
-// Per-term gradients of a Kronecker node for EKFAC's eigenvalue correction: the
-// node-based form of `preparePerTermInput` and `squaredRotatedPerTermGradients`
-// (PerTermGradients.swift), the same array operations for Linear and Conv2d layers.
+// Per-term gradients of a Kronecker node, for EKFAC's eigenvalue correction and (through
+// the layer-based entry points of PerTermGradients.swift, which build a Sequential layer's
+// node and call these) the exact diagonals: one implementation for layers and nodes.
 //
 // One reverse pass seeds every loss term at once, so the output gradient δ a node sees is a
 // sum over the terms. A term's own gradient can be told apart only where the terms do not
@@ -35,7 +35,7 @@ extension CurvatureProblem {
       } else {
         guard terms == points, rows % points == 0 else {
           throw CurvatureError.unsupported(
-            "EKFAC: node \(node.name) sees \(rows) rows for \(terms) loss terms of \(points) data points; per-term gradients need one loss term per data point here")
+            "per-term gradients: \(node.name) sees \(rows) rows for \(terms) loss terms of \(points) data points; per-term gradients need one loss term per data point here")
         }
         positions = rows / points
       }
@@ -47,7 +47,7 @@ extension CurvatureProblem {
     case let .convolution(g):
       guard terms == points else {
         throw CurvatureError.unsupported(
-          "EKFAC: node \(node.name) feeds \(terms) loss terms for \(points) data points; per-term gradients need one term per data point")
+          "per-term gradients: \(node.name) feeds \(terms) loss terms for \(points) data points; per-term gradients need one term per data point")
       }
       guard weight else { return PerTermInput(rows: nil, squares: nil, positions: 1) }
       let columns = KroneckerNode.unfolded(KroneckerNode.images(a, g), g)
@@ -56,6 +56,8 @@ extension CurvatureProblem {
       if withBiasColumn { patches = patches.appendingOnesRow() }
       if let inputBasis { patches = matmul(inputBasis, patches, transposeA: true) }   // Q_Aᵀ P per data point and group
       return PerTermInput(rows: patches, squares: nil, positions: 1)
+    case .embedding:
+      throw CurvatureError.unsupported("per-term gradients: embedding \(node.name) is not supported (EKFAC does not factor embeddings yet)")
     }
   }
 
@@ -102,6 +104,8 @@ extension CurvatureProblem {
       let biasGradients = delta.reshaped([points, out, locations]).reduced(.sum, axes: [2])
       let rotated = outputBasis.map { matmul(biasGradients, $0) } ?? biasGradients
       return (weightSquares, rotated.map(.square).reduced(.sum, axes: [0]))
+    case .embedding:
+      return (nil, nil)   // refused by preparePerTermInput
     }
   }
 }

@@ -19,6 +19,44 @@ struct KroneckerLayout<Scalar: BLASScalar> {
   var others: [Int] = []
 }
 
+extension KroneckerLayout {
+  /// Every tap the covered nodes need: their inputs' and their outputs'.
+  var taps: Set<Int> { Set(factors.flatMap { nodes[$0.layer]!.outputTaps + [$0.layer] }) }
+
+  /// The tapped output tensors of the covered nodes, in factor order (a packed
+  /// projection's several in row order).
+  func tappedOutputs(_ outputs: [Int: Tensor<Scalar>]) -> [Tensor<Scalar>] {
+    factors.flatMap { nodes[$0.layer]!.outputTaps.map { outputs[$0]! } }
+  }
+
+  /// The output gradient of every covered node from the gradients at `tappedOutputs`: a
+  /// packed projection's concatenated along the last axis.
+  func nodeDeltas(_ deltas: [NDArray<Scalar>]) -> [NDArray<Scalar>] {
+    guard deltas.count != factors.count else { return deltas }
+    var result = [NDArray<Scalar>](), index = 0
+    for f in factors {
+      let count = nodes[f.layer]!.outputTaps.count
+      result.append(count == 1 ? deltas[index] : .concatenatingLastAxis(Array(deltas[index..<(index + count)])))
+      index += count
+    }
+    return result
+  }
+}
+
+extension NDArray {
+  /// Arrays of equal leading shape joined along their last axis.
+  static func concatenatingLastAxis(_ parts: [NDArray]) -> NDArray {
+    let widths = parts.map { $0.shape[$0.rank - 1] }
+    let rows = parts[0].count / Swift.max(widths[0], 1)
+    var scalars = [Scalar]()
+    scalars.reserveCapacity(rows * widths.reduce(0, +))
+    for r in 0..<rows {
+      for (part, width) in zip(parts, widths) { scalars.append(contentsOf: part.scalars[(r * width)..<((r + 1) * width)]) }
+    }
+    return NDArray(shape: Array(parts[0].shape.dropLast()) + [widths.reduce(0, +)], scalars: scalars)
+  }
+}
+
 extension CurvatureProblem {
   /// The model as a `KroneckerFactorable`.
   /// - Throws: `CurvatureError.unsupported` for other models (a `FunctionModel`).
@@ -72,6 +110,16 @@ extension CurvatureProblem {
   /// `S`; convolution inputs as unfolded patches (channel groups averaged, as curvlinops),
   /// `S` = locations.
   func kfacInputRows(_ node: KroneckerNode, _ a: NDArray<Scalar>, points n: Int) -> NDArray<Scalar> {
+    if case let .embedding(paddingIndex) = node.operation {
+      // One-hot rows [N, S, V]; the padding row and out-of-range ids get no gradient: zeros.
+      let v = node.weightShape[0]
+      var rows = NDArray<Scalar>(zeros: [a.count, v])
+      for (r, id) in a.scalars.enumerated() where id >= 0 && id < Scalar(v) && id == id.rounded() {
+        let token = Int(id)
+        if token != paddingIndex { rows.scalars[r * v + token] = 1 }
+      }
+      return rows.reshaped([n, -1, v])
+    }
     if case let .convolution(g) = node.operation {
       var x = KroneckerNode.images(a, g)
       if g.groups > 1 {

@@ -7,8 +7,7 @@ extension KFACOperator {
   /// other parameters' blocks).
   /// - Complexity: O(Σ factor sizes) once the factors exist.
   public func trace() throws -> Scalar {
-    let others = try otherParameterBlocks().reduce(Scalar(0)) { $0 + (try $1.closedForms().trace) }
-    return try computeFactors().reduce(others) { total, layer in
+    return try computeFactors().reduce(try otherPart.closedForms().trace) { total, layer in
       let tb = layer.gradientCovariance.trace()
       return total + (layer.inputCovariance.map { tb * $0.trace() } ?? 0) + (layer.biasBlock != nil && !layer.joint ? tb : 0)
     }
@@ -27,18 +26,13 @@ extension KFACOperator {
       let biasDiagonal = layer.joint ? db * da.scalars[inputs] : db
       return (weight.map { _ in weightDiagonal }, bias.map { _ in biasDiagonal.reshaped([db.count, 1]) })
     }
-    for other in try otherParameterBlocks() {
-      let start = offsets[other.block]!, p = problem.model.parameterSpecs[other.block].count
-      let d = other.curvature.map { $0.rank == 2 ? $0.diagonal() : $0 } ?? NDArray(zeros: [p])
-      result.scalars.replaceSubrange(start..<(start + p), with: d.scalars)
-    }
+    try otherPart.writeDiagonal(into: &result)
     return result.reshaped([rowCount])
   }
 
   /// The Frobenius norm `√(Σ ‖B‖²‖A‖² + Σ_bias ‖B‖²)`.
   public func frobeniusNorm() throws -> Scalar {
-    let others = try otherParameterBlocks().reduce(Scalar(0)) { $0 + (try $1.closedForms().squaredNorm) }
-    let squared = try computeFactors().reduce(others) { total, layer in
+    let squared = try computeFactors().reduce(try otherPart.closedForms().squaredNorm) { total, layer in
       let nb = layer.gradientCovariance.norm()
       return total + (layer.inputCovariance.map { nb * nb * $0.norm() * $0.norm() } ?? 0)
         + (layer.biasBlock != nil && !layer.joint ? nb * nb : 0)
@@ -50,13 +44,9 @@ extension KFACOperator {
   /// `log det(B ⊗ A) = dim(A) log det B + dim(B) log det A` per block.
   /// A singular factor (e.g. fewer data points than inputs) gives sign 0 and −∞.
   public func logDeterminant() throws -> (sign: Scalar, logMagnitude: Scalar) {
-    var sign: Scalar = 1, logMagnitude: Scalar = 0
-    for other in try otherParameterBlocks() {
-      let forms = try other.closedForms()
-      if forms.sign == 0 { return (0, -.infinity) }
-      sign *= forms.sign
-      logMagnitude += forms.logMagnitude
-    }
+    let others = try otherPart.closedForms()
+    if others.sign == 0 { return (0, -.infinity) }
+    var sign = others.sign, logMagnitude = others.logMagnitude
     for layer in try computeFactors() {
       let (sb, lb) = try layer.gradientCovariance.signAndLogDeterminant()
       if sb == 0 { return (0, -.infinity) }

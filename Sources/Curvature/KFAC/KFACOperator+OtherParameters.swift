@@ -1,3 +1,4 @@
+import Synchronization
 import CurvatureNumerics
 import CurvatureLinearAlgebra
 import CurvatureNN
@@ -8,8 +9,12 @@ import CurvatureNN
 /// embedding's weight). curvlinops refuses them ("parameters in un-supported layers").
 ///
 /// Rule for tied parameters: a parameter block read by several nodes is never
-/// Kronecker-factored (no single node's input and output gradient describe it); it is an
-/// other parameter, and its exact block or diagonal accounts for every use.
+/// Kronecker-factored (no single node's input and output gradient describe it) — even with
+/// `KFACOptions.embeddings`; it is an other parameter, and its exact block or diagonal
+/// accounts for every use. (A packed projection, read as row slices by the linear nodes of
+/// one input, is not tied: see `PackedProjection`.) For the mc Fisher type the blocks are
+/// the Monte Carlo Fisher's with the options' seed and samples — the labels the Kronecker
+/// part samples.
 public enum OtherParameters: String, Sendable, Codable, CaseIterable {
   /// Each block's exact curvature block (dense `[p, p]`; the blocks stay separate):
   /// the GGN for type-2 and forward-only, the MC Fisher for mc, the empirical Fisher for
@@ -65,6 +70,131 @@ extension CurvatureProblem {
     case .exclude: what = "no curvature (excluded)"
     }
     return "\(method): \(blocks.count) parameter block\(blocks.count == 1 ? "" : "s") outside the linear and convolution nodes get \(what): \(names)"
+  }
+}
+
+/// The other-parameter part of a mixed KFAC or EKFAC operator: the selected blocks outside
+/// every Kronecker node, their exact curvature (computed once, on first use, or given), and
+/// what the operators do with it — products, closed forms, the diagonal and damped inverses.
+/// `KFACOperator` and `EKFACOperator` hold one each (EKFAC built from KFAC shares KFAC's).
+final class OtherParameterPart<Scalar: BLASScalar>: Sendable {
+  let problem: CurvatureProblem<Scalar>
+  let options: KFACOptions
+  /// The other blocks, in the problem's order.
+  let blocks: [Int]
+  /// The flat offset of every selected block.
+  let offsets: [Int: Int]
+  let cache: Mutex<[OtherParameterBlock<Scalar>]?>
+
+  init(_ problem: CurvatureProblem<Scalar>, options: KFACOptions, blocks: [Int], offsets: [Int: Int], curvature: [OtherParameterBlock<Scalar>]? = nil) {
+    self.problem = problem
+    self.options = options
+    self.blocks = blocks
+    self.offsets = offsets
+    self.cache = Mutex(blocks.isEmpty ? [] : curvature)
+  }
+
+  /// The parameter count of a block.
+  func size(_ block: Int) -> Int { problem.model.parameterSpecs[block].count }
+
+  /// The exact curvature of the other blocks, computed on first use.
+  /// - Throws: What the exact operators throw.
+  func curvature() throws -> [OtherParameterBlock<Scalar>] {
+    if let blocks = cache.withLock({ $0 }) { return blocks }
+    let computed = try problem.otherParameterBlocks(blocks, options: options)
+    cache.withLock { $0 = computed }
+    return computed
+  }
+
+  /// Whether given curvature blocks fit this part: the same blocks in order, each a
+  /// `[p, p]` block, a `[p]` diagonal or nil as the treatment says.
+  func fits(_ curvature: [OtherParameterBlock<Scalar>]) -> Bool {
+    guard let treatment = options.otherParameters else { return curvature.isEmpty && blocks.isEmpty }
+    return curvature.map(\.block) == blocks && curvature.allSatisfy { other in
+      let p = size(other.block)
+      switch treatment {
+      case .exactBlock: return other.curvature?.shape == [p, p]
+      case .diagonal: return other.curvature?.shape == [p]
+      case .exclude: return other.curvature == nil
+      }
+    }
+  }
+
+  /// The one-line note for stderr (see `otherParametersNote`).
+  func note(method: String) -> String? { problem.otherParametersNote(blocks, options: options, method: method) }
+
+  /// Replaces the other blocks' rows of `result` (`[P, k]`) by their curvature applied to
+  /// the same rows of `x`.
+  func apply(_ x: NDArray<Scalar>, into result: inout NDArray<Scalar>) throws {
+    guard !blocks.isEmpty else { return }
+    applyOtherBlocks(x, into: &result, blocks: try curvature(), offsets: offsets, sizes: sizes)
+  }
+
+  var sizes: [Int: Int] { Dictionary(uniqueKeysWithValues: blocks.map { ($0, size($0)) }) }
+
+  /// Writes the other blocks' diagonals into `result` (`[P]` or `[P, 1]`).
+  func writeDiagonal(into result: inout NDArray<Scalar>) throws {
+    for other in try curvature() {
+      let start = offsets[other.block]!, p = size(other.block)
+      let d = other.curvature.map { $0.rank == 2 ? $0.diagonal() : $0 } ?? NDArray(zeros: [p])
+      result.scalars.replaceSubrange(start..<(start + p), with: d.scalars)
+    }
+  }
+
+  /// The other blocks' summed trace and squared Frobenius norm, and the sign and
+  /// log-magnitude of the product of their determinants.
+  func closedForms() throws -> (trace: Scalar, squaredNorm: Scalar, sign: Scalar, logMagnitude: Scalar) {
+    var result: (trace: Scalar, squaredNorm: Scalar, sign: Scalar, logMagnitude: Scalar) = (0, 0, 1, 0)
+    for other in try curvature() {
+      let forms = try other.closedForms()
+      result.trace += forms.trace
+      result.squaredNorm += forms.squaredNorm
+      if forms.sign == 0 || result.sign == 0 {
+        (result.sign, result.logMagnitude) = (0, -.infinity)
+      } else {
+        result.sign *= forms.sign
+        result.logMagnitude += forms.logMagnitude
+      }
+    }
+    return result
+  }
+
+  /// The other blocks of `(M + δI)⁻¹`: the inverse of every damped exact block, the
+  /// reciprocals of every damped diagonal, `1/δ` for excluded blocks.
+  /// - Throws: `LinearOperatorError.singular` when a damped block is singular (with δ = 0:
+  ///   a block with a zero eigenvalue to working precision, or an excluded block).
+  /// - Complexity: One `p×p` eigendecomposition per exact block.
+  func inverse(damping: Scalar) throws -> [OtherParameterBlock<Scalar>] {
+    try curvature().map { other in
+      let name = problem.model.parameterSpecs[other.block].name
+      let p = size(other.block)
+      func singular(_ detail: String) -> LinearOperatorError {
+        LinearOperatorError.singular("the curvature block of the other parameter '\(name)' is singular with damping \(damping) (\(detail)); use a positive damping")
+      }
+      guard let m = other.curvature else {
+        guard damping > 0 else { throw singular("it is excluded: zero") }
+        return OtherParameterBlock(block: other.block, curvature: NDArray(repeating: 1 / damping, shape: [p]))
+      }
+      if m.rank == 1 {
+        var inverse = m
+        for i in inverse.scalars.indices {
+          let shifted = m.scalars[i] + damping
+          guard shifted > 0 else { throw singular("diagonal entry \(m.scalars[i])") }
+          inverse.scalars[i] = 1 / shifted
+        }
+        return OtherParameterBlock(block: other.block, curvature: inverse)
+      }
+      // A GGN or Fisher block is positive semidefinite: invert through its eigenvalues and
+      // refuse those that are not positive after damping (rounding-level ones with δ = 0).
+      let (values, basis) = try m.symmetricEigen()
+      let largest = Swift.max(values.scalars.last ?? 0, 0)
+      let floor = damping > 0 ? 0 : Scalar(p) * Scalar.ulpOfOne * largest
+      guard let smallest = values.scalars.first, smallest + damping > floor else {
+        throw singular("eigenvalues from \(values.scalars.first ?? 0) to \(values.scalars.last ?? 0)")
+      }
+      return OtherParameterBlock(
+        block: other.block, curvature: KFACInverseOperator<Scalar>.eigenFunction(basis, values) { 1 / ($0 + damping) })
+    }
   }
 }
 

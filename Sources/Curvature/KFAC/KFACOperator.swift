@@ -31,9 +31,11 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
   public let options: KFACOptions
   let cache: Mutex<[KFACLayerFactors<Scalar>]?>
   let offsets: [Int: Int]
-  /// The selected blocks outside every Kronecker node (with `options.otherParameters`).
-  let others: [Int]
-  let otherCache: Mutex<[OtherParameterBlock<Scalar>]?>
+  /// The selected blocks outside every Kronecker node (with `options.otherParameters`) and
+  /// their exact curvature.
+  let otherPart: OtherParameterPart<Scalar>
+  /// The selected blocks outside every Kronecker node.
+  var others: [Int] { otherPart.blocks }
 
   /// KFAC of a curvature problem. By default the initializer returns at once and the
   /// factors are built on first use (the first product, inverse or query, or
@@ -58,12 +60,13 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
     guard options.mcSamples >= 1, options.fisherType == .mc || options.mcSamples == 1 else {
       throw CurvatureError.invalidArgument("mcSamples = \(options.mcSamples) is invalid for the \(options.fisherType.rawValue) Fisher type (mc needs ≥ 1, the others exactly 1)")
     }
-    self.others = try problem.kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil).others
+    let others = try problem.kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil, embeddings: options.embeddings).others
     self.problem = problem
     self.options = options
+    let offsets = KFACOperator.blockOffsets(problem)
     self.cache = Mutex(nil)
-    self.offsets = KFACOperator.blockOffsets(problem)
-    self.otherCache = Mutex(nil)
+    self.offsets = offsets
+    self.otherPart = OtherParameterPart(problem, options: options, blocks: others, offsets: offsets)
     if eager {
       try computeFactors()
       _ = try otherParameterBlocks()
@@ -71,9 +74,19 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
   }
 
   /// KFAC with given factors (e.g. loaded from a file).
-  /// - Throws: `CurvatureError.invalidArgument` when the factors do not match the problem.
-  public init(_ problem: CurvatureProblem<Scalar>, options: KFACOptions, factors: [KFACLayerFactors<Scalar>]) throws {
-    let full = try problem.kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil)
+  /// - Parameters:
+  ///   - problem: The model, loss and data (the data are used only for other blocks not given).
+  ///   - options: The options the factors were computed with.
+  ///   - factors: The Kronecker factors of every covered node, in the layout's order.
+  ///   - otherBlocks: The curvature of the other parameter blocks of a mixed operator (as
+  ///     `otherParameterBlocks()` returns it); nil computes them on first use.
+  /// - Throws: `CurvatureError.invalidArgument` when the factors or other blocks do not
+  ///   match the problem.
+  public init(
+    _ problem: CurvatureProblem<Scalar>, options: KFACOptions, factors: [KFACLayerFactors<Scalar>],
+    otherBlocks: [OtherParameterBlock<Scalar>]? = nil
+  ) throws {
+    let full = try problem.kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil, embeddings: options.embeddings)
     let layout = full.factors
     guard layout.count == factors.count, zip(layout, factors).allSatisfy({
       $0.layer == $1.layer && $0.weightBlock == $1.weightBlock && $0.biasBlock == $1.biasBlock
@@ -85,10 +98,14 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
     }
     self.problem = problem
     self.options = options
+    let offsets = KFACOperator.blockOffsets(problem)
+    let otherPart = OtherParameterPart(problem, options: options, blocks: full.others, offsets: offsets, curvature: otherBlocks)
     self.cache = Mutex(factors)
-    self.offsets = KFACOperator.blockOffsets(problem)
-    self.others = full.others
-    self.otherCache = Mutex(nil)
+    self.offsets = offsets
+    self.otherPart = otherPart
+    if let otherBlocks, !otherPart.fits(otherBlocks) {
+      throw CurvatureError.invalidArgument("the other parameter blocks do not match the model's blocks outside the Kronecker nodes (\(full.others)) and the option \(options.otherParameters?.rawValue ?? "nil")")
+    }
   }
 
   static func blockOffsets(_ problem: CurvatureProblem<Scalar>) -> [Int: Int] {
@@ -128,32 +145,17 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
 
   /// The exact curvature of the selected blocks outside every Kronecker node (empty
   /// unless `options.otherParameters` is set and there are such blocks), computed on first
-  /// use.
+  /// use: per block its exact `[p, p]` block, its diagonal `[p]`, or nil (excluded).
   /// - Throws: What the exact operators throw.
   /// - Complexity: `p` exact matrix-vector products per other block of `p` parameters.
-  public func otherParameterBlocks() throws -> [OtherParameterBlock<Scalar>] {
-    if let blocks = otherCache.withLock({ $0 }) { return blocks }
-    let blocks = try problem.otherParameterBlocks(others, options: options)
-    otherCache.withLock { $0 = blocks }
-    return blocks
-  }
+  public func otherParameterBlocks() throws -> [OtherParameterBlock<Scalar>] { try otherPart.curvature() }
 
   /// The one-line note for stderr saying which parameters are not Kronecker-factored and
   /// what they got; nil when all are.
-  public var otherParametersNote: String? { problem.otherParametersNote(others, options: options, method: "KFAC") }
+  public var otherParametersNote: String? { otherPart.note(method: "KFAC") }
 
   func applyOthers(_ x: NDArray<Scalar>, into result: inout NDArray<Scalar>) throws {
-    guard !others.isEmpty else { return }
-    let sizes = Dictionary(uniqueKeysWithValues: others.map { ($0, problem.model.parameterSpecs[$0].count) })
-    applyOtherBlocks(x, into: &result, blocks: try otherParameterBlocks(), offsets: offsets, sizes: sizes)
-  }
-
-  /// Refuses what a mixed operator cannot do yet.
-  func requireNoOthers(_ what: String) throws {
-    guard others.isEmpty else {
-      throw CurvatureError.unsupported(
-        "\(what) of a KFAC operator with other parameters (\(others.map { problem.model.parameterSpecs[$0].name }.joined(separator: ", "))) is not supported yet")
-    }
+    try otherPart.apply(x, into: &result)
   }
 
   public func applyTranspose(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> { try apply(matrix: x) }

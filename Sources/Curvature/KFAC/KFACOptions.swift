@@ -23,6 +23,21 @@ public enum KFACApproximation: String, Sendable, Codable, CaseIterable {
   case reduce
 }
 
+/// How a packed projection is factored: one weight read as row slices by several linear
+/// nodes on the same input — `nn.MultiheadAttention`'s `in_proj_weight` `[3E, E]` (and
+/// `in_proj_bias`) read by its q, k and v projections in self-attention.
+public enum PackedProjection: String, Sendable, Codable, CaseIterable {
+  /// One Kronecker block `B ⊗ A` over the whole weight, with `B` `[3E, 3E]` from the
+  /// concatenated output gradients `[δ_q, δ_k, δ_v]`, the q–k–v cross terms included. The
+  /// default: the weight is one parameter tensor (as curvlinops treats a parameter), and
+  /// this block is exact wherever KFAC is (e.g. expand in a deep linear network).
+  case oneBlock = "one-block"
+  /// A Kronecker block per projection, `B_qq ⊗ A`, `B_kk ⊗ A`, `B_vv ⊗ A`: the block
+  /// diagonal of the one-block form (what separate q, k, v Linear modules get), with
+  /// factors a third of the size.
+  case perProjection = "per-projection"
+}
+
 /// The choices of a KFAC approximation; defaults are curvlinops' (`KFACLinearOperator`).
 public struct KFACOptions: Sendable, Hashable, Codable {
   /// The Fisher type (default `.mc`, as curvlinops).
@@ -40,11 +55,29 @@ public struct KFACOptions: Sendable, Hashable, Codable {
   /// them (as curvlinops); otherwise they get their exact curvature block, its diagonal,
   /// or zero (a mixed operator, see `OtherParameters`).
   public var otherParameters: OtherParameters? = nil
+  /// How a packed projection (`nn.MultiheadAttention`'s `in_proj_weight`) is factored
+  /// (default `.oneBlock`).
+  public var packedProjection: PackedProjection = .oneBlock
+  /// Kronecker-factor the embeddings of a graph model whose token ids come from the data
+  /// and whose weight no other node reads (default false: they are other parameters).
+  /// Exact where KFAC is: with one-hot inputs the expand setting's token factor is the
+  /// diagonal of token counts, so a network linear after the embedding with a loss term
+  /// per position gets the embedding's exact GGN block. Costs a `[V, V]` factor (dense)
+  /// and one-hot rows `[rows, V]` per batch; EKFAC does not support it yet.
+  public var embeddings: Bool = false
+  /// EKFAC on a graph model with several loss terms per data point (a loss per token):
+  /// one reverse pass per term position and factor column. Attention mixes the positions,
+  /// so one pass for all terms would sum their gradients at a node; apart, each term's
+  /// gradient `Σ_s δ_s a_sᵀ` is exact. Costs `T` times the passes for `T` terms per data
+  /// point (default false: such models are refused by EKFAC; KFAC needs no per-term
+  /// gradients and ignores this).
+  public var termByTerm: Bool = false
 
   /// Options for a KFAC approximation.
   public init(
     fisherType: FisherType = .mc, mcSamples: Int = 1, seed: UInt64 = 2_147_483_647,
-    approximation: KFACApproximation = .expand, jointBias: Bool = false, otherParameters: OtherParameters? = nil
+    approximation: KFACApproximation = .expand, jointBias: Bool = false, otherParameters: OtherParameters? = nil,
+    packedProjection: PackedProjection = .oneBlock, embeddings: Bool = false, termByTerm: Bool = false
   ) {
     self.fisherType = fisherType
     self.mcSamples = mcSamples
@@ -52,5 +85,8 @@ public struct KFACOptions: Sendable, Hashable, Codable {
     self.approximation = approximation
     self.jointBias = jointBias
     self.otherParameters = otherParameters
+    self.packedProjection = packedProjection
+    self.embeddings = embeddings
+    self.termByTerm = termByTerm
   }
 }

@@ -37,6 +37,12 @@ public struct KroneckerNode: Sendable, Equatable {
     case linear
     /// A 1-d or 2-d convolution; the locations are shared.
     case convolution(ConvolutionGeometry)
+    /// An embedding `y = W[x]`: the weight `[V, E]` read at token ids `x` (the row
+    /// `paddingIndex` gets no gradient). Its inputs are one-hot rows, so the token factor
+    /// of the expand setting is diagonal (the token counts). The weight is indexed (token,
+    /// feature), the transpose of a linear weight's (output, input), so the factors' roles
+    /// swap (see `KFACLayerFactors`).
+    case embedding(paddingIndex: Int?)
   }
 
   /// The id the tapped forward pass reports the node by (a `Sequential`'s layer index, a
@@ -52,16 +58,43 @@ public struct KroneckerNode: Sendable, Equatable {
   public var biasBlock: Int?
   /// The weight as a matrix: `[out, in]` (convolutions: `[Cout, Cin/groups·kh·kw]`).
   public var weightShape: [Int]
+  /// The taps whose outputs, concatenated along the last axis, are this node's output:
+  /// `[tap]`, or for a packed projection (one weight read as row slices by several linear
+  /// nodes on the same input, as `nn.MultiheadAttention`'s `in_proj_weight` `[3E, E]` by
+  /// its q, k and v projections) those nodes in row order.
+  public var outputTaps: [Int]
+  /// The rows of the weight each output tap produces (`[out]`; `[E, E, E]` for q, k, v).
+  public var outputParts: [Int]
 
   /// A node from its parts.
-  public init(tap: Int, name: String, operation: Operation, weightBlock: Int, biasBlock: Int?, weightShape: [Int]) {
+  /// - Parameters:
+  ///   - outputTaps: The taps whose outputs make up the node's (default `[tap]`).
+  ///   - outputParts: The weight rows of each (default: all rows from `tap`).
+  public init(
+    tap: Int, name: String, operation: Operation, weightBlock: Int, biasBlock: Int?, weightShape: [Int],
+    outputTaps: [Int]? = nil, outputParts: [Int]? = nil
+  ) {
     self.tap = tap
     self.name = name
     self.operation = operation
     self.weightBlock = weightBlock
     self.biasBlock = biasBlock
     self.weightShape = weightShape
+    self.outputTaps = outputTaps ?? [tap]
+    self.outputParts = outputParts ?? [weightShape[0]]
   }
+
+  /// Whether the node is a packed projection (several output taps).
+  public var isPacked: Bool { outputTaps.count > 1 }
+
+  /// Whether the node is an embedding.
+  public var isEmbedding: Bool {
+    if case .embedding = operation { return true }
+    return false
+  }
+
+  /// The width of the node's output gradient: `out`, or an embedding's `E`.
+  public var outputWidth: Int { isEmbedding ? weightShape[1] : weightShape[0] }
 }
 
 /// A convolution's geometry, 1-d convolutions as 2-d ones of height 1 (`[N, C, L]` read as
@@ -105,28 +138,35 @@ public struct ConvolutionGeometry: Sendable, Equatable {
   }
 }
 
+extension KroneckerNode {
+  /// The node of a Linear or Conv2d layer whose weight is parameter block `weightBlock`
+  /// (its bias, when it has one, the next block); nil for other layers.
+  public init?<Scalar: BLASScalar>(layer: any Layer<Scalar>, tap: Int, weightBlock: Int) {
+    if let linear = layer as? Linear<Scalar> {
+      self.init(
+        tap: tap, name: "\(layer)", operation: .linear, weightBlock: weightBlock,
+        biasBlock: linear.hasBias ? weightBlock + 1 : nil, weightShape: [linear.outFeatures, linear.inFeatures])
+      return
+    }
+    guard let conv = layer as? Conv2d<Scalar> else { return nil }
+    let geometry = ConvolutionGeometry(
+      spatial: 2, inChannels: conv.inChannels, outChannels: conv.outChannels, groups: conv.groups,
+      kernel: [conv.kernelSize.0, conv.kernelSize.1], stride: [conv.stride.0, conv.stride.1],
+      paddingBefore: [conv.padding.0, conv.padding.1], paddingAfter: [conv.padding.0, conv.padding.1],
+      dilation: [conv.dilation.0, conv.dilation.1])
+    self.init(
+      tap: tap, name: "\(layer)", operation: .convolution(geometry), weightBlock: weightBlock,
+      biasBlock: conv.hasBias ? weightBlock + 1 : nil,
+      weightShape: [conv.outChannels, conv.inChannels / conv.groups * conv.kernelSize.0 * conv.kernelSize.1])
+  }
+}
+
 extension Sequential: KroneckerFactorable {
   public var kroneckerNodes: [KroneckerNode] {
     layers.enumerated().compactMap { index, layer in
       let range = parameterRanges[index]
       guard !range.isEmpty else { return nil }
-      if let linear = layer as? Linear<Scalar> {
-        return KroneckerNode(
-          tap: index, name: "\(layer)", operation: .linear, weightBlock: range.lowerBound,
-          biasBlock: linear.hasBias ? range.lowerBound + 1 : nil, weightShape: [linear.outFeatures, linear.inFeatures])
-      }
-      if let conv = layer as? Conv2d<Scalar> {
-        let geometry = ConvolutionGeometry(
-          spatial: 2, inChannels: conv.inChannels, outChannels: conv.outChannels, groups: conv.groups,
-          kernel: [conv.kernelSize.0, conv.kernelSize.1], stride: [conv.stride.0, conv.stride.1],
-          paddingBefore: [conv.padding.0, conv.padding.1], paddingAfter: [conv.padding.0, conv.padding.1],
-          dilation: [conv.dilation.0, conv.dilation.1])
-        return KroneckerNode(
-          tap: index, name: "\(layer)", operation: .convolution(geometry), weightBlock: range.lowerBound,
-          biasBlock: conv.hasBias ? range.lowerBound + 1 : nil,
-          weightShape: [conv.outChannels, conv.inChannels / conv.groups * conv.kernelSize.0 * conv.kernelSize.1])
-      }
-      return nil
+      return KroneckerNode(layer: layer, tap: index, weightBlock: range.lowerBound)
     }
   }
 

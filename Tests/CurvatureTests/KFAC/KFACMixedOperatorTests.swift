@@ -66,7 +66,11 @@ import Testing
         let indices = Array(ranges[block]!)
         expectClose(T.submatrix(ekfac, indices), T.submatrix(expected, indices), rtol: 1e-10, atolFactor: 1e-12, "EKFAC \(treatment)")
       }
-      #expect(throws: CurvatureError.self) { _ = try mixed.inverse(damping: 1e-3) }
+      // The mixed operator inverts (the other blocks as (M + δI)⁻¹): inverse × (M + δI) = I.
+      let inverse = try mixed.inverse(damping: 1e-3).dense()
+      var damped = dense
+      for i in 0..<all.dimension { damped[i, i] += 1e-3 }
+      expectClose(matmul(inverse, damped), NDArray.identity(all.dimension), rtol: 1e-8, atolFactor: 1e-8, "\(treatment) inverse")
     }
     // Without the option the other blocks are refused.
     #expect(throws: CurvatureError.self) { _ = try KFACOperator(all, options: KFACOptions(fisherType: fisherType)) }
