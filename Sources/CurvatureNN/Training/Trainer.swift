@@ -48,6 +48,20 @@ public func train<T: BLASScalar>(
   epochs: Int, batchSize: Int, seed: UInt64,
   progress: ((_ epoch: Int, _ loss: T) -> Void)? = nil
 ) throws -> [T] {
+  try runTraining(
+    &model, loss: loss, data: data, optimizer: &optimizer, epochs: epochs, batchSize: batchSize,
+    order: .shuffled(seed: seed), progress: progress, observe: nil)
+}
+
+/// The training loop shared by `train(…seed:…)` and `train(…order:…observe:)`: checks, then
+/// per epoch the order's permutation, one optimizer step per minibatch, and (when given) one
+/// observation per step after the optimizer's update.
+func runTraining<T: BLASScalar, O: Optimizer<T>>(
+  _ model: inout Sequential<T>, loss: Loss<T>, data: some Dataset<T>, optimizer: inout O,
+  epochs: Int, batchSize: Int, order: TrainingOrder,
+  progress: ((_ epoch: Int, _ loss: T) -> Void)?,
+  observe: ((TrainingStep<T>) throws -> Void)?
+) throws -> [T] {
   guard epochs >= 0 else { throw TrainingError.invalidArgument("training epochs must be non-negative, got \(epochs)") }
   guard batchSize > 0 else { throw TrainingError.invalidArgument("training batchSize must be positive, got \(batchSize)") }
   guard data.count > 0 else { throw TrainingError.invalidArgument("the training data set is empty") }
@@ -55,15 +69,18 @@ public func train<T: BLASScalar>(
 
   try validateTrainingData(model: model, loss: loss, data: data, batchSize: batchSize)
 
-  var generator = RandomGenerator(seed: seed)
+  var generator: RandomGenerator? = nil
+  if case let .shuffled(seed) = order { generator = RandomGenerator(seed: seed) }
   var epochLosses = [T]()
   epochLosses.reserveCapacity(epochs)
+  var globalStep = 0
   for epoch in 1...epochs {
-    let order = generator.permutation(data.count)
+    let order = generator?.permutation(data.count) ?? Array(0..<data.count)
     var total: T = 0
     var batches = 0
     for start in stride(from: 0, to: order.count, by: batchSize) {
-      let batch = try gatherBatch(data, indices: order[start..<min(start + batchSize, order.count)])
+      let indices = order[start..<min(start + batchSize, order.count)]
+      let batch = try gatherBatch(data, indices: indices)
       let input = Tensor(batch.inputs)
       let (value, gradients) = valueAndGradient(at: model.parameterTensors) { parameters in
         loss(model(input, parameters: parameters), batch.targets)
@@ -72,11 +89,20 @@ public func train<T: BLASScalar>(
       guard lossValue.isFinite else {
         throw TrainingError.nonFiniteLoss(epoch: epoch, batch: batches, value: Double(lossValue))
       }
+      let before = model
       var parameters = model.parameters
+      let hyperparameters = optimizer.hyperparameters
       optimizer.step(&parameters, gradients: gradients.map(\.value))
       try model.setParameters(parameters)
+      if let observe {
+        try observe(TrainingStep(
+          step: globalStep, epoch: epoch, batchIndex: batches, indices: Array(indices), batch: batch,
+          loss: lossValue, lossFunction: loss, model: before, gradients: gradients.map(\.value),
+          parametersAfter: parameters, hyperparameters: hyperparameters))
+      }
       total += lossValue
       batches += 1
+      globalStep += 1
     }
     let mean = total / T(batches)
     epochLosses.append(mean)
