@@ -31,9 +31,9 @@ import CurvatureNN
 /// Instruments and their sources: loss, parameters, distance, update size, gradient norm
 /// and time are read off the step; the histograms, gradient tests (norm, inner product,
 /// orthogonality), mean GSNR, CABS, early stopping, TIC and α need the minibatch's
-/// individual gradients; HessMaxEV takes Lanczos (`lanczosEigenpairs`, relative residual
-/// `hessMaxEVTolerance`, seeded) on the minibatch Hessian, HessTrace and TIC its exact
-/// diagonal (`HessianOperator.diagonal()`, BackPACK's DiagHessian).
+/// individual gradients (`CurvatureProblem.perSampleGradients()`, BackPACK's BatchGrad);
+/// HessMaxEV takes Lanczos (`lanczosEigenpairs`, relative residual `hessMaxEVTolerance`,
+/// seeded) on the minibatch Hessian, HessTrace and TIC its exact diagonal (`HessianOperator.diagonal()`, BackPACK's DiagHessian).
 ///
 /// Optimizers: α uses the update direction `d = −η∇L` for plain SGD (as cockpit, which
 /// computes it from the gradients) and `d = θ_{t+1} − θ_t` for any other optimizer
@@ -106,8 +106,8 @@ public struct Cockpit<Scalar: BLASScalar>: Sendable {
   /// - Parameter step: The step, as `train(…observe:)` reports it.
   /// - Throws: `CurvatureError` from the curvature computations (e.g. models whose Hessian
   ///   diagonal is not supported), `SolverError` from Lanczos.
-  /// - Complexity: Per tracked step with individual-gradient instruments, `B` gradient
-  ///   evaluations (one per data point, until batched per-sample gradients replace them);
+  /// - Complexity: Per tracked step with individual-gradient instruments, one forward and
+  ///   reverse pass for the individual gradients (`CurvatureProblem.perSampleGradients()`);
   ///   HessMaxEV a few dozen Hessian-vector products; HessTrace/TIC the exact Hessian
   ///   diagonal (`C` reverse passes plus one per smooth activation feature).
   public mutating func observe(_ step: TrainingStep<Scalar>) throws {
@@ -116,7 +116,11 @@ public struct Cockpit<Scalar: BLASScalar>: Sendable {
     let tracked = isTracked(t)
     let endsAlpha = alphaStart.map { $0.step == t - 1 } ?? false
     let needsIndividual = (tracked && instruments.contains { $0.needsIndividualGradients }) || endsAlpha
-    let individual = needsIndividual ? try IndividualGradients(model: step.model, loss: step.lossFunction, batch: step.batch) : nil
+    let needsCurvature = tracked && instruments.contains { $0 == .hessMaxEV || $0.needsHessianDiagonal }
+    let problem = needsIndividual || needsCurvature ? try minibatchProblem(step) : nil
+    let individual = try problem.map {
+      try IndividualGradients(problem: $0, model: step.model, loss: step.lossFunction, batch: step.batch)
+    }
     let gradient = NDArray(step.gradients.flatMap(\.scalars))
 
     if let start = alphaStart, endsAlpha, let individual {
@@ -171,8 +175,8 @@ public struct Cockpit<Scalar: BLASScalar>: Sendable {
     }
 
     let needsDiagonal = instruments.contains { $0.needsHessianDiagonal }
-    if chosen.contains(.hessMaxEV) || needsDiagonal {
-      let hessian = try HessianOperator(minibatchProblem(step))
+    if let problem, needsCurvature {
+      let hessian = HessianOperator(problem)
       if chosen.contains(.hessMaxEV) {
         let options = LanczosOptions(
           count: 1, which: .largest, tolerance: hessMaxEVTolerance, seed: seed &+ UInt64(t), verifiesMultiplicity: false)
