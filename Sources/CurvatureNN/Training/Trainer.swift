@@ -50,6 +50,26 @@ public func train<Model: TrainableModel>(
   optimizer: inout some Optimizer<Model.Scalar>, epochs: Int, batchSize: Int, seed: UInt64,
   progress: ((_ epoch: Int, _ loss: Model.Scalar) -> Void)? = nil
 ) throws -> [Model.Scalar] {
+  try runTraining(
+    &model, loss: loss, data: data, optimizer: &optimizer, epochs: epochs, batchSize: batchSize,
+    order: .shuffled(seed: seed), progress: progress, observe: nil)
+}
+
+/// What the training loop hands an observer after each step, besides the model before it.
+struct TrainingStepParts<T: BLASScalar> {
+  var step: Int, epoch: Int, batchIndex: Int, indices: [Int], batch: Batch<T>, loss: T
+  var gradients: [NDArray<T>], parametersAfter: [NDArray<T>], hyperparameters: OptimizerHyperparameters<T>
+}
+
+/// The training loop shared by `train(…seed:…)` and `train(…order:…observe:)`: checks, then
+/// per epoch the order's permutation, one optimizer step per minibatch, and (when given) one
+/// observation per step after the optimizer's update, with the model as it was before.
+func runTraining<Model: TrainableModel, O: Optimizer<Model.Scalar>>(
+  _ model: inout Model, loss: Loss<Model.Scalar>, data: some Dataset<Model.Scalar>, optimizer: inout O,
+  epochs: Int, batchSize: Int, order: TrainingOrder,
+  progress: ((_ epoch: Int, _ loss: Model.Scalar) -> Void)?,
+  observe: ((_ before: Model, _ step: TrainingStepParts<Model.Scalar>) throws -> Void)?
+) throws -> [Model.Scalar] {
   typealias T = Model.Scalar
   guard epochs >= 0 else { throw TrainingError.invalidArgument("training epochs must be non-negative, got \(epochs)") }
   guard batchSize > 0 else { throw TrainingError.invalidArgument("training batchSize must be positive, got \(batchSize)") }
@@ -58,15 +78,18 @@ public func train<Model: TrainableModel>(
 
   try validateTrainingData(model: model, loss: loss, data: data, batchSize: batchSize)
 
-  var generator = RandomGenerator(seed: seed)
+  var generator: RandomGenerator? = nil
+  if case let .shuffled(seed) = order { generator = RandomGenerator(seed: seed) }
   var epochLosses = [T]()
   epochLosses.reserveCapacity(epochs)
+  var globalStep = 0
   for epoch in 1...epochs {
-    let order = generator.permutation(data.count)
+    let order = generator?.permutation(data.count) ?? Array(0..<data.count)
     var total: T = 0
     var batches = 0
     for start in stride(from: 0, to: order.count, by: batchSize) {
-      let batch = try gatherBatch(data, indices: order[start..<min(start + batchSize, order.count)])
+      let indices = order[start..<min(start + batchSize, order.count)]
+      let batch = try gatherBatch(data, indices: indices)
       let current = model
       let (value, gradients) = valueAndGradient(at: model.parameters.map { Tensor($0) }) { parameters in
         loss(current.forward(batch, parameters: parameters), batch.targets)
@@ -76,10 +99,18 @@ public func train<Model: TrainableModel>(
         throw TrainingError.nonFiniteLoss(epoch: epoch, batch: batches, value: Double(lossValue))
       }
       var parameters = model.parameters
+      let hyperparameters = optimizer.hyperparameters
       optimizer.step(&parameters, gradients: gradients.map(\.value))
       try model.setParameters(parameters)
+      if let observe {
+        try observe(current, TrainingStepParts(
+          step: globalStep, epoch: epoch, batchIndex: batches, indices: Array(indices), batch: batch,
+          loss: lossValue, gradients: gradients.map(\.value), parametersAfter: parameters,
+          hyperparameters: hyperparameters))
+      }
       total += lossValue
       batches += 1
+      globalStep += 1
     }
     let mean = total / T(batches)
     epochLosses.append(mean)
