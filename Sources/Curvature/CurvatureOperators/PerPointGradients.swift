@@ -49,8 +49,11 @@ extension CurvatureProblem {
     var position = [Int: Int]()
     for (i, b) in blocks.enumerated() { position[b] = i }
     let factorable = model as? any KroneckerFactorable<Scalar>
+    // Packed projections (one weight read in row slices by several nodes) and embeddings
+    // are left to the graph's per-sample rules, which handle a weight read in parts.
     let covering = (factorable?.kroneckerNodes ?? []).filter { node in
-      position[node.weightBlock] != nil || node.biasBlock.map { position[$0] != nil } == true
+      !node.isPacked && !node.isEmbedding
+        && (position[node.weightBlock] != nil || node.biasBlock.map { position[$0] != nil } == true)
     }
     var covered = Set<Int>()
     for node in covering {
@@ -119,6 +122,8 @@ extension CurvatureProblem {
     case let .convolution(g):
       let columns = KroneckerNode.unfolded(KroneckerNode.images(a, g), g)
       return columns.reshaped([points, g.groups, columns.shape[1] / g.groups, columns.shape[2]])
+    case .embedding:
+      preconditionFailure("per-point passes do not cover embedding nodes (filtered in perPointForward)")
     }
   }
 
@@ -175,6 +180,8 @@ extension CurvatureProblem {
         ? NDArray<Scalar>(zeros: [0])
         : matmul(delta.reshaped([n, g.groups, out / g.groups, locations]), entry.rows, transposeB: true)
       return (weight, delta.reshaped([n, out, locations]).reduced(.sum, axes: [2]))
+    case .embedding:
+      preconditionFailure("per-point passes do not cover embedding nodes (filtered in perPointForward)")
     }
   }
 

@@ -29,7 +29,7 @@ import Testing
     let ids = Self.ids(n: n, seed: seed)
     var rng = RandomGenerator(seed: seed, stream: 4)
     let data = try ArrayDataset<Double>(inputs: ids, targets: .values(rng.normalArray(shape: [n, 5, width])))
-    return try CurvatureProblem(model: model, loss: Loss(.meanSquaredError), data: data, batchSize: 4, checkDeterminism: false)
+    return try CurvatureProblem(model: model, loss: Loss(.mse), data: data, batchSize: 4, checkDeterminism: false)
   }
 
   /// Token ids below 6.

@@ -37,7 +37,7 @@ import Testing
     var rng = RandomGenerator(seed: seed, stream: 3)
     let data = try ArrayDataset<T>(
       inputs: rng.normalArray(shape: [n, 4, 3], T.self), targets: .values(rng.normalArray(shape: [n, 2], T.self)))
-    return try CurvatureProblem(model: model, loss: Loss(.meanSquaredError), data: data, batchSize: 5, checkDeterminism: false)
+    return try CurvatureProblem(model: model, loss: Loss(.mse), data: data, batchSize: 5, checkDeterminism: false)
   }
 
   /// The flat offset of every selected block.

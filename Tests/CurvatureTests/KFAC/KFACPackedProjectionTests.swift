@@ -40,7 +40,7 @@ import Testing
     let data = try ArrayDataset<Double>(
       inputs: x, targets: .values(rng.normalArray(shape: [n] + outputShape)),
       extraInputs: cross ? [rng.normalArray(shape: [n, 4, 3])] : [])
-    return try CurvatureProblem(model: model, loss: Loss(.meanSquaredError), data: data, batchSize: 2, checkDeterminism: false)
+    return try CurvatureProblem(model: model, loss: Loss(.mse), data: data, batchSize: 2, checkDeterminism: false)
   }
 
   /// The projection (0 = q, 1 = k, 2 = v) of a flat index: weight entries first (`r·3 + c`),

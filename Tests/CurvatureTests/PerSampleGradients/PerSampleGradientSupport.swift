@@ -41,7 +41,7 @@ enum PerSampleSupport {
     let sequence = try Sequential<T>(
       [Linear(inFeatures: 3, outFeatures: 4), Sigmoid(), Linear(inFeatures: 4, outFeatures: 2)], seed: 2)
     let mse = try CurvatureProblem(
-      model: sequence, loss: Loss(.meanSquaredError),
+      model: sequence, loss: Loss(.mse),
       data: try ArrayDataset(inputs: rng.normalArray(shape: [3, 5, 3]), targets: .values(rng.normalArray(shape: [3, 5, 2]))),
       batchSize: 2)
     let cnn = try Sequential<T>(
