@@ -35,7 +35,8 @@ extension CockpitQuantities {
   ///   - start: The observation before the step, on its minibatch.
   ///   - end: The observation after the step, on the next step's minibatch.
   /// - Returns: α; −1 when `t = 0` makes the fit singular, nil for another singular fit.
-  public static func alpha(stepLength t: Double, start: AlphaObservation, end: AlphaObservation) -> Double? {
+  public static func alpha(stepLength: Double, start: AlphaObservation, end: AlphaObservation) -> Double? {
+    let t = stepLength
     func nonZero(_ v: Double) -> Double { v == 0 ? 1e-10 : v }
     let variances = [start.lossVariance, end.lossVariance, start.slopeVariance, end.slopeVariance].map(nonZero)
     let observations = [start.loss, end.loss, start.slope, end.slope]

@@ -89,7 +89,10 @@ public enum CockpitQuantities {
   /// The mean gradient signal-to-noise ratio (Liu et al. 2020, "Understanding why neural
   /// networks generalize well through GSNR of parameters", ICLR), as cockpit's `MeanGSNR`:
   /// the mean over parameters of `g_d² / ((1/B) Σᵢ g_{i,d}² − g_d² + ε)`.
-  /// - Parameter epsilon: cockpit's stabilizer, 1e-5.
+  /// - Parameters:
+  ///   - individualGradients: `[B, P]`, the minibatch's individual gradients.
+  ///   - gradient: `[P]`, their mean, the minibatch gradient.
+  ///   - epsilon: cockpit's stabilizer, 1e-5.
   public static func meanGSNR<T: BLASScalar>(individualGradients: NDArray<T>, gradient: NDArray<T>, epsilon: Double = 1e-5) -> Double {
     let b = Double(individualGradients.shape[0])
     let sums = sumOfSquares(individualGradients)
@@ -108,6 +111,8 @@ public enum CockpitQuantities {
   /// CABS is derived for SGD without momentum; `Cockpit` records it only for such steps
   /// (cockpit raises an error otherwise).
   /// - Parameters:
+  ///   - individualGradients: `[B, P]`, the minibatch's individual gradients.
+  ///   - gradient: `[P]`, their mean, the minibatch gradient.
   ///   - learningRate: SGD's `η`.
   ///   - loss: The minibatch loss `L`.
   public static func cabs<T: BLASScalar>(individualGradients: NDArray<T>, gradient: NDArray<T>, learningRate: Double, loss: Double) -> Double {
@@ -125,7 +130,10 @@ public enum CockpitQuantities {
   ///
   /// Like CABS it is derived for SGD without momentum; `Cockpit` records it only for such
   /// steps.
-  /// - Parameter epsilon: cockpit's stabilizer, 1e-5.
+  /// - Parameters:
+  ///   - individualGradients: `[B, P]`, the minibatch's individual gradients.
+  ///   - gradient: `[P]`, their mean, the minibatch gradient.
+  ///   - epsilon: cockpit's stabilizer, 1e-5.
   /// - Returns: The criterion, or nil for `B < 2`.
   public static func earlyStopping<T: BLASScalar>(individualGradients: NDArray<T>, gradient: NDArray<T>, epsilon: Double = 1e-5) -> Double? {
     let b = individualGradients.shape[0]
@@ -145,6 +153,7 @@ public enum CockpitQuantities {
   /// generalization", AISTATS), as cockpit's `TICDiag`: `Σ_d ((1/B) Σᵢ g_{i,d}²) / (h_d + ε)`
   /// with `h` the Hessian diagonal.
   /// - Parameters:
+  ///   - individualGradients: `[B, P]`, the minibatch's individual gradients.
   ///   - hessianDiagonal: `[P]`, the minibatch loss's Hessian diagonal.
   ///   - epsilon: cockpit's stabilizer, 1e-7.
   public static func ticDiag<T: BLASScalar>(individualGradients: NDArray<T>, hessianDiagonal: NDArray<T>, epsilon: Double = 1e-7) -> Double {
@@ -157,7 +166,10 @@ public enum CockpitQuantities {
 
   /// The Takeuchi information criterion with traces (Thomas et al. 2020), as cockpit's
   /// `TICTrace`: `((1/B) Σ_d Σᵢ g_{i,d}²) / (Σ_d h_d + ε)`.
-  /// - Parameter epsilon: cockpit's stabilizer, 1e-7.
+  /// - Parameters:
+  ///   - individualGradients: `[B, P]`, the minibatch's individual gradients.
+  ///   - hessianDiagonal: `[P]`, the minibatch loss's Hessian diagonal.
+  ///   - epsilon: cockpit's stabilizer, 1e-7.
   public static func ticTrace<T: BLASScalar>(individualGradients: NDArray<T>, hessianDiagonal: NDArray<T>, epsilon: Double = 1e-7) -> Double {
     let b = Double(individualGradients.shape[0])
     let second = sumOfSquares(individualGradients).reduce(0, +) / b

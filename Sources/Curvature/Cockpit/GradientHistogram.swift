@@ -19,6 +19,7 @@ public struct GradientHistogram1d: Sendable, Hashable {
 
   /// The histogram of the elements of `individualGradients` (`[B, P]`, any layout).
   /// - Parameters:
+  ///   - individualGradients: `[B, P]`, the minibatch's individual gradients.
   ///   - bins: The number of bins, positive.
   ///   - range: The bin range; values outside are clipped into the outer bins.
   public init<T: BLASScalar>(individualGradients: NDArray<T>, bins: Int = defaultBins, range: ClosedRange<Double> = defaultRange) {

@@ -11,6 +11,7 @@ extension CurvatureProblem {
   /// let h32 = try HessianOperator(float).apply(v.converted(to: Float.self))
   /// ```
   /// - Parameters:
+  ///   - scalarType: The scalar type to convert to, `Float.self` or `Double.self`.
   ///   - checkDeterminism: Run the determinism check of `init` on the converted problem
   ///     (default true).
   /// - Returns: The problem for `T`; its data set converts batch by batch as it is read.
@@ -20,7 +21,7 @@ extension CurvatureProblem {
   ///   overflow `Float`, reported as non-finite).
   /// - Complexity: One conversion of the parameters; the checks of `init`.
   public func converted<T: BLASScalar>(
-    to _: T.Type = T.self, checkDeterminism: Bool = true
+    to scalarType: T.Type = T.self, checkDeterminism: Bool = true
   ) throws -> CurvatureProblem<T> {
     let converted: any DifferentiableModel<T>
     if let sequential = model as? Sequential<Scalar> {
