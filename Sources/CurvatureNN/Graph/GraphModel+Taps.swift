@@ -17,27 +17,15 @@ extension GraphModel: KroneckerFactorable {
     _ inputs: [Tensor<Scalar>], parameters: [Tensor<Scalar>],
     tap: (_ node: Int, _ input: Tensor<Scalar>, _ output: Tensor<Scalar>) -> Tensor<Scalar>
   ) -> Tensor<Scalar> {
-    precondition(inputs.count == inputSpecs.count, "GraphModel: \(inputs.count) input tensors for \(inputSpecs.count) graph inputs")
-    precondition(parameters.count == parameterSpecs.count, "GraphModel: \(parameters.count) parameter tensors for \(parameterSpecs.count) blocks")
-    let batchSize = inputs[0].shape.first ?? 1
-    var values = [Tensor<Scalar>?](repeating: nil, count: inputs.count + parameters.count + buffers.count + nodes.count)
-    var slot = 0
-    for tensor in inputs + parameters + buffers.map({ Tensor($0) }) {
-      values[slot] = tensor
-      slot += 1
-    }
-    for (index, node) in nodes.enumerated() {
-      let x = node.inputs.map { values[$0]! }
-      var value = node.evaluate(x, batchSize: batchSize)
-      switch node.op {
-      case .linear, .conv, .embedding: value = tap(index, x[0], value)
-      default: break
+    // The general tapped evaluation (GraphModel+PerSample), tapping the linear, conv and
+    // embedding nodes at their first input.
+    let kroneckerTaps = Set(nodes.indices.filter { index in
+      switch nodes[index].op {
+      case .linear, .conv, .embedding: return true
+      default: return false
       }
-      values[slot] = value
-      for released in node.releases { values[released] = nil }
-      slot += 1
-    }
-    return values[outputSlot]!
+    })
+    return self(inputs, parameters: parameters, taps: kroneckerTaps) { index, x, y in tap(index, x[0], y) }
   }
 
   /// The embedding nodes KFAC can factor (`KFACOptions.embeddings`; not among
