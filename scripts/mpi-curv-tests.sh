@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # curv under mpiexec (issue 18): `mpiexec -n K curv <subcommand> …` must give the
 # single-process result (float64, within 1e-11 relative) for trace, eigs, dense (exact
-# operators, KFAC and EKFAC), diag, solve and spectrum, on data sets of 13, 11 and 7 points
-# (shards of uneven sizes for 2 and 3 ranks, several batches per shard); and faults — bad
-# data in the last rank's shard (a NaN input, a class index out of range), a rank killed —
+# operators, KFAC and EKFAC), diag (exact, closed-form KFAC, Hutchinson, XDiag; Sequential
+# and graph models), apply, solve (KFAC's inverse included), spectrum and laplace (every
+# structure, --json and --predict compared), on data sets of 13, 11 and 7 points (shards of
+# uneven sizes for 2 and 3 ranks, several batches per shard); bench must run and report
+# its ranks; and faults — bad data in the last rank's shard (a NaN input for dense and
+# laplace, a class index out of range), a rank killed —
 # must end every rank within 10 seconds with a non-zero status, the one-line error of the
 # rank that saw it, and no output file. Called by scripts/mpi-tests.sh; alone it builds
 # what it runs.
@@ -32,6 +35,9 @@ model() {  # the curv arguments of a fixture network on the generated data
 mlp=$(model mlp_ce_mean mlp)
 cnn=$(model cnn_ce_mean cnn)
 mse=$(model mlp_mse_sum mse)
+graph="--model $PWD/Tests/CurvatureTests/Fixtures/Graph/rmsnorm_elu/model.json"
+graph+=" --weights $PWD/Tests/CurvatureTests/Fixtures/Graph/rmsnorm_elu/weights.safetensors"
+graph+=" --inputs $work/graph_X.npy --targets $work/graph_y.npy --dtype float64 --batch-size 3"
 
 # name | arguments (OUT stands for the output file, when the subcommand writes one)
 cases=(
@@ -54,6 +60,30 @@ cases=(
   "solve-cg|solve $mlp --operator ggn --damping 0.1 --rhs $work/b.npy --output OUT"
   "solve-kfac-preconditioned|solve $mlp --operator ggn --damping 0.1 --preconditioner kfac --rhs $work/b.npy --output OUT"
   "spectrum|spectrum $mlp --operator ggn --lanczos-steps 12 --repeats 3 --seed 2"
+  # KFAC's inverse, its factors decomposed on one rank each and broadcast.
+  "solve-kfac-inverse|solve $mlp --operator kfac --damping 0.1 --preconditioner kfac --rhs $work/b.npy --output OUT"
+  "solve-kfac-inverse-joint|solve $mlp --operator kfac --joint-bias --damping 0.01 --preconditioner kfac --rhs $work/b.npy --output OUT"
+  "apply-ggn|apply $mlp --operator ggn --vectors $work/V.npy --output OUT"
+  "apply-ekfac|apply $mlp --operator ekfac --damping 0.1 --vectors $work/V.npy --output OUT"
+  "diag-hessian|diag $mlp --operator hessian --output OUT"
+  "diag-ef|diag $cnn --operator ef --output OUT"
+  "diag-fisher-mc|diag $mlp --operator fisher-mc --mc-samples 2 --seed 1 --output OUT"
+  "diag-kfac|diag $mlp --operator kfac --output OUT"
+  "diag-ggn-graph|diag $graph --operator ggn --output OUT"
+  "diag-ef-graph|diag $graph --operator ef --output OUT"
+  "diag-hutchinson|diag $mlp --operator ggn --method hutchinson --matvecs 20 --seed 4 --output OUT"
+  "diag-xdiag|diag $mlp --operator hessian --method xdiag --matvecs 20 --seed 4 --output OUT"
+  # Every structure of curv laplace (and kron's variants), the --json report compared.
+  "laplace-full|laplace $mlp --structure full"
+  "laplace-kron-predict|laplace $mlp --structure kron --predict $work/test_X.npy --output OUT"
+  "laplace-kron-marglik|laplace $cnn --structure kron --optimize-prior marglik"
+  "laplace-kron-damped|laplace $mlp --structure kron --kron-damping"
+  "laplace-kron-mc|laplace $mlp --structure kron --fisher-type mc --mc-samples 2 --seed 3"
+  "laplace-ekfac|laplace $cnn --structure kron --ekfac"
+  "laplace-diag|laplace $cnn --structure diag --predict $work/cnn_X.npy --output OUT"
+  "laplace-lowrank|laplace $mlp --structure lowrank --rank 5"
+  "laplace-last-layer-kron|laplace $mse --structure last-layer-kron --sigma-noise 0.5"
+  "laplace-last-layer-full|laplace $mse --structure last-layer-full --sigma-noise 0.5 --optimize-prior marglik"
 )
 
 for entry in "${cases[@]}"; do
@@ -90,10 +120,28 @@ for entry in "${cases[@]}"; do
   done
 done
 
+# bench: it runs under mpiexec and reports the ranks (its timings are not compared).
+# shellcheck disable=SC2086
+if "$curv" bench $mlp --repeat 1 --json >"$work/bench-1.json" 2>"$work/log"; then
+  for ranks in 2 3; do
+    # shellcheck disable=SC2086
+    if ! timeout 120 mpiexec -n "$ranks" "$curv" bench $mlp --repeat 1 --json >"$work/bench-$ranks.json" 2>"$work/log"; then
+      fail "mpiexec -n $ranks curv bench"
+    elif ! python3 scripts/mpi_curv_compare.py bench "$work/bench-1.json" "$work/bench-$ranks.json" "$ranks" >"$work/log" 2>&1; then
+      fail "mpiexec -n $ranks curv bench: its report"
+    else
+      echo "ok: mpiexec -n $ranks curv bench reports \"ranks\": $ranks"
+    fi
+  done
+else
+  fail "curv bench (1 process)"
+fi
+
 # Faults. kind | arguments | the line the failing rank must print (RANK, K: filled in)
 faults=(
   "nan-input|dense ${mlp/mlp_X/nan_X} --operator ggn --output OUT|rank RANK of K: curv dense: error: "
   "bad-class|solve ${mlp/mlp_y/bad_y} --operator ggn --damping 0.1 --rhs $work/b.npy --output OUT|rank RANK of K: curv solve: error: "
+  "laplace-nan-input|laplace ${mlp/mlp_X/nan_X} --structure kron --predict $work/test_X.npy --output OUT|rank RANK of K: curv laplace: error: "
 )
 for ranks in 2 3; do
   last=$((ranks - 1))

@@ -12,6 +12,9 @@
       and strings equal, "ranks" equal to RANKS (and absent from the reference), and the
       .npy outputs within 1e-11 relative to their largest magnitude. Exits 1 with a line
       naming the first difference.
+  mpi_curv_compare.py bench REFERENCE.json RUN.json RANKS
+      checks a data-parallel `curv bench --json`: the same keys, P, N and set-up, "ranks"
+      equal to RANKS, a timing wherever 1 process has one (timings are not compared).
 """
 import json
 import math
@@ -22,7 +25,7 @@ import sys
 TOLERANCE = 1e-11
 # Relative quantities already: compared absolutely.
 ABSOLUTE = {"residual_norms", "relative_residual"}
-IGNORED = {"seconds", "ranks", "output"}
+IGNORED = {"seconds", "ranks", "output", "fit_seconds", "optimize_seconds", "predict_seconds"}
 
 
 def write_npy(path, shape, values, dtype="<f8"):
@@ -72,8 +75,14 @@ def make_data(directory):
     # The MLP of mlp_mse_sum (3 → 5 → 2, MSE with sum): 7 points.
     write_npy(f"{directory}/mse_X.npy", [7, 3], normal(7 * 3))
     write_npy(f"{directory}/mse_y.npy", [7, 2], normal(7 * 2))
-    # A right-hand side for solve (P = 51 for the MLP).
+    # A right-hand side for solve and vectors for apply (P = 51 for the MLP).
     write_npy(f"{directory}/b.npy", [51], normal(51))
+    write_npy(f"{directory}/V.npy", [51, 2], normal(51 * 2))
+    # The graph model of Tests/.../Graph/rmsnorm_elu (RMSNorm, ELU, linear 5 → 3, MSE):
+    # 11 points; and test inputs for laplace --predict on the MLP.
+    write_npy(f"{directory}/graph_X.npy", [11, 5], normal(11 * 5))
+    write_npy(f"{directory}/graph_y.npy", [11, 3], normal(11 * 3))
+    write_npy(f"{directory}/test_X.npy", [5, 4], normal(5 * 4))
 
 
 def numbers(value):
@@ -122,12 +131,38 @@ def compare(reference_path, run_path, ranks, arrays):
     return None
 
 
+def check_bench(reference_path, run_path, ranks):
+    """A data-parallel bench report: the single-process keys, "ranks" equal to RANKS, the
+    same P and N, and a timing (or null) for every product."""
+    with open(reference_path) as f:
+        reference = json.load(f)
+    with open(run_path) as f:
+        run = json.load(f)
+    if run.get("ranks") != ranks or "ranks" in reference:
+        return f"\"ranks\" is {run.get('ranks')!r} ({reference.get('ranks')!r} in 1 process), expected {ranks}"
+    if set(reference) | {"ranks"} != set(run):
+        return f"keys differ: {sorted(reference)} vs {sorted(run)}"
+    for key in ("P", "N", "batch_size", "dtype", "repeat", "operator"):
+        if reference[key] != run[key]:
+            return f"\"{key}\": {reference[key]} (1 process) vs {run[key]} ({ranks} ranks)"
+    for key in (k for k in run if k.endswith("_ms")):
+        if (reference[key] is None) != (run[key] is None) or (run[key] is not None and not run[key] >= 0):
+            return f"\"{key}\": {reference[key]} (1 process) vs {run[key]} ({ranks} ranks)"
+    return None
+
+
 def main(argv):
     if len(argv) >= 2 and argv[1] == "data":
         make_data(argv[2])
         return 0
     if len(argv) in (5, 7) and argv[1] == "compare":
         problem = compare(argv[2], argv[3], int(argv[4]), argv[5:7])
+        if problem:
+            print(problem)
+            return 1
+        return 0
+    if len(argv) == 5 and argv[1] == "bench":
+        problem = check_bench(argv[2], argv[3], int(argv[4]))
         if problem:
             print(problem)
             return 1

@@ -148,7 +148,7 @@ struct LaplaceCommand: PrecisionGenericCommand {
     enum CodingKeys: String, CodingKey {
       case logMarginalLikelihood = "log_marginal_likelihood", logLikelihood = "log_likelihood"
       case logDetRatio = "log_det_ratio", scatter, priorPrecision = "prior_precision", sigmaNoise = "sigma_noise"
-      case likelihood, structure, kron, optimized, P, N, output
+      case likelihood, structure, kron, optimized, P, N, output, ranks
       case fitSeconds = "fit_seconds", optimizeSeconds = "optimize_seconds", predictSeconds = "predict_seconds", seconds
     }
 
@@ -171,6 +171,8 @@ struct LaplaceCommand: PrecisionGenericCommand {
       try c.encode(optimizeSeconds.map(rounded), forKey: .optimizeSeconds)
       try c.encode(predictSeconds.map(rounded), forKey: .predictSeconds)
       try c.encode(rounded(seconds), forKey: .seconds)
+      // Under mpiexec, as every subcommand's report (OperatorReport): the number of ranks.
+      if DataParallel.isLaunchedByMPI { try c.encode(runCommunicator.size, forKey: .ranks) }
     }
 
     func rounded(_ value: Double) -> Double { (value * 1e6).rounded() / 1e6 }

@@ -22,7 +22,8 @@ extension CurvatureProblem {
     columns: (NDArray<Scalar>, Batch<Scalar>) throws -> NDArray<Scalar>
   ) throws -> NDArray<Scalar> {
     var sums = selectedSpecs.map { NDArray<Scalar>(zeros: $0.shape) }
-    for range in data.batchRanges(size: batchSize) {
+    // This rank's shard only; the ranks' sums are added by one all-reduce below.
+    for range in localBatchRanges {
       let batch = try checkedBatch(range)
       let pass = try perPointForward(batch)
       let factor = try columns(pass.output.value, batch)
@@ -59,6 +60,7 @@ extension CurvatureProblem {
       }
       try flush()
     }
+    try allReduce(&sums)
     let diagonal = NDArray(joinColumn(sums))
     try requireFiniteColumn(diagonal.scalars, "exact diagonal")
     return diagonal

@@ -59,15 +59,19 @@ extension CurvatureProblem {
   /// - Returns: The arrays of every item.
   /// - Throws: What `decompose` throws (on the rank running it: with several ranks, the
   ///   caller must stop the others, `Communicator.abortingOnError`).
-  func spreadOverRanks<Item>(
-    _ items: [Item], arrays: Int, _ decompose: (Item) throws -> [NDArray<Scalar>]
-  ) throws -> [[NDArray<Scalar>]] {
+  ///
+  /// The arrays may be of another precision than the problem's (`W`: a Float problem's
+  /// KFAC inverse decomposed in Double); fewer than `arrays` arrays are padded with empty
+  /// ones, which the caller tells apart by what it knows of the item, not by their shapes.
+  func spreadOverRanks<Item, W: BLASScalar>(
+    _ items: [Item], arrays: Int, _ decompose: (Item) throws -> [NDArray<W>]
+  ) throws -> [[NDArray<W>]] {
     guard isDataParallel else { return try items.map(decompose) }
-    var results = [[NDArray<Scalar>]]()
+    var results = [[NDArray<W>]]()
     for (index, item) in items.enumerated() {
       let root = index % communicator.size
       var parts = communicator.rank == root ? try decompose(item) : []
-      if parts.count != arrays { parts += Array(repeating: NDArray<Scalar>(zeros: [0]), count: arrays - parts.count) }
+      if parts.count != arrays { parts += Array(repeating: NDArray<W>(zeros: [0]), count: arrays - parts.count) }
       for part in parts.indices { try communicator.broadcast(&parts[part], from: root) }
       results.append(parts)
     }

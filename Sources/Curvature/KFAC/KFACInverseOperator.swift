@@ -53,10 +53,41 @@ public struct KFACInverseOperator<Scalar: BLASScalar>: LinearOperator {
     self.method = method
     self.others = try kfac.otherPart.inverse(damping: damping)
     let factors = try kfac.computeFactors()
+    let problem = kfac.problem
     if inDoublePrecision && Scalar.self != Double.self {
-      storage = .double(try factors.map { try Self.prepare(Self.convert($0), damping: Double(damping), method: method) }, kfac)
+      storage = .double(try Self.prepareLayers(factors.map(Self.convert), damping: Double(damping), method: method, problem: problem), kfac)
     } else {
-      storage = .native(try factors.map { try Self.prepare($0, damping: damping, method: method) }, kfac)
+      storage = .native(try Self.prepareLayers(factors, damping: damping, method: method, problem: problem), kfac)
+    }
+  }
+
+  /// The arrays of one `InverseLayer`, in a fixed order (absent ones empty): what a rank
+  /// computes for its factors and broadcasts to the others.
+  static var preparedArrays: Int { 7 }
+
+  /// `prepare` for every layer; with several ranks, layer `i` is prepared on rank
+  /// `i mod size` and its arrays are broadcast, so every rank holds the same bits and each
+  /// decomposes only its share of the factors (issue 18). The factors are the same on
+  /// every rank (summed over the ranks), so which arrays exist follows from them.
+  /// - Throws: What `prepare` throws, on the rank preparing the layer (with several ranks
+  ///   the caller must stop the others, `Communicator.abortingOnError`).
+  static func prepareLayers<W: BLASScalar>(
+    _ factors: [KFACLayerFactors<W>], damping: W, method: KFACInversion, problem: CurvatureProblem<Scalar>
+  ) throws -> [InverseLayer<W>] {
+    let arrays = try problem.spreadOverRanks(factors, arrays: preparedArrays) { f -> [NDArray<W>] in
+      let layer = try prepare(f, damping: damping, method: method)
+      let empty = NDArray<W>(zeros: [0])
+      return [layer.leftBasis, layer.leftValues] +
+        [layer.rightBasis, layer.rightValues, layer.leftInverse, layer.rightInverse, layer.biasInverse].map { $0 ?? empty }
+    }
+    return zip(factors, arrays).map { f, parts in
+      var layer = InverseLayer(factors: f, leftBasis: parts[0], leftValues: parts[1])
+      if f.inputCovariance != nil {
+        (layer.rightBasis, layer.rightValues) = (parts[2], parts[3])
+        if case .tikhonov = method { (layer.leftInverse, layer.rightInverse) = (parts[4], parts[5]) }
+      }
+      if f.biasBlock != nil && !f.joint { layer.biasInverse = parts[6] }
+      return layer
     }
   }
 
@@ -186,7 +217,11 @@ extension KFACOperator {
   ///   be decomposed; `LinearOperatorError.singular` when a damped other parameter block
   ///   is singular.
   /// - Complexity: One eigen-decomposition (or inversion) per factor and per exact other
-  ///   block; each product a few gemms per layer and one per other block.
+  ///   block; each product a few gemms per layer and one per other block. On a problem
+  ///   shared by K ranks (`CurvatureProblem.communicator`), the layers' decompositions are
+  ///   spread over the ranks (layer `i` on rank `i mod K`) and broadcast, so every rank
+  ///   holds the same bits; with several ranks, run it under
+  ///   `Communicator.abortingOnError` so that a failing decomposition stops every rank.
   public func inverse(damping: Scalar, method: KFACInversion = .exact, inDoublePrecision: Bool = false) throws -> KFACInverseOperator<Scalar> {
     try KFACInverseOperator(self, damping: damping, method: method, inDoublePrecision: inDoublePrecision)
   }
@@ -197,9 +232,14 @@ extension KFACOperator {
   ///   e.g. from fewer data points than inputs, has rounding-level eigenvalues of either sign);
   ///   likewise for an other parameter block (always for an excluded one).
   public func inverse() throws -> any LinearOperator<Scalar> {
-    for layer in try computeFactors() {
-      for factor in [layer.gradientCovariance] + (layer.inputCovariance.map { [$0] } ?? []) {
-        let values = try factor.symmetricEigenvalues().scalars
+    let layers = try computeFactors()
+    // The factors' eigenvalues, spread over the ranks like the inverse's decompositions.
+    let spectra = try problem.spreadOverRanks(layers, arrays: 2) { layer in
+      try ([layer.gradientCovariance] + (layer.inputCovariance.map { [$0] } ?? [])).map { try $0.symmetricEigenvalues() }
+    }
+    for (layer, spectrum) in zip(layers, spectra) {
+      for factor in spectrum.prefix(layer.inputCovariance == nil ? 1 : 2) {
+        let values = factor.scalars
         guard let smallest = values.first, let largest = values.last else { continue }
         if smallest <= Scalar(values.count) * Scalar.ulpOfOne * Swift.max(largest, 0) || largest <= 0 {
           throw LinearOperatorError.singular("a Kronecker factor of layer \(layer.layer) is singular (eigenvalues from \(smallest) to \(largest)); use inverse(damping:)")

@@ -56,14 +56,21 @@ extension LaplaceApproximation {
       offset[block] = running
       running += problem.model.parameterSpecs[block].count
     }
-    var groups = [LaplaceKroneckerGroup<Scalar>]()
-    for layer in layers {
+    // The eigendecompositions, spread over the ranks and broadcast (issue 18):
+    // [Λ_B, Q_B] or [Λ_B, Q_B, Λ_A, Q_A] per layer.
+    let decompositions = try problem.spreadOverRanks(layers, arrays: 4) { layer -> [NDArray<Scalar>] in
       let b = try (layer.gradientCovariance * factor).symmetricEigen()
-      if let weight = layer.weightBlock, let a = layer.inputCovariance {
-        let right = try a.symmetricEigen()
+      guard layer.weightBlock != nil, let a = layer.inputCovariance else { return [b.values, b.vectors] }
+      let right = try a.symmetricEigen()
+      return [b.values, b.vectors, right.values, right.vectors]
+    }
+    var groups = [LaplaceKroneckerGroup<Scalar>]()
+    for (layer, parts) in zip(layers, decompositions) {
+      let b = (values: parts[0], vectors: parts[1])
+      if let weight = layer.weightBlock, layer.inputCovariance != nil {
         groups.append(LaplaceKroneckerGroup(
           tensor: position[weight]!, offset: offset[weight]!, leftValues: b.values, leftVectors: b.vectors,
-          rightValues: right.values, rightVectors: right.vectors))
+          rightValues: parts[2], rightVectors: parts[3]))
       }
       if let bias = layer.biasBlock {
         groups.append(LaplaceKroneckerGroup(
