@@ -80,13 +80,15 @@ let package = Package(
     .executableTarget(name: "InfluenceFunctionsTutorial", dependencies: ["Curvature"], path: "Tutorials/InfluenceFunctionsTutorial"),
     .executableTarget(name: "KFACCheckedTutorial", dependencies: ["Curvature"], path: "Tutorials/KFACCheckedTutorial"),
     .executableTarget(name: "LaplaceApproximationTutorial", dependencies: ["Curvature"], path: "Tutorials/LaplaceApproximationTutorial"),
-    .executableTarget(name: "LossLandscapeTutorial", dependencies: ["Curvature"], path: "Tutorials/LossLandscapeTutorial"),
+    .executableTarget(name: "LossLandscapeTutorial", dependencies: ["Curvature", "TutorialSupport"], path: "Tutorials/LossLandscapeTutorial"),
     .executableTarget(name: "ManyMachinesTutorial", dependencies: ["Curvature"], path: "Tutorials/ManyMachinesTutorial"),
     .executableTarget(name: "SecondOrderTrainingTutorial", dependencies: ["Curvature"], path: "Tutorials/SecondOrderTrainingTutorial"),
     .executableTarget(name: "ToeplitzTutorial", dependencies: ["Curvature"], path: "Tutorials/ToeplitzTutorial"),
+    // What several tutorials share (the spectral-density figure); above Curvature, below the tutorials.
+    .target(name: "TutorialSupport", dependencies: ["Curvature"], path: "Tutorials/TutorialSupport"),
     // The exported GPT (gpt/) and the script that wrote it are read at run time, not compiled.
     .executableTarget(
-      name: "TransformerCurvatureTutorial", dependencies: ["Curvature"], path: "Tutorials/TransformerCurvatureTutorial",
+      name: "TransformerCurvatureTutorial", dependencies: ["Curvature", "TutorialSupport"], path: "Tutorials/TransformerCurvatureTutorial",
       exclude: ["gpt", "export_gpt.py"]),
     // The MPI checks and all-reduce benchmark, run under mpiexec by scripts/mpi-tests.sh.
     .executableTarget(name: "CurvatureMPICheck", dependencies: ["CurvatureDistributed"]),

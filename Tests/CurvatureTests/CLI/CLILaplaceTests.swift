@@ -135,15 +135,7 @@ import Testing
     try CLI.expectFailure(c.arguments + ["--ekfac", "--kron-damping"], in: c.directory, ["--kron-damping applies to KFAC's factors"], status: 64)
   }
 
-  func floatProblem(_ c: Case) throws -> CurvatureProblem<Float> {
-    let directory = LaplaceFixture.directory.appendingPathComponent(c.name)
-    let file = try ModelFile<Float>(
-      description: directory.appendingPathComponent("model.json"), weights: directory.appendingPathComponent("weights.safetensors"))
-    let data = try NPYDataset<Float>(
-      inputs: directory.appendingPathComponent("X.npy"), targets: directory.appendingPathComponent("y.npy"),
-      classTargets: file.loss.kind == .crossEntropy)
-    return try CurvatureProblem(model: file.model, loss: file.loss, data: data)
-  }
+  func floatProblem(_ c: Case) throws -> CurvatureProblem<Float> { try LaplaceFixture.floatProblem(c.name) }
 
   /// `--predict`: probit and bridge probabilities and the regression mean and functional
   /// variance equal laplace-torch's (1e-8); the mc link equals the library's with the seed.

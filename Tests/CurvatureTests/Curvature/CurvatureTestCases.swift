@@ -139,12 +139,6 @@ enum CurvatureCases {
   /// The largest magnitude in an array.
   static func maxMagnitude(_ a: NDArray<Double>) -> Double { a.scalars.reduce(0) { Swift.max($0, abs($1)) } }
 
-  /// `Tests/CurvatureTests/Fixtures/Curvature/<name>`.
-  static func fixture(_ name: String) -> URL {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .appendingPathComponent("Fixtures").appendingPathComponent("Curvature").appendingPathComponent(name)
-  }
-
   /// The flat indices of parameter blocks `blocks` of a model.
   static func flatIndices(_ model: Sequential<Double>, blocks: [Int]) -> [Int] {
     var offsets = [Int](), offset = 0

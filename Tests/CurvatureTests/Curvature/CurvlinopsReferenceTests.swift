@@ -8,38 +8,16 @@ import Testing
 /// `GGNLinearOperator` and `EFLinearOperator` in float64.
 private let curvlinopsCases = ["mlp_ce_mean", "mlp_mse_sum", "cnn_ce_mean"]
 
-private struct CurvlinopsCase {
-  var model: Sequential<Double>
-  var loss: Loss<Double>
-  var data: NPYDataset<Double>
-  var expected: SafetensorsFile
-
-  init(_ name: String) throws {
-    let directory = CurvatureCases.fixture(name)
-    let file = try ModelFile<Double>(
-      description: directory.appendingPathComponent("model.json"),
-      weights: directory.appendingPathComponent("weights.safetensors"))
-    model = file.model
-    loss = file.loss
-    data = try NPYDataset<Double>(
-      inputs: directory.appendingPathComponent("X.npy"), targets: directory.appendingPathComponent("y.npy"),
-      classTargets: file.loss.kind == .crossEntropy)
-    expected = try SafetensorsFile(contentsOf: directory.appendingPathComponent("expected.safetensors"))
-  }
-}
-
 @Suite struct CurvlinopsReferenceTests {
   @Test func everyFixtureIsListed() throws {
-    let found = try FileManager.default.contentsOfDirectory(atPath: CurvatureCases.fixture("").path)
-      .filter { !$0.hasPrefix(".") }
-    #expect(Set(found) == Set(curvlinopsCases))
+    #expect(Set(try ReferenceFixture.cases("Curvature")) == Set(curvlinopsCases))
   }
 
   /// Our operators' `dense()` equal curvlinops' matrices (rtol 1e-9), with batches of 4
   /// (curvlinops used 3) and of the whole set.
   @Test(arguments: curvlinopsCases)
   func operatorsMatchCurvlinops(_ name: String) throws {
-    let c = try CurvlinopsCase(name)
+    let c = try ReferenceFixture("Curvature", name)
     for batchSize in [4, c.data.count] {
       let problem = try CurvatureProblem(model: c.model, loss: c.loss, data: c.data, batchSize: batchSize)
       #expect(problem.dimension == c.model.parameterCount)
@@ -57,7 +35,7 @@ private struct CurvlinopsCase {
   /// The independent dense references of `DenseCurvature` agree with curvlinops too.
   @Test(arguments: curvlinopsCases)
   func denseReferencesMatchCurvlinops(_ name: String) throws {
-    let c = try CurvlinopsCase(name)
+    let c = try ReferenceFixture("Curvature", name)
     let batch = try c.data.all()
     let reference = DenseCurvature(model: c.model, loss: c.loss, inputs: batch.inputs, targets: batch.targets)
     for (key, matrix) in [("hessian", reference.hessian()), ("ggn", reference.ggn), ("ef", reference.empiricalFisher)] {

@@ -16,22 +16,8 @@ private struct KFACFixture {
   var expected: SafetensorsFile
 
   init(_ name: String) throws {
-    let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .appendingPathComponent("Fixtures").appendingPathComponent("KFAC").appendingPathComponent(name)
-    let file = try ModelFile<Double>(
-      description: directory.appendingPathComponent("model.json"),
-      weights: directory.appendingPathComponent("weights.safetensors"))
-    model = file.model
-    loss = file.loss
-    data = try NPYDataset<Double>(
-      inputs: directory.appendingPathComponent("X.npy"), targets: directory.appendingPathComponent("y.npy"),
-      classTargets: file.loss.kind == .crossEntropy)
-    expected = try SafetensorsFile(contentsOf: directory.appendingPathComponent("expected.safetensors"))
-  }
-
-  static var directory: URL {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .appendingPathComponent("Fixtures").appendingPathComponent("KFAC")
+    let files = try ReferenceFixture("KFAC", name)
+    (model, loss, data, expected) = (files.model, files.loss, files.data, files.expected)
   }
 
   func problem(batchSize: Int) throws -> CurvatureProblem<Double> {
@@ -51,8 +37,7 @@ private struct KFACFixture {
 
 @Suite struct KFACCurvlinopsTests {
   @Test func everyFixtureIsListed() throws {
-    let found = try FileManager.default.contentsOfDirectory(atPath: KFACFixture.directory.path).filter { !$0.hasPrefix(".") }
-    #expect(Set(found) == Set(kfacCases))
+    #expect(Set(try ReferenceFixture.cases("KFAC")) == Set(kfacCases))
   }
 
   /// Our `dense()` equals curvlinops' matrix for every stored variant, in the flat

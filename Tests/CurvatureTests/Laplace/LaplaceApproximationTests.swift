@@ -14,23 +14,7 @@ import Testing
   func gradientMatchesFiniteDifferences(_ index: Int) throws {
     let fixture = try LaplaceFixture("mlp_regression")
     let (name, structure) = LaplaceApproximationTests.structures[index]
-    let la = try fixture.laplace(structure, .all)
-    let h = 1e-5
-    for prior in [[0.9], (0..<la.tensorCount).map { 0.3 + 0.2 * Double($0) }] {
-      let gradient = try la.logMarginalLikelihoodGradient(priorPrecision: prior)
-      for g in prior.indices {
-        var up = prior.map { log($0) }, down = up
-        up[g] += h
-        down[g] -= h
-        let fd = (try la.logMarginalLikelihood(priorPrecision: up.map { exp($0) }).logMarginalLikelihood
-          - la.logMarginalLikelihood(priorPrecision: down.map { exp($0) }).logMarginalLikelihood) / (2 * h)
-        #expect(abs(gradient.logPriorPrecision[g] - fd) <= 1e-6 * max(1, abs(fd)), "\(name) prior \(prior.count) entry \(g): \(gradient.logPriorPrecision[g]) vs \(fd)")
-      }
-      let sigma = LaplaceFixture.sigma
-      let fd = (try la.logMarginalLikelihood(priorPrecision: prior, sigmaNoise: sigma * exp(h)).logMarginalLikelihood
-        - la.logMarginalLikelihood(priorPrecision: prior, sigmaNoise: sigma * exp(-h)).logMarginalLikelihood) / (2 * h)
-      #expect(abs(gradient.logSigmaNoise - fd) <= 1e-6 * max(1, abs(fd)), "\(name) log σ: \(gradient.logSigmaNoise) vs \(fd)")
-    }
+    try expectGradientMatchesFiniteDifferences(try fixture.laplace(structure, .all), "\(name) ")
   }
 
   /// A per-tensor prior optimized by coordinate ascent reaches a stationary point with at
@@ -220,12 +204,7 @@ import Testing
 
   /// The Float path agrees with Double on the classification fixture (kron and diag).
   @Test func floatAgreesWithDouble() throws {
-    let directory = LaplaceFixture.directory.appendingPathComponent("mlp_classification")
-    let file = try ModelFile<Float>(
-      description: directory.appendingPathComponent("model.json"), weights: directory.appendingPathComponent("weights.safetensors"))
-    let data = try NPYDataset<Float>(
-      inputs: directory.appendingPathComponent("X.npy"), targets: directory.appendingPathComponent("y.npy"), classTargets: true)
-    let problem = try CurvatureProblem(model: file.model, loss: file.loss, data: data)
+    let problem = try LaplaceFixture.floatProblem("mlp_classification")
     let fixture = try LaplaceFixture("mlp_classification")
     for structure in [LaplaceStructure.kron, .diag, .full] {
       let single = try LaplaceApproximation(problem, structure: structure, priorPrecision: [0.7])

@@ -32,11 +32,7 @@ import Testing
         for prior in variant.subset == .all ? ["scalar", "layerwise"] : ["scalar"] {
           let key = "\(variant.name)/\(prior)"
           let evidence = try la.logMarginalLikelihood(priorPrecision: try fixture.array("\(key)/prior_precision").scalars)
-          let what = "\(name) \(key) batch \(batchSize)"
-          expectRelative(evidence.logMarginalLikelihood, try fixture.value("\(key)/log_marginal_likelihood"), rtol: 1e-8, "\(what) lml")
-          expectRelative(evidence.logLikelihood, try fixture.value("\(key)/log_likelihood"), rtol: 1e-8, "\(what) log likelihood")
-          expectRelative(evidence.logDetRatio, try fixture.value("\(key)/log_det_ratio"), rtol: 1e-8, "\(what) log det ratio")
-          expectRelative(evidence.scatter, try fixture.value("\(key)/scatter"), rtol: 1e-8, "\(what) scatter")
+          try fixture.expectEvidence(evidence, key: key, "\(name) \(key) batch \(batchSize)")
         }
       }
     }
@@ -52,14 +48,7 @@ import Testing
       for prior in variant.subset == .all ? ["scalar", "layerwise"] : ["scalar"] {
         let key = "\(variant.name)/\(prior)"
         try la.setPriorPrecision(try fixture.array("\(key)/prior_precision").scalars)
-        if fixture.isRegression {
-          let (mean, covariance) = try la.functionalPredictive(inputs: fixture.testInputs)
-          assertClose(mean, try fixture.array("\(key)/mean"), rtol: 1e-8, atol: 1e-12, "\(name) \(key) mean")
-          assertClose(covariance, try fixture.array("\(key)/variance"), rtol: 1e-8, atol: 1e-12, "\(name) \(key) variance")
-        } else {
-          assertClose(try la.predictiveProbabilities(inputs: fixture.testInputs, link: .probit), try fixture.array("\(key)/probit"), rtol: 1e-8, atol: 1e-12, "\(name) \(key) probit")
-          assertClose(try la.predictiveProbabilities(inputs: fixture.testInputs, link: .bridge), try fixture.array("\(key)/bridge"), rtol: 1e-8, atol: 1e-12, "\(name) \(key) bridge")
-        }
+        try fixture.expectPredictives(la, key: key, name)
       }
     }
   }
@@ -71,22 +60,7 @@ import Testing
     let damped = try laplace(fixture, Self.variants[0])
     let plain = try fixture.laplace(.kron, .all)
     #expect(try damped.logMarginalLikelihood().logDetRatio > plain.logMarginalLikelihood().logDetRatio + 1)
-    let h = 1e-5
-    for prior in [[0.9], (0..<damped.tensorCount).map { 0.3 + 0.2 * Double($0) }] {
-      let gradient = try damped.logMarginalLikelihoodGradient(priorPrecision: prior)
-      for g in prior.indices {
-        var up = prior.map { log($0) }, down = up
-        up[g] += h
-        down[g] -= h
-        let fd = (try damped.logMarginalLikelihood(priorPrecision: up.map { exp($0) }).logMarginalLikelihood
-          - damped.logMarginalLikelihood(priorPrecision: down.map { exp($0) }).logMarginalLikelihood) / (2 * h)
-        #expect(abs(gradient.logPriorPrecision[g] - fd) <= 1e-6 * max(1, abs(fd)), "prior \(prior.count) entry \(g): \(gradient.logPriorPrecision[g]) vs \(fd)")
-      }
-      let sigma = LaplaceFixture.sigma
-      let fd = (try damped.logMarginalLikelihood(priorPrecision: prior, sigmaNoise: sigma * exp(h)).logMarginalLikelihood
-        - damped.logMarginalLikelihood(priorPrecision: prior, sigmaNoise: sigma * exp(-h)).logMarginalLikelihood) / (2 * h)
-      #expect(abs(gradient.logSigmaNoise - fd) <= 1e-6 * max(1, abs(fd)), "log σ: \(gradient.logSigmaNoise) vs \(fd)")
-    }
+    try expectGradientMatchesFiniteDifferences(damped, "")
   }
 
   /// The optimized prior of every variant is a stationary point at least as good as any
@@ -151,12 +125,7 @@ import Testing
 
   /// Float agrees with Double for the damped kron and EKFAC.
   @Test func floatAgreesWithDouble() throws {
-    let directory = LaplaceFixture.directory.appendingPathComponent("mlp_regression")
-    let file = try ModelFile<Float>(
-      description: directory.appendingPathComponent("model.json"), weights: directory.appendingPathComponent("weights.safetensors"))
-    let data = try NPYDataset<Float>(
-      inputs: directory.appendingPathComponent("X.npy"), targets: directory.appendingPathComponent("y.npy"), classTargets: false)
-    let problem = try CurvatureProblem(model: file.model, loss: file.loss, data: data)
+    let problem = try LaplaceFixture.floatProblem("mlp_regression")
     let fixture = try LaplaceFixture("mlp_regression")
     for variant in Self.variants {
       let single = try LaplaceApproximation(

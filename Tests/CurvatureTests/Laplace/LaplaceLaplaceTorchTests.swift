@@ -7,8 +7,7 @@ import Testing
 /// committed fixtures, in float64.
 @Suite struct LaplaceLaplaceTorchTests {
   @Test func everyFixtureIsListed() throws {
-    let found = try FileManager.default.contentsOfDirectory(atPath: LaplaceFixture.directory.path).filter { !$0.hasPrefix(".") }
-    #expect(Set(found) == Set(LaplaceFixture.cases))
+    #expect(Set(try ReferenceFixture.cases("Laplace")) == Set(LaplaceFixture.cases))
   }
 
   /// Log marginal likelihood, log-likelihood, log-det ratio and scatter for full, kron,
@@ -24,11 +23,7 @@ import Testing
           let key = "\(structureName)/\(prior)"
           let values = try fixture.array("\(key)/prior_precision").scalars
           let evidence = try la.logMarginalLikelihood(priorPrecision: values)
-          let what = "\(name) \(key) batch \(batchSize)"
-          expectRelative(evidence.logMarginalLikelihood, try fixture.value("\(key)/log_marginal_likelihood"), rtol: 1e-8, "\(what) log marginal likelihood")
-          expectRelative(evidence.logLikelihood, try fixture.value("\(key)/log_likelihood"), rtol: 1e-8, "\(what) log likelihood")
-          expectRelative(evidence.logDetRatio, try fixture.value("\(key)/log_det_ratio"), rtol: 1e-8, "\(what) log det ratio")
-          expectRelative(evidence.scatter, try fixture.value("\(key)/scatter"), rtol: 1e-8, "\(what) scatter")
+          try fixture.expectEvidence(evidence, key: key, "\(name) \(key) batch \(batchSize)")
         }
       }
     }
@@ -44,14 +39,7 @@ import Testing
       for prior in subset == .all ? ["scalar", "layerwise"] : ["scalar"] {
         let key = "\(structureName)/\(prior)"
         try la.setPriorPrecision(try fixture.array("\(key)/prior_precision").scalars)
-        if fixture.isRegression {
-          let (mean, covariance) = try la.functionalPredictive(inputs: fixture.testInputs)
-          assertClose(mean, try fixture.array("\(key)/mean"), rtol: 1e-8, atol: 1e-12, "\(name) \(key) mean")
-          assertClose(covariance, try fixture.array("\(key)/variance"), rtol: 1e-8, atol: 1e-12, "\(name) \(key) variance")
-        } else {
-          assertClose(try la.predictiveProbabilities(inputs: fixture.testInputs, link: .probit), try fixture.array("\(key)/probit"), rtol: 1e-8, atol: 1e-12, "\(name) \(key) probit")
-          assertClose(try la.predictiveProbabilities(inputs: fixture.testInputs, link: .bridge), try fixture.array("\(key)/bridge"), rtol: 1e-8, atol: 1e-12, "\(name) \(key) bridge")
-        }
+        try fixture.expectPredictives(la, key: key, name)
       }
     }
   }
