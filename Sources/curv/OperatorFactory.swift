@@ -58,8 +58,8 @@ func requireDenseFits(_ p: Int) throws {
   }
 }
 
-/// The exact diagonal of `a`: the library's own (closed forms, per-term gradients, unit
-/// products for the Hessian of a graph model) or, where the library has none for this
+/// The exact diagonal of `a`: the library's own (closed forms, per-term gradients, the
+/// backpropagated Hessian diagonal with unit products where it has no rule) or, where the library has none for this
 /// operator, its products with blocks of 32 unit vectors (`diagonalByUnitProducts`).
 /// - Returns: The diagonal, and the number of products spent on it when unit products were
 ///   used (nil when the library's own method was).
