@@ -29,7 +29,11 @@ func makeOperator<T: BLASScalar>(_ choice: OperatorChoice, problem: CurvaturePro
     if let note = kfac.otherParametersNote { printError("note: \(note)") }
     return kfac
   case .ekfac:
-    let ekfac = try EKFACOperator(problem, options: choice.kfac)
+    // A graph may mix the positions (attention): with several loss terms per data point
+    // (a loss per token) EKFAC takes one reverse pass per term position.
+    var options = choice.kfac
+    if problem.model is GraphModel<T> { options.termByTerm = true }
+    let ekfac = try EKFACOperator(problem, options: options)
     if let note = ekfac.otherParametersNote { printError("note: \(note)") }
     return ekfac
   }
