@@ -12,9 +12,11 @@ struct DiagCommand: OperatorOutputCommand {
       --inputs X.npy --targets y.npy --operator ggn --method exact --output d.npy
 
       exact: BackPACK-style exact diagonals for ggn, ef and fisher-mc (Sequential and \
-      graph models) and (DiagHessian) for hessian on a Sequential model; products with \
-      unit vectors otherwise (the Hessian of graph models; matvecs reports P for hessian \
-      either way); the closed form for kfac. hutchinson and xdiag spend --matvecs \
+      graph models) and (DiagHessian) for hessian; for hessian on a graph model, the \
+      parameters that second-order terms without a rule touch (attention, softmax, norms, \
+      products of activations) take products with unit vectors, and one line on stderr \
+      says which path each part took (matvecs reports P for hessian either way); the \
+      closed form for kfac. hutchinson and xdiag spend --matvecs \
       products with random probes seeded by --seed. With --damping δ, δ is added.
       """)
 
@@ -53,6 +55,7 @@ struct DiagCommand: OperatorOutputCommand {
     var diagonal: NDArray<T>, used: Int
     switch method {
     case .exact:
+      if operatorOptions.kind == .hessian { printError(HessianOperator(loaded.problem).diagonalPlan().description) }
       let exact = try gate.run(stage) { try exactDiagonal(a, progress: bar) }
       diagonal = exact.diagonal
       used = exact.products ?? (operatorOptions.kind == .hessian ? p : 0)

@@ -29,7 +29,11 @@ func makeOperator<T: BLASScalar>(_ choice: OperatorChoice, problem: CurvaturePro
     if let note = kfac.otherParametersNote { printError("note: \(note)") }
     return kfac
   case .ekfac:
-    let ekfac = try EKFACOperator(problem, options: choice.kfac)
+    // A graph may mix the positions (attention): with several loss terms per data point
+    // (a loss per token) EKFAC takes one reverse pass per term position.
+    var options = choice.kfac
+    if problem.model is GraphModel<T> { options.termByTerm = true }
+    let ekfac = try EKFACOperator(problem, options: options)
     if let note = ekfac.otherParametersNote { printError("note: \(note)") }
     return ekfac
   }
@@ -58,8 +62,8 @@ func requireDenseFits(_ p: Int) throws {
   }
 }
 
-/// The exact diagonal of `a`: the library's own (closed forms, per-term gradients, unit
-/// products for the Hessian of a graph model) or, where the library has none for this
+/// The exact diagonal of `a`: the library's own (closed forms, per-term gradients, the
+/// backpropagated Hessian diagonal with unit products where it has no rule) or, where the library has none for this
 /// operator, its products with blocks of 32 unit vectors (`diagonalByUnitProducts`).
 /// - Returns: The diagonal, and the number of products spent on it when unit products were
 ///   used (nil when the library's own method was).

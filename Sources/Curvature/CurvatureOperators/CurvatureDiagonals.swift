@@ -117,17 +117,23 @@ extension EmpiricalFisherOperator {
 }
 
 extension HessianOperator {
-  /// The exact Hessian diagonal. For a `Sequential` of Linear, Conv2d, activation and
-  /// Flatten layers, by second-order backpropagation (BackPACK's DiagHessian, see
-  /// `HessianDiagonal.swift`); otherwise (graph models, other layers) from products with
-  /// blocks of unit vectors (`diagonalByUnitProducts`), without forming the matrix: graph
-  /// models have no backpropagated Hessian diagonal yet (the second-order terms of
-  /// attention, norms and products of activations have no rule here). For large models
-  /// estimate it with `hutchinsonDiagonal` or `xDiagonal`.
+  /// The exact Hessian diagonal, by second-order backpropagation (BackPACK's DiagHessian)
+  /// where a rule exists: a `Sequential` of Linear, Conv2d, activation and Flatten layers
+  /// (`HessianDiagonal.swift`), and the blocks of a `GraphModel` that no second-order term
+  /// without a rule touches (`HessianDiagonal+Graph.swift`); the other blocks from products
+  /// with unit vectors for their parameters only, without forming the matrix.
+  /// `diagonalPlan()` says which blocks take which path. For large models estimate it with
+  /// `hutchinsonDiagonal` or `xDiagonal`.
   /// - Throws: `CurvatureError` for invalid data or non-finite values.
-  /// - Complexity: Backpropagated: `C` reverse passes per batch plus one partial reverse
-  ///   pass per feature of every smooth activation; otherwise `P` Hessian-vector products.
+  /// - Complexity: Backpropagated: `C` reverse passes per batch (graphs: `C · positions`)
+  ///   plus one partial reverse pass per element of a data point of every smooth
+  ///   activation; one Hessian-vector product per parameter of the other blocks.
   public func diagonal() throws -> NDArray<Scalar> {
+    let (plan, residualNodes) = problem.hessianDiagonalPlan()
+    if problem.model is GraphModel<Scalar> {
+      return try problem.graphHessianDiagonal(plan, residualNodes: residualNodes)
+    }
+    guard plan.unitProductBlocks.isEmpty else { return try diagonalByUnitProducts() }
     do {
       return try problem.backpropagatedHessianDiagonal()
     } catch CurvatureError.unsupported {

@@ -31,22 +31,12 @@ extension CurvatureProblem {
   ///   partial reverse pass per feature of every smooth activation after the first layer
   ///   with parameters.
   func backpropagatedHessianDiagonal() throws -> NDArray<Scalar> {
-    guard let sequential = model as? Sequential<Scalar>, SequentialLinearization.supports(sequential) else {
-      throw CurvatureError.unsupported("the backpropagated Hessian diagonal needs a Sequential of Linear, Conv2d, activation and Flatten layers")
-    }
+    if let obstacle = sequentialHessianDiagonalObstacle() { throw CurvatureError.unsupported(obstacle) }
+    guard let sequential = model as? Sequential<Scalar> else { throw CurvatureError.unsupported("not a Sequential") }
     let ranges = sequential.parameterRanges
     let layers = sequential.layers.indices.filter { !ranges[$0].isEmpty }
     guard let firstParametrized = layers.first else { return NDArray(zeros: [dimension]) }
     let smooth = sequential.layers.indices.filter { $0 > firstParametrized && Self.hasCurvature(sequential.layers[$0]) }
-    var residualColumns = 0
-    var shape = [1] + data.inputShape
-    for (index, layer) in sequential.layers.enumerated() {
-      if smooth.contains(index) { residualColumns += shape.reduce(1, *) }
-      shape = try layer.outputShape(for: shape)
-    }
-    guard residualColumns <= 4 * Swift.max(dimension, 1) else {
-      throw CurvatureError.unsupported("\(residualColumns) residual columns for \(dimension) parameters")
-    }
     var blockSums = sequential.parameterSpecs.map { NDArray<Scalar>(zeros: $0.shape) }
     let scale = 1 / Scalar(reductionFactor)
     for range in localBatchRanges {
@@ -117,6 +107,33 @@ extension CurvatureProblem {
     var diagonal = NDArray(blocks.flatMap { blockSums[$0].scalars })
     try allReduce(&diagonal)
     return diagonal
+  }
+}
+
+extension CurvatureProblem {
+  /// Why a `Sequential`'s Hessian diagonal cannot be backpropagated (nil when it can):
+  /// a layer without a rule, per-position cross-entropy, or more residual columns than four
+  /// times the dimension (then unit products are cheaper).
+  func sequentialHessianDiagonalObstacle() -> String? {
+    guard let sequential = model as? Sequential<Scalar>, SequentialLinearization.supports(sequential) else {
+      return "the backpropagated Hessian diagonal needs a Sequential of Linear, Conv2d, activation and Flatten layers"
+    }
+    if loss.kind == .crossEntropy && sampleOutputShape.count > 1 {
+      return "per-position cross-entropy has no per-term rows"
+    }
+    let ranges = sequential.parameterRanges
+    guard let firstParametrized = sequential.layers.indices.first(where: { !ranges[$0].isEmpty }) else { return nil }
+    var residualColumns = 0
+    var shape = [1] + data.inputShape
+    for (index, layer) in sequential.layers.enumerated() {
+      if index > firstParametrized && Self.hasCurvature(layer) { residualColumns += shape.reduce(1, *) }
+      guard let next = try? layer.outputShape(for: shape) else { return "the layers' shapes do not fit the data" }
+      shape = next
+    }
+    guard residualColumns <= 4 * Swift.max(dimension, 1) else {
+      return "\(residualColumns) residual columns for \(dimension) parameters: unit products are cheaper"
+    }
+    return nil
   }
 }
 

@@ -40,12 +40,16 @@ struct PerPointPass<Scalar: BLASScalar> {
   /// Selected blocks by single-point passes: (block, position among the selected).
   var others: [(block: Int, position: Int)]
   var points: Int
+  /// Extra graph nodes tapped on request (`perPointForward(_:extraTaps:)`): each node's
+  /// first input and its output, both on the recorded graph.
+  var extra: [Int: (input: Tensor<Scalar>, output: Tensor<Scalar>)] = [:]
 }
 
 extension CurvatureProblem {
-  /// A forward pass that taps what the per-point gradients of the selected blocks need.
+  /// A forward pass that taps what the per-point gradients of the selected blocks need,
+  /// and the graph nodes `extraTaps` (their first input and output, in `extra`).
   /// - Throws: `CurvatureError.nonFinite` for non-finite outputs.
-  func perPointForward(_ batch: Batch<Scalar>) throws -> PerPointPass<Scalar> {
+  func perPointForward(_ batch: Batch<Scalar>, extraTaps: Set<Int> = []) throws -> PerPointPass<Scalar> {
     var position = [Int: Int]()
     for (i, b) in blocks.enumerated() { position[b] = i }
     let factorable = model as? any KroneckerFactorable<Scalar>
@@ -68,13 +72,15 @@ extension CurvatureProblem {
 
     var nodeInputs = [Int: NDArray<Scalar>](), nodeOutputs = [Int: Tensor<Scalar>]()
     var boundaryInputs = [Int: [NDArray<Scalar>]](), boundaryOutputs = [Int: Tensor<Scalar>]()
+    var extra = [Int: (input: Tensor<Scalar>, output: Tensor<Scalar>)]()
     let parameters = model.parameters.map { Tensor($0) }
     let inputs = batch.allInputs.map { Tensor($0) }
     let output: Tensor<Scalar> = AutodiffMode.recording(true) {
       if let graph {
         let boundarySet = Set(boundaryNodes.map(\.node))
-        return graph(inputs, parameters: parameters, taps: Set(byTap.keys).union(boundarySet)) { index, x, y in
+        return graph(inputs, parameters: parameters, taps: Set(byTap.keys).union(boundarySet).union(extraTaps)) { index, x, y in
           let tapped = y.requiringGradient()
+          if extraTaps.contains(index) { extra[index] = (x[0], tapped) }
           if byTap[index] != nil {
             nodeInputs[index] = x[0].value
             nodeOutputs[index] = tapped
@@ -109,7 +115,7 @@ extension CurvatureProblem {
         inputs: boundaryInputs[entry.node]!, output: boundaryOutputs[entry.node]!)
     }
     let others = graph == nil ? uncovered.map { ($0, position[$0]!) } : []
-    return PerPointPass(output: output, nodes: nodes, boundaries: boundaries, others: others, points: points)
+    return PerPointPass(output: output, nodes: nodes, boundaries: boundaries, others: others, points: points, extra: extra)
   }
 
   /// A Kronecker node's input prepared for per-point gradients: linear rows `[N, S, in]`,
@@ -128,10 +134,13 @@ extension CurvatureProblem {
   }
 
   /// Per-point gradients `J_nᵀ u_n` of the selected blocks for output cotangents `seeds`
-  /// (each shaped like the outputs).
+  /// (each shaped like the outputs, or like `start` when given: a tensor of the pass's
+  /// recorded graph, such as an `extra` node's input).
   /// - Returns: `[seed][selected block]`, each `[N] + block shape`.
   /// - Complexity: One reverse pass per seed, plus the per-point work of `PerPointPass`.
-  func perPointGradients(_ pass: PerPointPass<Scalar>, seeds: [NDArray<Scalar>], batch: Batch<Scalar>) throws -> [[NDArray<Scalar>]] {
+  func perPointGradients(
+    _ pass: PerPointPass<Scalar>, seeds: [NDArray<Scalar>], batch: Batch<Scalar>, from start: Tensor<Scalar>? = nil
+  ) throws -> [[NDArray<Scalar>]] {
     let n = pass.points
     let specs = selectedSpecs
     var results = seeds.map { _ in specs.map { NDArray<Scalar>(zeros: [n] + $0.shape) } }
@@ -139,7 +148,7 @@ extension CurvatureProblem {
     var boundaryDeltas = pass.boundaries.map { _ in [NDArray<Scalar>]() }
     for (k, seed) in seeds.enumerated() {
       let deltas = AutodiffMode.withoutRecording {
-        tapped.isEmpty ? [] : gradients(of: [pass.output], seeds: [Tensor(seed)], wrt: tapped).map(\.value)
+        tapped.isEmpty ? [] : gradients(of: [start ?? pass.output], seeds: [Tensor(seed)], wrt: tapped).map(\.value)
       }
       for (entry, delta) in zip(pass.nodes, deltas) {
         let (weight, bias) = perPointNodeGradients(entry, delta: delta, points: n)
@@ -157,6 +166,7 @@ extension CurvatureProblem {
       }
     }
     if !pass.others.isEmpty {
+      assert(start == nil, "single-point passes seed the outputs")
       let others = try singlePointGradients(pass.others.map(\.block), seeds: seeds, batch: batch)
       for k in seeds.indices {
         for (i, entry) in pass.others.enumerated() { results[k][entry.position] = others[k][i] }

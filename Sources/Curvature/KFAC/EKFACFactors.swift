@@ -124,7 +124,10 @@ extension CurvatureProblem {
     // The eigenbases, spread over the ranks and broadcast: [Q_B] or [Q_B, Q_A] per node.
     let bases = try spreadOverRanks(kfac, arrays: 2) { f -> [NDArray<Scalar>] in
       do {
-        let qb = try f.gradientCovariance.symmetricEigen().vectors
+        // An embedding's token factor is diagonal (token counts): its eigenbasis is the
+        // identity, taken as is (an eigensolver may permute or mix equal counts).
+        let embedding = layout.nodes[f.layer]!.isEmbedding
+        let qb = embedding ? NDArray<Scalar>.identity(f.weightShape[0]) : try f.gradientCovariance.symmetricEigen().vectors
         let qa = try f.inputCovariance?.symmetricEigen().vectors
         return [qb] + (qa.map { [$0] } ?? [])
       } catch {
@@ -154,8 +157,16 @@ extension CurvatureProblem {
       let termsPerPoint = terms / range.count
       let byTerm = options.termByTerm && !positionWise && termsPerPoint > 1 && terms == termsPerPoint * range.count
       // Per node once per batch: the input rows or patches, rotated into Q_A.
-      let prepared = try factors.map { f in
-        try preparePerTermInput(
+      let prepared = try factors.map { f -> PerTermInput<Scalar>? in
+        if layout.nodes[f.layer]!.isEmbedding {
+          // Embeddings: per-data-point gradients from the token ids (`embeddingSquares`).
+          guard byTerm || terms == range.count else {
+            throw CurvatureError.unsupported(
+              "per-term gradients: embedding \(layout.nodes[f.layer]!.name) feeds \(terms) loss terms for \(range.count) data points; EKFAC needs one term per data point or KFACOptions.termByTerm")
+          }
+          return nil
+        }
+        return try preparePerTermInput(
           node: layout.nodes[f.layer]!, input: inputs[f.layer]!, terms: byTerm ? range.count : terms, points: range.count,
           positionWise: positionWise, inputBasis: f.inputBasis, withBiasColumn: f.joint, weight: f.weightBlock != nil)
       }
@@ -164,8 +175,17 @@ extension CurvatureProblem {
         forEachOutputLayoutColumn(seeds, output: output, tapped: layout.tappedOutputs(outputs)) { deltas in
           for (slot, delta) in layout.nodeDeltas(deltas).enumerated() {
             let f = factors[slot]
+            let node = layout.nodes[f.layer]!
+            if case let .embedding(paddingIndex) = node.operation {
+              if let qa = f.inputBasis {
+                factors[slot].eigenvalues!.add(Self.embeddingSquares(
+                  ids: inputs[f.layer]!, delta: delta, points: range.count, rows: f.weightShape[0], paddingIndex: paddingIndex,
+                  basis: qa))
+              }
+              continue
+            }
             let squares = squaredRotatedPerTermGradients(
-              node: layout.nodes[f.layer]!, prepared: prepared[slot], delta: delta, points: range.count,
+              node: node, prepared: prepared[slot]!, delta: delta, points: range.count,
               outputBasis: f.gradientBasis, weight: f.weightBlock != nil, bias: f.biasBlock != nil && !f.joint)
             if let w = squares.weight { factors[slot].eigenvalues!.add(w) }
             if let b = squares.bias { factors[slot].biasEigenvalues!.add(b) }
@@ -190,5 +210,42 @@ extension CurvatureProblem {
       factors[slot].biasEigenvalues?.scale(by: scale)
     }
     return factors
+  }
+
+  /// An embedding's squared per-data-point gradients in the eigenbasis, summed over the data
+  /// points: `Σ_n (G_n Q_A)²` with `G_n = Σ_s e_{id_ns} δ_nsᵀ` (`[V, E]`, rows of the tokens
+  /// data point n reads; none for the padding index or an id outside the rows). The token
+  /// basis is the identity, so only the feature side is rotated.
+  /// - Parameters:
+  ///   - ids: The token ids `[N, ...]`.
+  ///   - delta: The output gradient `[N, ..., E]` for one factor column.
+  ///   - points: `N`.
+  ///   - rows: The vocabulary size `V`.
+  ///   - paddingIndex: The row without gradient, if any.
+  ///   - basis: `Q_A`, the eigenvectors of the output-gradient covariance `[E, E]`.
+  /// - Returns: `[V, E]`.
+  /// - Complexity: One gemm `[N·S, E] × [E, E]`, then `O(N·S·E)`.
+  static func embeddingSquares(
+    ids: NDArray<Scalar>, delta: NDArray<Scalar>, points: Int, rows: Int, paddingIndex: Int?, basis: NDArray<Scalar>
+  ) -> NDArray<Scalar> {
+    let e = basis.shape[0]
+    let rotated = matmul(delta.reshaped([delta.count / e, e]), basis)   // rows δᵀ Q_A
+    let perPoint = ids.count / Swift.max(points, 1)
+    var total = [Scalar](repeating: 0, count: rows * e)
+    for n in 0..<points {
+      var sums = [Int: [Scalar]]()
+      for s in 0..<perPoint {
+        let id = ids.scalars[n * perPoint + s]
+        guard id >= 0, id < Scalar(rows), id == id.rounded(), Int(id) != paddingIndex else { continue }
+        let row = (n * perPoint + s) * e
+        sums[Int(id), default: [Scalar](repeating: 0, count: e)].withUnsafeMutableBufferPointer { target in
+          for j in 0..<e { target[j] += rotated.scalars[row + j] }
+        }
+      }
+      for (token, g) in sums {
+        for j in 0..<e { total[token * e + j] += g[j] * g[j] }
+      }
+    }
+    return NDArray(shape: [rows, e], scalars: total)
   }
 }

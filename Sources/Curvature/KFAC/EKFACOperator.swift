@@ -2,6 +2,7 @@ import Synchronization
 import CurvatureNumerics
 import CurvatureLinearAlgebra
 import CurvatureAutodiff
+import CurvatureNN
 
 /// Eigenvalue-corrected KFAC (EKFAC; George et al. 2018): KFAC's Kronecker eigenbases
 /// with the eigenvalues replaced by the exact curvature's diagonal in that basis.
@@ -57,7 +58,15 @@ public final class EKFACOperator<Scalar: BLASScalar>: LinearOperator {
   ///   With `eager`, what `computeFactors()` and `otherParameterBlocks()` throw.
   public init(_ problem: CurvatureProblem<Scalar>, options: KFACOptions = KFACOptions(), eager: Bool = false) throws {
     try Self.validate(options)
-    let others = try problem.kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil, embeddings: options.embeddings).others
+    let layout = try problem.kfacLayout(jointBias: options.jointBias, allowingOthers: options.otherParameters != nil, embeddings: options.embeddings)
+    let others = layout.others
+    // A graph may mix the positions (attention), so a node's per-term gradients need one
+    // loss term per data point in each reverse pass: refused now rather than on first use.
+    let termsPerPoint = problem.loss.termShape([1] + problem.sampleOutputShape)[0]
+    if problem.model is GraphModel<Scalar>, !options.termByTerm, termsPerPoint > 1, !layout.factors.isEmpty {
+      throw CurvatureError.unsupported(
+        "EKFAC on a graph model with \(termsPerPoint) loss terms per data point needs KFACOptions.termByTerm (one reverse pass per term position; the graph may mix positions)")
+    }
     let offsets = KFACOperator.blockOffsets(problem)
     self.otherPart = OtherParameterPart(problem, options: options, blocks: others, offsets: offsets)
     self.problem = problem
@@ -119,9 +128,6 @@ public final class EKFACOperator<Scalar: BLASScalar>: LinearOperator {
   }
 
   static func validate(_ options: KFACOptions) throws {
-    guard !options.embeddings else {
-      throw CurvatureError.invalidArgument("EKFAC does not factor embeddings yet: leave KFACOptions.embeddings off (they are then other parameters)")
-    }
     guard options.fisherType != .forwardOnly else {
       throw CurvatureError.invalidArgument("EKFAC needs gradients: use the type-2, mc or empirical Fisher type, not forward-only")
     }

@@ -63,14 +63,16 @@ public struct KFACOptions: Sendable, Hashable, Codable {
   /// Exact where KFAC is: with one-hot inputs the expand setting's token factor is the
   /// diagonal of token counts, so a network linear after the embedding with a loss term
   /// per position gets the embedding's exact GGN block. Costs a `[V, V]` factor (dense)
-  /// and one-hot rows `[rows, V]` per batch; EKFAC does not support it yet.
+  /// and one-hot rows `[rows, V]` per batch. EKFAC keeps the token basis (the identity:
+  /// the token factor is diagonal) and corrects the eigenvalues `[V, E]` from each data
+  /// point's gradient rows of the tokens it reads.
   public var embeddings: Bool = false
   /// EKFAC on a graph model with several loss terms per data point (a loss per token):
   /// one reverse pass per term position and factor column. Attention mixes the positions,
   /// so one pass for all terms would sum their gradients at a node; apart, each term's
   /// gradient `Σ_s δ_s a_sᵀ` is exact. Costs `T` times the passes for `T` terms per data
-  /// point (default false: such models are refused by EKFAC; KFAC needs no per-term
-  /// gradients and ignores this).
+  /// point (default false: `EKFACOperator` then refuses such models; KFAC needs no
+  /// per-term gradients and ignores this; `curv` sets it for graph models).
   public var termByTerm: Bool = false
 
   /// Options for a KFAC approximation.

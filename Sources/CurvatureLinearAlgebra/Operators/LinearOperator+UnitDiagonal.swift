@@ -1,8 +1,8 @@
 import CurvatureNumerics
 
 // The diagonal of any square operator from products with blocks of unit vectors: the one
-// fallback for operators without a cheaper exact diagonal (the Hessian of a graph model,
-// whose diagonal has no backpropagated rule here), used by the library and by `curv diag`
+// fallback for operators without a cheaper exact diagonal (the Hessian blocks of a graph
+// model that second-order terms without a rule touch), used by the library and by `curv diag`
 // and `curv trace`.
 
 extension LinearOperator {
