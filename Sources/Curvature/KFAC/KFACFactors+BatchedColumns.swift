@@ -33,7 +33,7 @@ extension CurvatureProblem {
     let width = columns.count / Swift.max(k, 1)
     let rows = [columns.shape[1], width / Swift.max(columns.shape[1], 1)]
     let wanted = Set(factors.map(\.layer))
-    let chunk = columnChunk(sequential, columns: k)
+    let chunk = kfacColumnChunk(sequential, columns: k, points: n)
     var sums = [NDArray<Scalar>?](repeating: nil, count: factors.count)
     for start in stride(from: 0, to: k, by: chunk) {
       let count = Swift.min(chunk, k - start)
@@ -56,6 +56,19 @@ extension CurvatureProblem {
       }
     }
     return sums.enumerated().map { slot, sum in sum ?? NDArray(zeros: factors[slot].gradientCovariance.shape) }
+  }
+}
+
+extension CurvatureProblem {
+  /// Columns backpropagated at once: as many as keep the largest per-layer array of the
+  /// chunk within 16 MiB (and the memory budget's share, `columnChunk`). Larger chunks
+  /// measured slower on the CNN of `compare.py`: arrays beyond glibc's mmap threshold
+  /// (at most 32 MiB) are fresh pages on every pass, and the page faults cost more than
+  /// the larger gemms gain; the MLP's columns fit in one chunk either way.
+  func kfacColumnChunk(_ sequential: Sequential<Scalar>, columns k: Int, points n: Int) -> Int {
+    let perColumn = SequentialLinearization.elementsPerColumn(sequential, inputShape: data.inputShape) * Swift.max(n, 1)
+    let cap = (16 << 20) / MemoryLayout<Scalar>.stride
+    return Swift.max(1, Swift.min(columnChunk(sequential, columns: k), cap / Swift.max(1, perColumn)))
   }
 }
 
@@ -114,18 +127,21 @@ extension NDArray {
   /// the upper triangle is valid until `symmetrizeUpper(scale:)`.
   static func accumulateGram(_ x: NDArray, into sum: inout NDArray?) {
     let (rows, n) = (x.shape[0], x.shape[1])
-    let beta: Scalar = sum == nil ? 0 : 1
-    // Moved out of `sum` first, so the syrk writes the one copy in place (no copy on write).
-    var c: NDArray
-    if let existing = sum {
-      c = existing
-      sum = nil
-    } else {
-      c = NDArray(zeros: [n, n])
+    guard var c = sum else {
+      // A new sum: syrk with β = 0 writes the upper triangle, so no zero fill (the lower
+      // triangle is left unset until symmetrizeUpper).
+      sum = x.withUnsafeBufferPointer { a in
+        NDArray(uninitializedShape: [n, n]) { c in
+          Scalar.syrk(triangle: .upper, transpose: .transpose, n: n, k: rows, alpha: 1, a: a, lda: n, beta: 0, c: c, ldc: n)
+        }
+      }
+      return
     }
+    // Moved out of `sum` first, so the syrk writes the one copy in place (no copy on write).
+    sum = nil
     x.withUnsafeBufferPointer { a in
       c.withUnsafeMutableBufferPointer { c in
-        Scalar.syrk(triangle: .upper, transpose: .transpose, n: n, k: rows, alpha: 1, a: a, lda: n, beta: beta, c: c, ldc: n)
+        Scalar.syrk(triangle: .upper, transpose: .transpose, n: n, k: rows, alpha: 1, a: a, lda: n, beta: 1, c: c, ldc: n)
       }
     }
     sum = c
@@ -133,35 +149,77 @@ extension NDArray {
 
   /// Multiplies the upper triangle of a square matrix by `scale` and mirrors it into the
   /// lower one (in tiles, so both triangles are read and written cache-friendly; concrete
-  /// Float and Double loops, as generic code here would go through value witnesses per
-  /// element).
+  /// Float and Double loops, as generic code here runs unspecialized, through value
+  /// witnesses per element).
   mutating func symmetrizeUpper(scale: Scalar) {
     let n = shape[0]
+    guard n > 0 else { return }
     withUnsafeMutableBufferPointer { m in
-      if let s = scale as? Float {
-        m.withMemoryRebound(to: Float.self) { symmetrizeUpperTiles($0, n: n, scale: s) }
-      } else if let s = scale as? Double {
-        m.withMemoryRebound(to: Double.self) { symmetrizeUpperTiles($0, n: n, scale: s) }
+      if Scalar.self == Float.self {
+        m.withMemoryRebound(to: Float.self) { symmetrizeUpperFloat($0.baseAddress!, n: n, scale: scale as! Float) }
+      } else if Scalar.self == Double.self {
+        m.withMemoryRebound(to: Double.self) { symmetrizeUpperDouble($0.baseAddress!, n: n, scale: scale as! Double) }
       } else {
-        symmetrizeUpperTiles(m, n: n, scale: scale)
+        for i in 0..<n {
+          for j in i..<n {
+            let value = m[i * n + j] * scale
+            m[i * n + j] = value
+            m[j * n + i] = value
+          }
+        }
       }
     }
   }
 }
 
-/// `symmetrizeUpper`'s loop, inlined into each concrete caller.
-@inline(__always)
-private func symmetrizeUpperTiles<T: BinaryFloatingPoint>(_ m: UnsafeMutableBufferPointer<T>, n: Int, scale: T) {
+/// `symmetrizeUpper` for Float, in 64×64 tiles.
+private func symmetrizeUpperFloat(_ m: UnsafeMutablePointer<Float>, n: Int, scale: Float) {
   let tile = 64
-  for i0 in stride(from: 0, to: n, by: tile) {
-    for j0 in stride(from: i0, to: n, by: tile) {
-      for i in i0..<Swift.min(i0 + tile, n) {
-        for j in Swift.max(j0, i)..<Swift.min(j0 + tile, n) {
-          let value = m[i * n + j] * scale
-          m[i * n + j] = value
-          m[j * n + i] = value
+  var i0 = 0
+  while i0 < n {
+    let iEnd = i0 + tile < n ? i0 + tile : n
+    var j0 = i0
+    while j0 < n {
+      let jEnd = j0 + tile < n ? j0 + tile : n
+      var i = i0
+      while i < iEnd {
+        var j = j0 > i ? j0 : i
+        while j < jEnd {
+          let value = m[i &* n &+ j] * scale
+          m[i &* n &+ j] = value
+          m[j &* n &+ i] = value
+          j &+= 1
         }
+        i &+= 1
       }
+      j0 &+= tile
     }
+    i0 &+= tile
+  }
+}
+
+/// `symmetrizeUpper` for Double, in 64×64 tiles.
+private func symmetrizeUpperDouble(_ m: UnsafeMutablePointer<Double>, n: Int, scale: Double) {
+  let tile = 64
+  var i0 = 0
+  while i0 < n {
+    let iEnd = i0 + tile < n ? i0 + tile : n
+    var j0 = i0
+    while j0 < n {
+      let jEnd = j0 + tile < n ? j0 + tile : n
+      var i = i0
+      while i < iEnd {
+        var j = j0 > i ? j0 : i
+        while j < jEnd {
+          let value = m[i &* n &+ j] * scale
+          m[i &* n &+ j] = value
+          m[j &* n &+ i] = value
+          j &+= 1
+        }
+        i &+= 1
+      }
+      j0 &+= tile
+    }
+    i0 &+= tile
   }
 }
