@@ -31,9 +31,6 @@ import Testing
       #expect(json.keys.contains(key), "\(name): \(key) in \(run.stdout)")
       #expect(json[key] is NSNull || (json[key] as? Double ?? -1) >= 0, "\(name): \(key) in \(run.stdout)")
     }
-    if name == "conv_groups" {
-      #expect((json["kfac_empirical_build_ms"] as? Double ?? -1) >= 0, "\(run.stdout)")
-    }
     // The table has the CPU column.
     let table = try CLI.run(["bench"] + fixture.archiveArguments + ["--repeat", "1", "--cpu"])
     #expect(table.status == 0, "\(table.stderr)")
