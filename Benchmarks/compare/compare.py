@@ -53,6 +53,7 @@ TIMINGS = [
     "fisher_mc_matvec_ms",
     "kfac_type-2_build_ms",
     "kfac_mc_build_ms",
+    "kfac_empirical_build_ms",
     "kfac_matvec_ms",
 ]
 # Issue 10: every matvec and every KFAC build at most 0.5x curvlinops' time.
@@ -82,6 +83,19 @@ def build_problem(name: str, dtype):
     import torch
     from torch import nn
 
+    if name == "gpt":
+        # A GPT-style graph model (Tutorials/TransformerCurvature.md's NanoGPT, larger):
+        # vocabulary 64, context 32, width 64, 4 heads, 2 blocks; 32 sequences, a
+        # cross-entropy term per token (logits [N, V, T]).
+        sys.path.insert(0, str(REPO / "python"))
+        from curvature_export.examples import NanoGPT
+
+        torch.manual_seed(1)
+        model = NanoGPT(vocab=64, block_size=32, n_embd=64, n_head=4, n_layer=2).eval()
+        generator = torch.Generator().manual_seed(4)
+        X = torch.randint(0, 64, (32, 32), generator=generator)
+        y = torch.randint(0, 64, (32, 32), generator=generator)
+        return model.to(dtype), X, y
     if name == "mlp":
         torch.manual_seed(1)
         model = nn.Sequential(nn.Linear(784, 256), nn.Tanh(), nn.Linear(256, 256), nn.Tanh(),
@@ -120,11 +134,19 @@ def layer_json(module):
 
 
 def write_problem(directory: pathlib.Path, model, X, y) -> dict:
-    """Writes model.json, weights.safetensors, X.npy, y.npy (the layers issue's format)."""
+    """Writes model.json, weights.safetensors, X.npy, y.npy (the layers issue's format); a
+    graph model (gpt) through the exporter: model.json, weights.safetensors, reference.npz."""
     import numpy as np
     from safetensors.torch import save_file
 
     directory.mkdir(parents=True, exist_ok=True)
+    if not isinstance(model, __import__("torch").nn.Sequential):
+        import torch
+        import curvature_export
+
+        curvature_export.export(model, (X,), directory, torch.nn.CrossEntropyLoss(), targets=y)
+        return {"model": directory / "model.json", "weights": directory / "weights.safetensors",
+                "data": directory / "reference.npz"}
     description = {"layers": [layer_json(m) for m in model],
                    "loss": {"type": "cross_entropy", "reduction": "mean"}}
     (directory / "model.json").write_text(json.dumps(description, indent=2) + "\n")
@@ -156,6 +178,26 @@ def measure(fn, warmup: int, repeat: int) -> dict:
             "cpu_median": statistics.median(cpu), "samples": samples}
 
 
+def kfac_supported(model) -> bool:
+    """Whether curvlinops' KFAC covers every parameter (a Sequential of Linear and Conv2d
+    layers; not the GPT's embeddings and LayerNorms)."""
+    from torch import nn
+
+    return isinstance(model, nn.Sequential)
+
+
+def math_attention(model):
+    """A context in which scaled_dot_product_attention runs PyTorch's math kernel: the
+    flash kernel on CPU has no forward-mode derivative, which curvlinops' products use."""
+    import contextlib
+
+    if kfac_supported(model):
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.MATH])
+
+
 def kfac_matvec_flops(model) -> float:
     """Flops of one KFAC matvec with separate weight and bias blocks: per layer
     G V A (2 o^2 i + 2 o i^2, with i = in_channels * kernel area for a convolution) and
@@ -179,6 +221,11 @@ def peak_rss_mib() -> float:
 
 
 def time_curvlinops(model, X, y, warmup: int, repeat: int, columns: list[int]) -> dict:
+    with math_attention(model):
+        return _time_curvlinops(model, X, y, warmup, repeat, columns)
+
+
+def _time_curvlinops(model, X, y, warmup: int, repeat: int, columns: list[int]) -> dict:
     import torch
     from curvlinops import (EFLinearOperator, FisherMCLinearOperator, GGNLinearOperator,
                             HessianLinearOperator, KFACLinearOperator)
@@ -190,7 +237,8 @@ def time_curvlinops(model, X, y, warmup: int, repeat: int, columns: list[int]) -
     common = dict(check_deterministic=False, num_data=n)
     P = sum(p.numel() for p in params)
     generator = torch.Generator().manual_seed(7)
-    v = torch.randn(P, generator=generator, dtype=X.dtype)
+    dtype = params[0].dtype
+    v = torch.randn(P, generator=generator, dtype=dtype)
 
     results: dict = {"P": P, "N": n}
     timings = {}
@@ -211,19 +259,22 @@ def time_curvlinops(model, X, y, warmup: int, repeat: int, columns: list[int]) -
 
     # Products with [P, k] (curvlinops vmaps over the columns), beside `curv bench --columns k`.
     for k in columns:
-        V = torch.randn(P, k, generator=generator, dtype=X.dtype)
+        V = torch.randn(P, k, generator=generator, dtype=dtype)
         for name, op in [("hessian", hessian), ("ggn", ggn), ("ef", ef), ("fisher_mc", fisher)]:
             record(f"{name}_matmat_k{k}_ms", lambda op=op, V=V: op @ V)
 
+    results["timings"] = timings
+    results["peak_rss_mib"] = peak_rss_mib()
+    if not kfac_supported(model):
+        return results
     kfacs = {}
-    for fisher_type in ("type-2", "mc"):
+    for fisher_type in ("type-2", "mc", "empirical"):
         kfac = KFACLinearOperator(model, loss, params, data, fisher_type=fisher_type, **common)
         record(f"kfac_{fisher_type}_build_ms", kfac.compute_kronecker_factors)
         kfacs[fisher_type] = kfac
     kfac = kfacs["mc"]  # factors computed by the build timing above
     record("kfac_matvec_ms", lambda: kfac @ v)
 
-    results["timings"] = timings
     results["kfac_matvec_flops"] = kfac_matvec_flops(model)
     results["peak_rss_mib"] = peak_rss_mib()
     return results
@@ -244,6 +295,8 @@ def check_curv(curv: str) -> None:
     # command's help and status 0, so look for the subcommand's own usage line.
     probe = subprocess.run([path, "bench", "--help"], capture_output=True, text=True)
     usage = re.search(r"USAGE:\s*\S*curv\s+bench\b", probe.stdout + probe.stderr)
+    # Newer binaries also report CPU times and the empirical KFAC build (issue 17).
+    CURV_EXTRA[:] = [flag for flag in ("--cpu", "--kfac-empirical") if flag in probe.stdout]
     if probe.returncode != 0 or usage is None:
         first = (probe.stderr or probe.stdout).strip().splitlines()
         detail = f" (`curv bench --help` printed: {first[0]!r})" if first else ""
@@ -261,18 +314,23 @@ def run_curv_columns(curv: str, files: dict, dtype: str, threads: int, repeat: i
     for k in columns:
         result = run_curv(curv, files, dtype, threads, repeat, ["--columns", str(k)])
         for key, value in result.items():
-            match = re.fullmatch(r"(\w+)_matmat_ms", key)
+            match = re.fullmatch(r"(\w+)_matmat(_cpu)?_ms", key)
             if match:
-                merged[f"{match.group(1)}_matmat_k{k}_ms"] = value
+                merged[f"{match.group(1)}_matmat_k{k}{match.group(2) or ''}_ms"] = value
             elif key not in merged:
                 merged[key] = value
     return merged
 
 
+# Flags of `curv bench` this binary has beyond the contract (check_curv finds them).
+CURV_EXTRA: list[str] = []
+
+
 def run_curv(curv: str, files: dict, dtype: str, threads: int, repeat: int, extra: list[str] | None = None) -> dict:
-    command = [curv, "bench", "--model", str(files["model"]), "--weights", str(files["weights"]),
-               "--inputs", str(files["inputs"]), "--targets", str(files["targets"]),
-               "--dtype", dtype, "--threads", str(threads), "--repeat", str(repeat), "--json"] + (extra or [])
+    data = (["--data", str(files["data"])] if "data" in files
+            else ["--inputs", str(files["inputs"]), "--targets", str(files["targets"])])
+    command = [curv, "bench", "--model", str(files["model"]), "--weights", str(files["weights"])] + data + [
+               "--dtype", dtype, "--threads", str(threads), "--repeat", str(repeat), "--json"] + CURV_EXTRA + (extra or [])
     note("  " + " ".join(command))
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
@@ -335,6 +393,16 @@ def fmt_count(value) -> str:
     return "—" if value is None else str(int(value))
 
 
+def cpu_columns(key: str, lin: dict, ours: dict | None) -> dict:
+    """The median process CPU times of a metric (curvlinops' and, from `curv bench --cpu`,
+    Curvature's `<name>_cpu_ms`) and their ratio: on a shared machine with one thread the
+    steadier comparison."""
+    theirs = lin["timings"].get(key, {}).get("cpu_median")
+    mine = (ours or {}).get(key.replace("_ms", "_cpu_ms"))
+    return {"curvlinops_cpu_ms": theirs, "curvature_cpu_ms": mine,
+            "cpu_ratio": mine / theirs if (mine is not None and theirs) else None}
+
+
 def comparison_rows(name: str, lin: dict, ours: dict | None) -> list[dict]:
     rows = []
     for key in TIMINGS:
@@ -348,7 +416,8 @@ def comparison_rows(name: str, lin: dict, ours: dict | None) -> list[dict]:
             target = ratio <= TARGET_VS_CURVLINOPS
         rows.append({"model": name, "metric": key, "curvlinops_ms": theirs,
                      "curvlinops_min_ms": lin["timings"].get(key, {}).get("min"),
-                     "curvature_ms": mine, "ratio": ratio, "target_met": target})
+                     "curvature_ms": mine, "ratio": ratio, "target_met": target,
+                     **cpu_columns(key, lin, ours)})
     for key, value in lin["timings"].items():
         if key not in TIMINGS:  # matmats `<op>_matmat_k<K>_ms` (curv bench --columns K)
             mine = ours.get(key) if ours else None
@@ -356,7 +425,8 @@ def comparison_rows(name: str, lin: dict, ours: dict | None) -> list[dict]:
             rows.append({"model": name, "metric": key, "curvlinops_ms": value["median"],
                          "curvlinops_min_ms": value["min"], "curvature_ms": mine,
                          "ratio": ratio,
-                         "target_met": None if ratio is None else ratio <= TARGET_MATMAT_VS_CURVLINOPS})
+                         "target_met": None if ratio is None else ratio <= TARGET_MATMAT_VS_CURVLINOPS,
+                         **cpu_columns(key, lin, ours)})
     return rows
 
 
@@ -376,24 +446,28 @@ def print_table(report: dict) -> None:
           f"threads, {report['settings']['dtype']}, medians of {report['settings']['repeat']} runs")
     print(f"torch {m['torch']}, curvlinops {m['curvlinops']}; ratio = Curvature / curvlinops "
           f"(target ≤ {TARGET_VS_CURVLINOPS} for matvecs and KFAC builds)\n")
-    header = f"{'model':5}  {'metric':26}  {'curvlinops ms':>13}  {'Curvature ms':>12}  {'ratio':>7}  target"
+    header = (f"{'model':5}  {'metric':26}  {'curvlinops ms':>13}  {'Curvature ms':>12}  {'ratio':>7}  "
+              f"{'lin cpu ms':>10}  {'our cpu ms':>10}  {'cpu ratio':>9}  target")
     print(header)
     print("-" * len(header))
     for name, entry in report["models"].items():
         for row in entry["rows"]:
             target = {None: "", True: "met", False: "NOT met"}[row["target_met"]]
             print(f"{name:5}  {row['metric']:26}  {fmt(row['curvlinops_ms']):>13}  "
-                  f"{fmt(row['curvature_ms']):>12}  {fmt(row['ratio'], 2):>7}  {target}")
+                  f"{fmt(row['curvature_ms']):>12}  {fmt(row['ratio'], 2):>7}  "
+                  f"{fmt(row['curvlinops_cpu_ms']):>10}  {fmt(row['curvature_cpu_ms']):>10}  "
+                  f"{fmt(row['cpu_ratio'], 2):>9}  {target}")
         lin, ours = entry["curvlinops"], entry.get("curvature") or {}
         print(f"{name:5}  {'P':26}  {lin['P']:>13}  {fmt_count(ours.get('P')):>12}")
         print(f"{name:5}  {'N':26}  {lin['N']:>13}  {fmt_count(ours.get('N')):>12}")
         print(f"{name:5}  {'peak RSS MiB (process)':26}  {fmt(lin['peak_rss_mib'], 1):>13}  "
               f"{fmt(curvature_peak_mib(ours), 1):>12}")
-        flops = lin["kfac_matvec_flops"]
-        theirs = lin["timings"]["kfac_matvec_ms"]["median"]
-        mine = ours.get("kfac_matvec_ms")
-        print(f"{name:5}  {'kfac matvec GFLOP/s':26}  {flops / theirs / 1e6:>13.2f}  "
-              f"{fmt(flops / mine / 1e6 if mine else None, 2):>12}")
+        if "kfac_matvec_flops" in lin:
+            flops = lin["kfac_matvec_flops"]
+            theirs = lin["timings"]["kfac_matvec_ms"]["median"]
+            mine = ours.get("kfac_matvec_ms")
+            print(f"{name:5}  {'kfac matvec GFLOP/s':26}  {flops / theirs / 1e6:>13.2f}  "
+                  f"{fmt(flops / mine / 1e6 if mine else None, 2):>12}")
         for side, ratios in (("curvlinops", entry["curvlinops_gradient_ratios"]),
                              ("Curvature", entry.get("curvature_gradient_ratios") or {})):
             for key, value in ratios.items():
@@ -430,7 +504,8 @@ def machine() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="mlp,cnn", help="comma-separated: mlp, cnn")
+    parser.add_argument("--models", default="mlp,cnn",
+                        help="comma-separated: mlp, cnn, gpt (an exported NanoGPT graph model)")
     parser.add_argument("--repeat", type=int, default=10, help="timed runs per metric (median)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs per metric")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
@@ -454,8 +529,8 @@ def main() -> None:
 
     models = [m for m in args.models.split(",") if m]
     for m in models:
-        if m not in ("mlp", "cnn"):
-            fail(f"unknown model '{m}' (use mlp, cnn)")
+        if m not in ("mlp", "cnn", "gpt"):
+            fail(f"unknown model '{m}' (use mlp, cnn, gpt)")
     if args.repeat < 1 or args.warmup < 0 or args.threads < 1:
         fail("--repeat and --threads must be positive and --warmup non-negative")
     columns = [int(c) for c in args.matmat_columns.split(",") if c]

@@ -87,6 +87,14 @@ func secondsSince(_ start: ContinuousClock.Instant) -> Double {
   return Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
 }
 
+/// The CPU time the process has used so far, all threads, in seconds
+/// (`CLOCK_PROCESS_CPUTIME_ID`; 0 when unavailable).
+func processCPUSeconds() -> Double {
+  var time = timespec()
+  guard clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time) == 0 else { return 0 }
+  return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
 /// The process's peak resident memory in bytes (`getrusage`; 0 when unavailable).
 func peakResidentBytes() -> Int {
   var usage = rusage()

@@ -56,7 +56,8 @@ extension CurvatureProblem {
   /// - Throws: `CurvatureError` for unsupported models or options, invalid data, or
   ///   non-finite values.
   /// - Complexity: One forward pass and (`C`, `M` or 1) reverse passes per batch, plus
-  ///   gemms of the factor sizes.
+  ///   gemms of the factor sizes; for a `Sequential` with batched rules (and
+  ///   `options.batchedColumns`), one reverse pass with the columns as a batch axis.
   func kfacFactors(_ options: KFACOptions) throws -> [KFACLayerFactors<Scalar>] {
     guard options.mcSamples >= 1 else {
       throw CurvatureError.invalidArgument("mcSamples must be at least 1, got \(options.mcSamples)")
@@ -69,10 +70,25 @@ extension CurvatureProblem {
     let taps = layout.taps
     var positions = [Int](repeating: 1, count: factors.count)
 
+    let batchedSequential = kfacBatchedSequential(options)
     for range in localBatchRanges {
       let batch = try checkedBatch(range)
-      let (output, inputs, outputs) = try tappedNodeForward(layout.model, batch, taps: taps)
       let n = range.count
+      // A Sequential with batched rules: one forward pass without a recorded graph, its
+      // factor columns backpropagated together (KFACFactors+BatchedColumns.swift).
+      var pass: SequentialLinearization<Scalar>? = nil
+      var tape: (output: Tensor<Scalar>, outputs: [Int: Tensor<Scalar>])? = nil
+      let inputs: [Int: NDArray<Scalar>]
+      if let sequential = batchedSequential {
+        let linearization = SequentialLinearization(sequential, inputs: batch.inputs)
+        try requireFinite(linearization.output, "network outputs for data points \(batch.range)")
+        inputs = Dictionary(uniqueKeysWithValues: taps.map { ($0, linearization.values[$0]) })
+        pass = linearization
+      } else {
+        let (output, tapped, outputs) = try tappedNodeForward(layout.model, batch, taps: taps)
+        inputs = tapped
+        tape = (output, outputs)
+      }
 
       for (slot, layerFactors) in factors.enumerated() where layerFactors.weightBlock != nil {
         let node = layout.nodes[layerFactors.layer]!
@@ -81,25 +97,40 @@ extension CurvatureProblem {
         let x = options.approximation == .expand
           ? rows.reshaped([-1, rows.shape[2]])
           : rows.reduced(.sum, axes: [1]) * (1 / Scalar(rows.shape[1]))
-        var contribution = matmul(x, x, transposeA: true)
+        // The factors' upper triangles accumulate with syrk (half a gemm's flops, in
+        // place); symmetrizeUpper fills the lower ones once, after the last batch.
         if layerFactors.joint {
           // [x | 1]ᵀ[x | 1] = [[xᵀx, xᵀ1], [1ᵀx, rows]], without forming [x | 1].
-          contribution = NDArray.bordered(contribution, border: x.reduced(.sum, axes: [0]), corner: Scalar(x.shape[0]))
-        }
-        if factors[slot].inputCovariance == nil {
-          factors[slot].inputCovariance = contribution
+          var gram: NDArray<Scalar>? = nil
+          NDArray.accumulateGram(x, into: &gram)
+          let contribution = NDArray.bordered(gram!, border: x.reduced(.sum, axes: [0]), corner: Scalar(x.shape[0]))
+          if factors[slot].inputCovariance == nil {
+            factors[slot].inputCovariance = contribution
+          } else {
+            factors[slot].inputCovariance!.add(contribution)
+          }
         } else {
-          factors[slot].inputCovariance!.add(contribution)
+          NDArray.accumulateGram(x, into: &factors[slot].inputCovariance)
         }
       }
 
-      guard let columns = factorColumns(options, output: output.value, batch: batch) else { continue }
+      if let pass, let sequential = batchedSequential {
+        guard let columns = factorColumns(options, output: pass.output, batch: batch) else { continue }
+        let sums = batchedGradientCovariances(
+          columns, pass: pass, sequential: sequential, factors: factors, layout: layout, approximation: options.approximation, points: n)
+        for slot in factors.indices { factors[slot].gradientCovariance.add(sums[slot]) }   // upper triangles
+        continue
+      }
+      guard let (output, outputs) = tape, let columns = factorColumns(options, output: output.value, batch: batch) else { continue }
       let tapped = layout.tappedOutputs(outputs)
       forEachOutputLayoutColumn(columns, output: output, tapped: tapped) { deltas in
         for (slot, delta) in layout.nodeDeltas(deltas).enumerated() {
           let rows = kfacOutputRows(layout.nodes[factors[slot].layer]!, delta, points: n)   // [N, S, out]
           let g = options.approximation == .expand ? rows.reshaped([-1, rows.shape[2]]) : rows.reduced(.sum, axes: [1])
-          factors[slot].gradientCovariance.add(matmul(g, g, transposeA: true))
+          var sum: NDArray<Scalar>? = factors[slot].gradientCovariance
+          factors[slot].gradientCovariance = NDArray(zeros: [0])   // sum holds the only copy
+          NDArray.accumulateGram(g, into: &sum)
+          factors[slot].gradientCovariance = sum!
         }
       }
     }
@@ -110,13 +141,13 @@ extension CurvatureProblem {
     for slot in factors.indices {
       if factors[slot].inputCovariance != nil {
         let shared = options.approximation == .expand ? Scalar(positions[slot]) : 1
-        factors[slot].inputCovariance!.scale(by: 1 / (count * shared))
+        factors[slot].inputCovariance!.symmetrizeUpper(scale: 1 / (count * shared))
       }
       let node = layout.nodes[factors[slot].layer]!
       if options.fisherType == .forwardOnly {
         factors[slot].gradientCovariance = .identity(node.outputWidth)
       } else {
-        factors[slot].gradientCovariance.scale(by: 1 / (Scalar(reductionFactor) * samples))
+        factors[slot].gradientCovariance.symmetrizeUpper(scale: 1 / (Scalar(reductionFactor) * samples))
       }
       if node.isEmbedding, let tokens = factors[slot].inputCovariance {
         // The weight [V, E] is indexed (token, feature): the token factor is the left one.

@@ -74,12 +74,26 @@ public struct KFACOptions: Sendable, Hashable, Codable {
   /// point (default false: `EKFACOperator` then refuses such models; KFAC needs no
   /// per-term gradients and ignores this; `curv` sets it for graph models).
   public var termByTerm: Bool = false
+  /// Backpropagate a batch's factor columns (type-2: the loss Hessian's `C` square-root
+  /// columns; mc: the `mcSamples` sampled gradients) together, as an extra batch axis,
+  /// where the model allows it (a `Sequential` of Linear, Conv2d, Flatten and elementwise
+  /// activation layers): one gemm per layer for all columns and no recorded graph. Equal
+  /// to one reverse pass per column up to rounding (`B` sums the columns in another
+  /// order); the columns at once are bounded by the memory budget. Default true; false
+  /// takes one reverse pass per column through the recorded graph (the reference path).
+  /// Not part of the options' coding (it does not change what is approximated).
+  public var batchedColumns: Bool = true
+
+  private enum CodingKeys: String, CodingKey {
+    case fisherType, mcSamples, seed, approximation, jointBias, otherParameters, packedProjection, embeddings, termByTerm
+  }
 
   /// Options for a KFAC approximation.
   public init(
     fisherType: FisherType = .mc, mcSamples: Int = 1, seed: UInt64 = 2_147_483_647,
     approximation: KFACApproximation = .expand, jointBias: Bool = false, otherParameters: OtherParameters? = nil,
-    packedProjection: PackedProjection = .oneBlock, embeddings: Bool = false, termByTerm: Bool = false
+    packedProjection: PackedProjection = .oneBlock, embeddings: Bool = false, termByTerm: Bool = false,
+    batchedColumns: Bool = true
   ) {
     self.fisherType = fisherType
     self.mcSamples = mcSamples
@@ -90,5 +104,6 @@ public struct KFACOptions: Sendable, Hashable, Codable {
     self.packedProjection = packedProjection
     self.embeddings = embeddings
     self.termByTerm = termByTerm
+    self.batchedColumns = batchedColumns
   }
 }
