@@ -159,7 +159,7 @@ struct TrainCommand: PrecisionGenericCommand {
       })
     }
     if let path = outputFiles.plot {
-      let page = try dashboardPage(records: records, title: "curv train: \(URL(fileURLWithPath: dataOptions.model).lastPathComponent)")
+      let page = CockpitDashboard.html(records: records, title: "curv train: \(URL(fileURLWithPath: dataOptions.model).lastPathComponent)")
       staged.append(StagedFile(path: path) { url in try Data(page.utf8).write(to: url) })
     }
     try writeAllAtomically(staged)
@@ -172,7 +172,3 @@ struct TrainedWeights<T: BLASScalar> {
   var arrays: [NDArray<T>]
 }
 
-/// The dashboard page (until the dashboard lands: an error).
-func dashboardPage(records: [CockpitRecord], title: String) throws -> String {
-  throw CLIError("--plot: the dashboard is not available yet")
-}

@@ -232,6 +232,29 @@ import Testing
     for (extra, expected) in cases { try CLI.expectFailure(c.arguments + outputs + extra, in: c.directory, expected) }
   }
 
+  /// `--plot` writes one self-contained page that shows every panel of the preset (and of
+  /// added instruments), with the log and the weights in the same run.
+  @Test func plotShowsEveryPanelOfThePreset() throws {
+    let c = try Case("mlp")
+    defer { c.remove() }
+    for preset in CockpitPreset.allCases {
+      let page = c.path("cockpit-\(preset.rawValue).html")
+      let object = try json(
+        c.arguments + [
+          "--lr", "0.3", "--batch-size", "8", "--epochs", "2", "--cockpit", preset.rawValue, "--instruments", "cabs", "--plot", page,
+          "--log", c.path("run.jsonl"), "--save-weights", c.path("out.safetensors"),
+        ])
+      #expect(object["plot"] as? String == page)
+      let html = String(decoding: try Data(contentsOf: URL(fileURLWithPath: page)), as: UTF8.self)
+      #expect(html.contains("<!DOCTYPE html>"), "\(html.prefix(40))")
+      let ids = CockpitDashboard.panelIDs(for: preset.instruments + [.cabs])
+      #expect(ids.contains("cabs") && ids.count >= 8)
+      for id in ids { #expect(html.contains("data-panel=\"\(id)\""), "panel \(id) missing for \(preset)") }
+      #expect(!html.contains("src=\"http") && !html.contains("href=\"http"), "external resources")
+    }
+    #expect(try CLI.contents(of: c.directory).filter { $0.hasPrefix(".") }.isEmpty, "temporary files left behind")
+  }
+
   /// A graph model with instruments is refused before training, with no file written.
   @Test func graphModelWithInstrumentsIsRefused() throws {
     let fixture = try CLIGraphCase.make("resnet_tiny")
