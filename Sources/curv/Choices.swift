@@ -7,7 +7,10 @@ import Curvature
 // library's raw values.
 
 /// An option value chosen from a fixed list of spellings.
-protocol OptionChoice: CaseIterable, Sendable, Equatable {
+///
+/// Public only because the library's public enums conform (a witness of a public type's
+/// conformance must be public); `curv` is an executable, so nothing is exported.
+public protocol OptionChoice: CaseIterable, Sendable, Equatable {
   /// The spelling on the command line.
   var argument: String { get }
 }
@@ -29,6 +32,36 @@ extension OptionChoice {
     guard let value = matching(text) else { throw UnknownChoice(value: text, choices: spellings) }
     return value
   }
+}
+
+// `ExpressibleByArgument` from the spellings, once for every choice: an option given its
+// type (rather than a `transform`) parses, lists and shows its default by `argument`. The
+// second extension is the same for enums with raw values, where it must be more specific
+// than ArgumentParser's `RawRepresentable` defaults (which spell cases by raw value) for
+// the conformance to pick it.
+
+extension OptionChoice where Self: ExpressibleByArgument {
+  /// The value spelled `argument`, if any.
+  public init?(argument: String) {
+    guard let value = Self.matching(argument) else { return nil }
+    self = value
+  }
+  /// The spellings, in order.
+  public static var allValueStrings: [String] { spellings }
+  /// The default's spelling, for help texts.
+  public var defaultValueDescription: String { argument }
+}
+
+extension OptionChoice where Self: ExpressibleByArgument & RawRepresentable, RawValue: ExpressibleByArgument {
+  /// The value spelled `argument`, if any.
+  public init?(argument: String) {
+    guard let value = Self.matching(argument) else { return nil }
+    self = value
+  }
+  /// The spellings, in order.
+  public static var allValueStrings: [String] { spellings }
+  /// The default's spelling, for help texts.
+  public var defaultValueDescription: String { argument }
 }
 
 /// A value that is none of an option's choices; ArgumentParser puts it after the option's
@@ -71,7 +104,7 @@ enum OperatorKind: String, OptionChoice, ExpressibleByArgument {
 
 /// `--fisher-type` (curvlinops' `FisherType`).
 extension FisherType: ExpressibleByArgument, OptionChoice {
-  var argument: String {
+  public var argument: String {
     switch self {
     case .type2: return "type-2"
     case .mc: return "mc"
@@ -79,67 +112,37 @@ extension FisherType: ExpressibleByArgument, OptionChoice {
     case .forwardOnly: return "forward-only"
     }
   }
-  public init?(argument: String) {
-    guard let value = Self.matching(argument) else { return nil }
-    self = value
-  }
-  public static var allValueStrings: [String] { spellings }
-  public var defaultValueDescription: String { argument }
 }
 
 /// `--kfac-approx`: how weight sharing enters the KFAC factors.
 extension KFACApproximation: ExpressibleByArgument, OptionChoice {
-  var argument: String {
+  public var argument: String {
     switch self {
     case .expand: return "expand"
     case .reduce: return "reduce"
     }
   }
-  public init?(argument: String) {
-    guard let value = Self.matching(argument) else { return nil }
-    self = value
-  }
-  public static var allValueStrings: [String] { spellings }
-  public var defaultValueDescription: String { argument }
 }
 
 /// `--other-parameters`: what KFAC/EKFAC give the parameters outside their Kronecker nodes.
 extension OtherParameters: ExpressibleByArgument, OptionChoice {
-  var argument: String { rawValue }
-  public init?(argument: String) {
-    guard let value = Self.matching(argument) else { return nil }
-    self = value
-  }
-  public static var allValueStrings: [String] { spellings }
-  public var defaultValueDescription: String { argument }
+  public var argument: String { rawValue }
 }
 
 /// `--packed-projection`: a packed in-projection as one Kronecker block or one per projection.
 extension PackedProjection: ExpressibleByArgument, OptionChoice {
-  var argument: String { rawValue }
-  public init?(argument: String) {
-    guard let value = Self.matching(argument) else { return nil }
-    self = value
-  }
-  public static var allValueStrings: [String] { spellings }
-  public var defaultValueDescription: String { argument }
+  public var argument: String { rawValue }
 }
 
 /// `--which` of `curv eigs`.
 extension EigenvalueSelection: ExpressibleByArgument, OptionChoice {
-  var argument: String {
+  public var argument: String {
     switch self {
     case .largest: return "largest"
     case .smallest: return "smallest"
     case .largestMagnitude: return "magnitude"
     }
   }
-  public init?(argument: String) {
-    guard let value = Self.matching(argument) else { return nil }
-    self = value
-  }
-  public static var allValueStrings: [String] { spellings }
-  public var defaultValueDescription: String { argument }
 }
 
 /// `--method` of `curv trace`.

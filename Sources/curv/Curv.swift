@@ -27,6 +27,7 @@ struct Curv: ParsableCommand {
       SelfCheck.self,
       ToeplitzCommand.self,
       LaplaceCommand.self,
+      TrainCommand.self,
     ])
 
   /// Runs the command line, reporting every failure as one line on stderr: help and

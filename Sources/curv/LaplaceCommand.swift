@@ -310,11 +310,5 @@ enum LinkChoice: String, OptionChoice, ExpressibleByArgument {
 
 /// `--likelihood` of `curv laplace`.
 extension LaplaceLikelihood: ExpressibleByArgument, OptionChoice {
-  var argument: String { rawValue }
-  public init?(argument: String) {
-    guard let value = Self.matching(argument) else { return nil }
-    self = value
-  }
-  public static var allValueStrings: [String] { spellings }
-  public var defaultValueDescription: String { argument }
+  public var argument: String { rawValue }
 }

@@ -110,7 +110,13 @@ public struct Cockpit<Scalar: BLASScalar>: Sendable {
   ///   reverse pass for the individual gradients (`CurvatureProblem.perSampleGradients()`);
   ///   HessMaxEV a few dozen Hessian-vector products; HessTrace/TIC the exact Hessian
   ///   diagonal (`C` reverse passes plus one per smooth activation feature).
+  @_specialize(where Scalar == Float)
+  @_specialize(where Scalar == Double)
   public mutating func observe(_ step: TrainingStep<Scalar>) throws {
+    // Called from other modules (`curv train`), the generic body would run unspecialized:
+    // every element of the B × P individual gradients converted through witness tables,
+    // many times slower than the loops themselves. The specializations make it, and the
+    // module's quantities it calls, concrete.
     let t = step.step
     if initialParameters == nil { initialParameters = step.parametersBefore }
     let tracked = isTracked(t)
