@@ -10,7 +10,7 @@ import CurvatureNN
 
 /// A batch's forward pass through a `Sequential` of Linear, Conv2d, elementwise activations
 /// and Flatten layers, kept for Jacobian products with many columns at once.
-struct SequentialLinearization<Scalar: BLASScalar> {
+struct SequentialLinearization<Scalar: BLASScalar>: Sendable {
   /// The network.
   let sequential: Sequential<Scalar>
   /// `values[i]`: layer `i`'s input; the last: the network output.
