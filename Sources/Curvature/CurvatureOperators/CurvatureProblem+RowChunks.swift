@@ -78,9 +78,14 @@ extension Batch {
 /// Rows `local` of `x` `[B, ...]`, copied as raw memory.
 func sliceRows<T: BLASScalar>(_ x: NDArray<T>, _ local: Range<Int>) -> NDArray<T> {
   let per = x.count / Swift.max(x.shape[0], 1)
-  var slice = NDArray<T>(zeros: [local.count] + x.shape.dropFirst())
-  copyRows(x, firstRow: local.lowerBound, stride: per, offset: 0, into: &slice, stride: per, offset: 0, rows: local.count, count: per)
-  return slice
+  let bytes = per * MemoryLayout<T>.stride
+  return NDArray(uninitializedShape: [local.count] + x.shape.dropFirst()) { slice in
+    guard local.count > 0, per > 0 else { return }
+    x.withUnsafeBufferPointer { source in
+      UnsafeMutableRawPointer(slice.baseAddress!).copyMemory(
+        from: UnsafeRawPointer(source.baseAddress! + local.lowerBound * per), byteCount: local.count * bytes)
+    }
+  }
 }
 
 /// `body(0) … body(count − 1)`, their results in index order.
