@@ -7,8 +7,8 @@ import CurvatureAutodiff
 /// - Complexity: Per batch and column, about two gradient evaluations. For a `Sequential`
 ///   of Linear, activation and Flatten layers, one forward-over-reverse pass per batch
 ///   carries the `k` tangents together (one gemm per layer and rule for all columns),
-///   equal to the column-by-column products up to rounding, and the nonlinear forward
-///   pass is kept for further products on the same data
+///   equal to the column-by-column products up to rounding, and (for `k > 1`) the
+///   nonlinear forward pass is kept for further products on the same data
 ///   (`CurvatureProblem.cachesLinearizations`). Large batches run as row chunks on
 ///   `CurvatureProblem.threads` threads, with the same bits for every thread count.
 public struct HessianOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
@@ -22,7 +22,8 @@ public struct HessianOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
   /// - Throws: `CurvatureError` for invalid data or non-finite values.
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
     let scale = 1 / Scalar(problem.reductionFactor)
-    if x.rank == 2, let sequential = problem.batchedSequential, SequentialLinearization.supportsHessian(sequential) {
+    // One column takes the tape path: its bits are those of a graph model's Hessian (GraphModelTests).
+    if x.rank == 2, x.shape[1] > 1, let sequential = problem.batchedSequential, SequentialLinearization.supportsHessian(sequential) {
       let loss = problem.loss
       return try problem.sumOverBatches(x, sequential: sequential, stage: "Hessian-vector product") { batch, pass, tangents, k in
         let shape = pass.output.shape
