@@ -19,8 +19,8 @@ public enum NumericsBackend {
   /// Prefer `setThreadCount(_:)`, which validates the count and checks that the threads
   /// can be started (OpenBLAS waits forever for threads it failed to create).
   public static var threadCount: Int {
-    get { OpenBLAS.threadCount }
-    set { OpenBLAS.threadCount = newValue }
+    get { requestedThreadCount }
+    set { requestedThreadCount = newValue }
   }
 
   /// The most threads the BLAS build supports: OpenBLAS's compiled `MAX_THREADS` (from
@@ -45,7 +45,7 @@ public enum NumericsBackend {
   ///   be started (naming how many could, and why).
   public static func setThreadCount(_ count: Int) throws {
     try validateThreadCount(count)
-    OpenBLAS.threadCount = count
+    requestedThreadCount = count
   }
 
   /// Checks what `setThreadCount(_:)` checks, without changing the thread count: that the

@@ -65,7 +65,7 @@ extension CurvatureProblem {
   ///   as the column-by-column products; errors of the data and of `cotangents`.
   func sumOverBatches(
     _ x: NDArray<Scalar>, sequential: Sequential<Scalar>, stage: String,
-    cotangents: (Batch<Scalar>, SequentialLinearization<Scalar>, NDArray<Scalar>, Int) throws -> NDArray<Scalar>
+    cotangents: @Sendable (Batch<Scalar>, SequentialLinearization<Scalar>, NDArray<Scalar>, Int) throws -> NDArray<Scalar>
   ) throws -> NDArray<Scalar> {
     try sumOverBatches(x, sequential: sequential, stage: stage) { batch, pass, tangents, width in
       let jv = pass.outputTangents(tangents, columns: width)
@@ -79,7 +79,7 @@ extension CurvatureProblem {
   /// where `product` gives `[k] + shape` per selected model block.
   func sumOverBatches(
     _ x: NDArray<Scalar>, sequential: Sequential<Scalar>, stage: String,
-    product: (Batch<Scalar>, SequentialLinearization<Scalar>, [Int: NDArray<Scalar>], Int) throws -> [Int: NDArray<Scalar>]
+    product: @Sendable (Batch<Scalar>, SequentialLinearization<Scalar>, [Int: NDArray<Scalar>], Int) throws -> [Int: NDArray<Scalar>]
   ) throws -> NDArray<Scalar> {
     let (p, k) = (dimension, x.shape[1])
     let chunk = columnChunk(sequential, columns: k)
@@ -89,26 +89,33 @@ extension CurvatureProblem {
     var sums = chunks.map { NDArray<Scalar>(zeros: [$0.count, p]) }
     for range in localBatchRanges {
       let batch = try checkedBatch(range)
-      let pass = SequentialLinearization(sequential, inputs: batch.inputs)
-      try requireFiniteOutputs(pass.output, batch)
+      // Row chunks in parallel, added in chunk order (`CurvatureProblem+RowChunks.swift`);
+      // each chunk's forward pass is held across products (`LinearizationCache`).
+      let parts = rowChunks(of: batch)
       for (c, columns) in chunks.enumerated() {
         let width = columns.count
-        let grads = try product(batch, pass, splitColumns(transposed: xt, range: columns), width)
-        var contribution = NDArray<Scalar>(zeros: [width, p])
-        var offset = 0
-        for block in blocks {
-          let count = model.parameterSpecs[block].count
-          if let g = grads[block] {
-            copyRows(g, firstRow: 0, stride: count, offset: 0, into: &contribution, stride: p, offset: offset, rows: width, count: count)
+        let tangents = splitColumns(transposed: xt, range: columns)
+        let contributions = try inParallel(parts.count, threads: chunkThreads) { index in
+          let part = parts[index]
+          let pass = linearizations.linearization(sequential, inputs: part.inputs, range: part.range, enabled: cachesLinearizations)
+          try requireFiniteOutputs(pass.output, part)
+          let grads = try product(part, pass, tangents, width)
+          var contribution = NDArray<Scalar>(zeros: [width, p])
+          var offset = 0
+          for block in blocks {
+            let count = model.parameterSpecs[block].count
+            if let g = grads[block] {
+              copyRows(g, firstRow: 0, stride: count, offset: 0, into: &contribution, stride: p, offset: offset, rows: width, count: count)
+            }
+            offset += count
           }
-          offset += count
+          try requireFiniteContribution(contribution, stage: stage, columns: columns, range: part.range)
+          return contribution
         }
-        if !contribution.dot(contribution).isFinite, let bad = firstNonFinite(contribution.scalars) {
-          let (j, entry) = (bad / p, bad % p)
-          throw CurvatureError.nonFinite(
-            "\(stage), column \(columns.lowerBound + j), data points \(range): the result holds \(contribution.scalars[bad]) at entry \(entry) (\(parameterEntry(entry)))")
-        }
-        sums[c].add(contribution)
+        var sum = contributions[0]
+        for contribution in contributions.dropFirst() { sum.add(contribution) }
+        if parts.count > 1 { try requireFiniteContribution(sum, stage: stage, columns: columns, range: range) }
+        sums[c].add(sum)
       }
     }
     var all = NDArray<Scalar>(zeros: [k, p])
@@ -122,6 +129,17 @@ extension CurvatureProblem {
         "\(stage), column \(j), sum over the batches (it overflows): the result holds \(all.scalars[bad]) at entry \(entry) (\(parameterEntry(entry)))")
     }
     return all.transposed()
+  }
+
+  /// Throws `CurvatureError.nonFinite` when a batch's (or chunk's) contribution `[width, P]`
+  /// to columns `columns` holds a NaN or infinity.
+  func requireFiniteContribution(_ contribution: NDArray<Scalar>, stage: String, columns: Range<Int>, range: Range<Int>) throws {
+    let p = dimension
+    if !contribution.dot(contribution).isFinite, let bad = firstNonFinite(contribution.scalars) {
+      let (j, entry) = (bad / p, bad % p)
+      throw CurvatureError.nonFinite(
+        "\(stage), column \(columns.lowerBound + j), data points \(range): the result holds \(contribution.scalars[bad]) at entry \(entry) (\(parameterEntry(entry)))")
+    }
   }
 
   /// Throws `CurvatureError.nonFinite` when the output tangents `[k] + output shape` hold

@@ -7,21 +7,31 @@ import CurvatureNN
 // output cotangents (giving Jᵀ u).
 
 extension CurvatureProblem {
-  /// `Σ_batches body(batch, j)` for every column `j < k`, as `[dimension, k]`.
+  /// `Σ_batches body(batch, j)` for every column `j < k`, as `[dimension, k]`, where
+  /// `body` may see a batch's row chunks instead of the batch, concurrently (it must share
+  /// no mutable state between calls).
   /// - Parameter stage: The product's name in errors (`"GGN product"`): every batch's
   ///   contribution and the sum are checked for NaN and infinities.
   /// - Throws: `CurvatureError.nonFinite` naming the stage, data points and entry.
   func sumOverBatches(
-    columns k: Int, stage: String = "curvature product", _ body: (Batch<Scalar>, Int) throws -> [Scalar]
+    columns k: Int, stage: String = "curvature product", _ body: @Sendable (Batch<Scalar>, Int) throws -> [Scalar]
   ) throws -> NDArray<Scalar> {
     let p = dimension
     var columns = [NDArray<Scalar>](repeating: NDArray(zeros: [p]), count: k)
     for range in localBatchRanges {
       let batch = try checkedBatch(range)
+      // Row chunks in parallel, added in chunk order (`CurvatureProblem+RowChunks.swift`).
+      let parts = rowChunks(of: batch)
       for j in 0..<k {
-        let contribution = try body(batch, j)
-        try requireFiniteColumn(contribution, "\(stage), column \(j), data points \(range)")
-        columns[j].add(NDArray(contribution))
+        let contributions = try inParallel(parts.count, threads: chunkThreads) { c in
+          let contribution = try body(parts[c], j)
+          try requireFiniteColumn(contribution, "\(stage), column \(j), data points \(parts[c].range)")
+          return contribution
+        }
+        var sum = NDArray(contributions[0])
+        for contribution in contributions.dropFirst() { sum.add(NDArray(contribution)) }
+        if parts.count > 1 { try requireFiniteColumn(sum.scalars, "\(stage), column \(j), data points \(range)") }
+        columns[j].add(sum)
       }
     }
     try allReduce(&columns)

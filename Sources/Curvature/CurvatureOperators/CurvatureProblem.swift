@@ -30,6 +30,12 @@ import CurvatureDistributed
 /// (see `CurvatureProblem+DataParallel.swift`). Everything else runs replicated: every
 /// rank must make the same calls in the same order, and a rank that fails must stop the
 /// others (`Communicator.abortingOnError`).
+///
+/// Both cores (issue 17): batches of a `Sequential` or `GraphModel` with at least 128
+/// data points are split into a fixed set of row chunks that run concurrently (`threads`);
+/// results do not depend on the thread count, bit for bit. Products of a `Sequential` of
+/// Linear, activation and Flatten layers keep each chunk's forward pass for the next
+/// product on the same data and weights (`cachesLinearizations`).
 public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   /// The network.
   public let model: any DifferentiableModel<Scalar>
@@ -52,6 +58,30 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   public let communicator: any Communicator
   /// The data points this rank reads: all of them in a single process.
   public let shard: Range<Int>
+  /// The threads a batch's row chunks run on (default nil: `NumericsBackend.threadCount`).
+  ///
+  /// Batches of a `Sequential` or `GraphModel` with at least 128 data points are split into
+  /// 2 to 4 row chunks of at least 64 (the split depends only on the batch's size); the
+  /// chunks run the pass (gradient, loss, or a curvature product) concurrently, each with
+  /// one BLAS thread, and their results are added in chunk order. So every result has the
+  /// same bits whatever this count (1, 2, 4, …) and from run to run; against the same data
+  /// in batches too small to split, results differ only by the order of additions (as with
+  /// another batch size).
+  public var threads: Int? = nil
+
+  /// Keep the forward pass of every batch (row chunk) of a `Sequential` of Linear,
+  /// activation and Flatten layers across GGN, Fisher and Hessian products, within a
+  /// quarter of the memory budget, so that further products on the same data skip the
+  /// nonlinear forward pass (default true). A held pass is used only when the data points'
+  /// inputs and the parameters are the same bits as when it was made, so products are the
+  /// same bits with and without it; turn it off to free that memory.
+  public var cachesLinearizations = true
+  /// The held forward passes, shared by copies of this problem.
+  let linearizations: LinearizationCache<Scalar>
+
+  /// The bytes of layer values and derivatives the problem holds for further products
+  /// (see `cachesLinearizations`).
+  public var cachedLinearizationBytes: Int { linearizations.bytes }
 
   /// Sets up a curvature problem and checks it.
   /// - Parameters:
@@ -68,7 +98,8 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   ///     A `Sequential` model is checked against it before anything is allocated. Data read
   ///     from files (`NPYDataset`) are held in memory after their first pass, decoded and
   ///     checked once (`InMemoryDataset`), up to half of this budget; beyond it they are
-  ///     read again on every pass.
+  ///     read again on every pass. The forward passes held for further products
+  ///     (`cachesLinearizations`) take at most a quarter of it.
   ///   - communicator: The ranks sharing the data set (default: this process alone, no
   ///     MPI). With several ranks, each reads only its shard of the data points and every
   ///     call below is collective: every rank makes it, in the same order.
@@ -123,6 +154,7 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
     self.sampleOutputShape = Array(output.shape.dropFirst())
     self.communicator = communicator
     self.shard = shard
+    self.linearizations = LinearizationCache(budget: budget / 4)
     (self.countedTerms, self.reductionFactor) = try CurvatureProblem.countTerms(
       loss: loss, data: held, batchSize: size, sampleOutputShape: sampleOutputShape, shard: shard, communicator: communicator)
     if checkDeterminism { try self.checkDeterminism() }
@@ -220,20 +252,24 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
     var gradient = NDArray<Scalar>(zeros: [dimension])
     for range in localBatchRanges {
       let batch = try checkedBatch(range)
-      let inputs = parameterTensors { _, value in Tensor(value).requiringGradient() }
-      let selected = blocks.map { inputs[$0] }
-      let output = model(batch.inputTensors, parameters: inputs)
-      try requireFiniteOutputs(output.value, batch, stage: "loss and gradient")
-      let value = loss.summedTerms(output, batch.targets) * (1 / Scalar(reductionFactor))
-      guard value.scalar.isFinite else {
-        throw CurvatureError.nonFinite(
-          "loss and gradient, the loss of data points \(range) is \(value.scalar) although the network outputs are finite (the loss terms overflow)")
+      // Row chunks in parallel, added in chunk order (`CurvatureProblem+RowChunks.swift`).
+      let parts = rowChunks(of: batch)
+      let results = try inParallel(parts.count, threads: chunkThreads) { try lossAndGradient(of: parts[$0]) }
+      var value = results[0].loss
+      var column = NDArray(results[0].gradient)
+      for part in results.dropFirst() {
+        value += part.loss
+        column.add(NDArray(part.gradient))
       }
-      let grads = gradients(of: [value], seeds: [Tensor(scalar: 1)], wrt: selected)
-      let column = joinColumn(grads.map { $0.value })
-      try requireFiniteColumn(column, "loss and gradient, gradient for data points \(range)")
-      total += value.scalar
-      gradient.add(NDArray(column))
+      if parts.count > 1 {
+        guard value.isFinite else {
+          throw CurvatureError.nonFinite(
+            "loss and gradient, the loss of data points \(range) is \(value) although the network outputs are finite (the loss terms overflow)")
+        }
+        try requireFiniteColumn(column.scalars, "loss and gradient, gradient for data points \(range)")
+      }
+      total += value
+      gradient.add(column)
     }
     if communicator.size > 1 {
       // Gradient and loss in one all-reduce.
@@ -247,6 +283,24 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
     }
     try requireFiniteColumn(gradient.scalars, "loss and gradient, gradient summed over the batches (it overflows)")
     return (total, gradient)
+  }
+
+  /// The loss (scaled by `1/R`) and gradient of one batch or row chunk.
+  private func lossAndGradient(of batch: Batch<Scalar>) throws -> (loss: Scalar, gradient: [Scalar]) {
+    let range = batch.range
+    let inputs = parameterTensors { _, value in Tensor(value).requiringGradient() }
+    let selected = blocks.map { inputs[$0] }
+    let output = model(batch.inputTensors, parameters: inputs)
+    try requireFiniteOutputs(output.value, batch, stage: "loss and gradient")
+    let value = loss.summedTerms(output, batch.targets) * (1 / Scalar(reductionFactor))
+    guard value.scalar.isFinite else {
+      throw CurvatureError.nonFinite(
+        "loss and gradient, the loss of data points \(range) is \(value.scalar) although the network outputs are finite (the loss terms overflow)")
+    }
+    let grads = gradients(of: [value], seeds: [Tensor(scalar: 1)], wrt: selected)
+    let column = joinColumn(grads.map { $0.value })
+    try requireFiniteColumn(column, "loss and gradient, gradient for data points \(range)")
+    return (value.scalar, column)
   }
 
   /// Runs two passes over the data and checks that loss and gradient agree exactly.

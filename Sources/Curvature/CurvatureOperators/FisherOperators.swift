@@ -20,10 +20,11 @@ public struct EmpiricalFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOperat
 
   /// `F X` for `X` of shape `[P, k]`.
   /// - Throws: `CurvatureError` for invalid data or non-finite values.
-  /// - Complexity: For a `Sequential` of Linear, activation and Flatten layers and
-  ///   `k > 1`, one forward pass per batch carries the `k` tangents together (as the GGN).
+  /// - Complexity: For a `Sequential` of Linear, activation and Flatten layers, one
+  ///   forward pass per batch carries the `k` tangents together and is kept for further
+  ///   products (as the GGN).
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
-    if x.rank == 2, x.shape[1] > 1, let sequential = problem.batchedSequential {
+    if x.rank == 2, let sequential = problem.batchedSequential {
       let scale = 1 / Scalar(problem.reductionFactor)
       return try problem.sumOverBatches(x, sequential: sequential, stage: "empirical Fisher product") { batch, pass, jv, k in
         let (loss, shape) = (problem.loss, pass.output.shape)
@@ -74,12 +75,12 @@ public struct MonteCarloFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOpera
 
   /// `F X` for `X` of shape `[P, k]`.
   /// - Throws: `CurvatureError` for invalid data or non-finite values.
-  /// - Complexity: For a `Sequential` of Linear, activation and Flatten layers and
-  ///   `k > 1`, one forward pass per batch carries the `k` tangents together (as the GGN);
-  ///   the samples do not depend on `k`.
+  /// - Complexity: For a `Sequential` of Linear, activation and Flatten layers, one
+  ///   forward pass per batch carries the `k` tangents together and is kept for further
+  ///   products (as the GGN); the samples do not depend on `k`.
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
     let scale = 1 / (Scalar(problem.reductionFactor) * Scalar(mcSamples))
-    if x.rank == 2, x.shape[1] > 1, let sequential = problem.batchedSequential {
+    if x.rank == 2, let sequential = problem.batchedSequential {
       return try problem.sumOverBatches(x, sequential: sequential, stage: "Monte Carlo Fisher product") { batch, pass, jv, k in
         let (loss, shape) = (problem.loss, pass.output.shape)
         let samples = loss.sampledGradients(

@@ -30,12 +30,15 @@ public struct GGNOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
   ///   outputs, `J v`, the product) where a NaN or infinity appeared; what reading the data
   ///   throws.
   /// - Complexity: `k` forward-with-tangent and reverse passes over the data; for a
-  ///   `Sequential` of Linear, activation and Flatten layers and `k > 1`, one
-  ///   forward pass per batch carrying the `k` tangents together (one gemm per layer for
-  ///   all columns), equal to the column-by-column products up to rounding.
+  ///   `Sequential` of Linear, activation and Flatten layers, one forward pass per batch
+  ///   carrying the `k` tangents together (one gemm per layer for all columns), equal to
+  ///   the column-by-column products up to rounding, whose nonlinear forward pass is kept
+  ///   for further products on the same data (`CurvatureProblem.cachesLinearizations`).
+  ///   Large batches run as row chunks on `CurvatureProblem.threads` threads, with the
+  ///   same bits for every thread count.
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
     let scale = 1 / Scalar(problem.reductionFactor)
-    if x.rank == 2, x.shape[1] > 1, let sequential = problem.batchedSequential {
+    if x.rank == 2, let sequential = problem.batchedSequential {
       return try problem.sumOverBatches(x, sequential: sequential, stage: "GGN product") { batch, pass, jv, k in
         problem.mapColumns(jv, columns: k) { problem.loss.hessianProduct(pass.output, $0, targets: batch.targets) * scale }
       }

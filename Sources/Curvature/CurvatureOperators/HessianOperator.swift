@@ -5,9 +5,12 @@ import CurvatureAutodiff
 /// forward-over-reverse Hessian-vector products of the autodiff core.
 ///
 /// - Complexity: Per batch and column, about two gradient evaluations. For a `Sequential`
-///   of Linear, activation and Flatten layers and `k > 1` columns, one forward-over-reverse
-///   pass per batch carries the `k` tangents together (one gemm per layer and rule for all
-///   columns), equal to the column-by-column products up to rounding.
+///   of Linear, activation and Flatten layers, one forward-over-reverse pass per batch
+///   carries the `k` tangents together (one gemm per layer and rule for all columns),
+///   equal to the column-by-column products up to rounding, and (for `k > 1`) the
+///   nonlinear forward pass is kept for further products on the same data
+///   (`CurvatureProblem.cachesLinearizations`). Large batches run as row chunks on
+///   `CurvatureProblem.threads` threads, with the same bits for every thread count.
 public struct HessianOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
   /// The model, loss and data.
   public let problem: CurvatureProblem<Scalar>
@@ -19,6 +22,7 @@ public struct HessianOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
   /// - Throws: `CurvatureError` for invalid data or non-finite values.
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
     let scale = 1 / Scalar(problem.reductionFactor)
+    // One column takes the tape path: its bits are those of a graph model's Hessian (GraphModelTests).
     if x.rank == 2, x.shape[1] > 1, let sequential = problem.batchedSequential, SequentialLinearization.supportsHessian(sequential) {
       let loss = problem.loss
       return try problem.sumOverBatches(x, sequential: sequential, stage: "Hessian-vector product") { batch, pass, tangents, k in
@@ -30,10 +34,11 @@ public struct HessianOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
         }
       }
     }
-    let constants = problem.model.parameters.map { Tensor($0) }
-    let selected = problem.blocks.map { constants[$0] }
     let columns = (0..<x.shape[1]).map { column(x, $0) }
     return try problem.sumOverBatches(columns: columns.count, stage: "Hessian-vector product") { batch, j in
+      // Tensors of their own for every call: row chunks run concurrently.
+      let constants = problem.model.parameters.map { Tensor($0) }
+      let selected = problem.blocks.map { constants[$0] }
       let directions = problem.splitColumn(columns[j]).map { Tensor($0) }
       let product = AutodiffMode.recording(true) {
         hessianVectorProduct(at: selected, along: directions) { chosen in

@@ -45,11 +45,11 @@ extension SequentialLinearization {
         let d2 = delta.reshaped([rows, nOut])
         let dt3 = deltaTangent.reshaped([k, rows, nOut])
         if selected.contains(range.lowerBound) {
-          let stacked = dt3.permuted([1, 0, 2]).reshaped([rows, k * nOut])
+          let stacked = swappingLeadingAxes(dt3).reshaped([rows, k * nOut])
           var g = matmul(stacked, a.reshaped([rows, nIn]), transposeA: true).reshaped([k, nOut, nIn])
           if let aTangent {
-            let across = aTangent.reshaped([k, rows, nIn]).permuted([1, 0, 2]).reshaped([rows, k * nIn])
-            g.add(matmul(d2, across, transposeA: true).reshaped([nOut, k, nIn]).permuted([1, 0, 2]))
+            let across = swappingLeadingAxes(aTangent.reshaped([k, rows, nIn])).reshaped([rows, k * nIn])
+            g.add(swappingLeadingAxes(matmul(d2, across, transposeA: true).reshaped([nOut, k, nIn])))
           }
           grads[range.lowerBound] = g
         }
@@ -59,8 +59,8 @@ extension SequentialLinearization {
         if needsInput {
           var next = matmul(deltaTangent.reshaped([k * rows, nOut]), weight).reshaped([k, rows, nIn])
           if let w = tangents[range.lowerBound] {
-            let stacked = w.reshaped([k, nOut, nIn]).permuted([1, 0, 2]).reshaped([nOut, k * nIn])
-            next.add(matmul(d2, stacked).reshaped([rows, k, nIn]).permuted([1, 0, 2]))
+            let stacked = swappingLeadingAxes(w.reshaped([k, nOut, nIn])).reshaped([nOut, k * nIn])
+            next.add(swappingLeadingAxes(matmul(d2, stacked).reshaped([rows, k, nIn])))
           }
           deltaTangent = next.reshaped([k] + a.shape)
           delta = matmul(d2, weight).reshaped(a.shape)

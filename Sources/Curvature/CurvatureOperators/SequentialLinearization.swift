@@ -10,7 +10,7 @@ import CurvatureNN
 
 /// A batch's forward pass through a `Sequential` of Linear, Conv2d, elementwise activations
 /// and Flatten layers, kept for Jacobian products with many columns at once.
-struct SequentialLinearization<Scalar: BLASScalar> {
+struct SequentialLinearization<Scalar: BLASScalar>: Sendable {
   /// The network.
   let sequential: Sequential<Scalar>
   /// `values[i]`: layer `i`'s input; the last: the network output.
@@ -98,7 +98,7 @@ struct SequentialLinearization<Scalar: BLASScalar> {
         var z = t.map { matmul($0.reshaped([k * rows, nIn]), weight, transposeB: true).reshaped([k, rows, nOut]) }
         if let w = weightTangent {
           let m = matmul(a.reshaped([rows, nIn]), w.reshaped([k * nOut, nIn]), transposeB: true)
-          z = adding(z, m.reshaped([rows, k, nOut]).permuted([1, 0, 2]))
+          z = adding(z, swappingLeadingAxes(m.reshaped([rows, k, nOut])))
         }
         if let b = biasTangent { z = adding(z, b.reshaped([k, 1, nOut]).broadcast(to: [k, rows, nOut])) }
         t = z?.reshaped(outShape)
@@ -137,7 +137,7 @@ struct SequentialLinearization<Scalar: BLASScalar> {
         let rows = a.count / nIn
         let d3 = delta.reshaped([k, rows, nOut])
         if selected.contains(range.lowerBound) {
-          let stacked = d3.permuted([1, 0, 2]).reshaped([rows, k * nOut])
+          let stacked = swappingLeadingAxes(d3).reshaped([rows, k * nOut])
           grads[range.lowerBound] = matmul(stacked, a.reshaped([rows, nIn]), transposeA: true).reshaped([k, nOut, nIn])
         }
         if range.count > 1, selected.contains(range.lowerBound + 1) {
@@ -225,6 +225,13 @@ struct SequentialLinearization<Scalar: BLASScalar> {
     }
     return NDArray(shape: [k] + weightShape, scalars: scalars)
   }
+}
+
+/// `x` `[a, b, c]` as `[b, a, c]`: a reshape when `a` or `b` is 1 (one column: the same
+/// order, so the same bits without a copy), else a permutation.
+func swappingLeadingAxes<T: BLASScalar>(_ x: NDArray<T>) -> NDArray<T> {
+  let (a, b, c) = (x.shape[0], x.shape[1], x.shape[2])
+  return a == 1 || b == 1 ? x.reshaped([b, a, c]) : x.permuted([1, 0, 2])
 }
 
 /// `z + m`, where a missing `z` stands for zero.

@@ -1,0 +1,125 @@
+import Dispatch
+import Synchronization
+import CurvatureNumerics
+import CurvatureAutodiff
+import CurvatureNN
+
+// Both cores for the passes over a batch (issue 17): a batch's data points are split into
+// row chunks, each chunk runs the pass on its own (its activations only), on its own
+// thread with one BLAS thread each, and the chunks' results are added in chunk order.
+//
+// Determinism: the chunks depend only on the batch's row count (`rowChunks`), never on the
+// thread count, and the reduction order is fixed (chunk 0, then 1, …), so every result has
+// the same bits with 1, 2 or more threads and from run to run. Against a batch processed
+// whole (batches of fewer than `2 · minimumChunkRows` data points, and models other than
+// `Sequential` and `GraphModel`), results differ only by the order of additions, as with
+// another batch size.
+
+extension CurvatureProblem {
+  /// Data points per chunk at least (smaller batches are not split): below this, the
+  /// per-chunk gemms get too thin to pay for the split.
+  static var minimumChunkRows: Int { 64 }
+
+  /// Chunks per batch at most.
+  static var maximumChunks: Int { 4 }
+
+  /// The fixed split of `rows` data points into consecutive chunks: `min(maximumChunks,
+  /// rows / minimumChunkRows)` chunks (at least one), sizes differing by at most one,
+  /// the larger first. Depends on `rows` only.
+  static func rowChunks(_ rows: Int) -> [Range<Int>] {
+    let count = Swift.max(1, Swift.min(maximumChunks, rows / minimumChunkRows))
+    let (base, extra) = rows.quotientAndRemainder(dividingBy: count)
+    var start = 0
+    return (0..<count).map { c in
+      let size = base + (c < extra ? 1 : 0)
+      defer { start += size }
+      return start..<(start + size)
+    }
+  }
+
+  /// Whether batches are split into row chunks: for `Sequential` and `GraphModel`, whose
+  /// outputs for one data point do not depend on the others and whose forward passes share
+  /// no mutable state. (A `FunctionModel`'s closure could do either.)
+  var splitsBatches: Bool { model is Sequential<Scalar> || model is GraphModel<Scalar> }
+
+  /// The threads row chunks run on: `threads`, or `NumericsBackend.threadCount`.
+  var chunkThreads: Int { Swift.max(1, threads ?? NumericsBackend.threadCount) }
+
+  /// The batch as row chunks (`[batch]` when it is not split).
+  func rowChunks(of batch: Batch<Scalar>) -> [Batch<Scalar>] {
+    let rows = batch.range.count
+    guard splitsBatches else { return [batch] }
+    let chunks = Self.rowChunks(rows)
+    guard chunks.count > 1 else { return [batch] }
+    return chunks.map { batch.rows($0) }
+  }
+}
+
+extension Batch {
+  /// Data points `local` (positions within this batch) as a batch of their own.
+  func rows(_ local: Range<Int>) -> Batch<Scalar> {
+    let rows = range.count
+    let targets: Targets<Scalar>
+    switch self.targets {
+    case let .classes(classes):
+      // Per-position class targets `[N, d1, …]` are flattened: `per` indices a data point.
+      let per = classes.count / Swift.max(rows, 1)
+      targets = .classes(Array(classes[(local.lowerBound * per)..<(local.upperBound * per)]))
+    case let .values(values):
+      targets = .values(sliceRows(values, local))
+    }
+    return Batch(
+      inputs: sliceRows(inputs, local), targets: targets,
+      range: (range.lowerBound + local.lowerBound)..<(range.lowerBound + local.upperBound),
+      extraInputs: extraInputs.map { sliceRows($0, local) })
+  }
+}
+
+/// Rows `local` of `x` `[B, ...]`, copied as raw memory.
+func sliceRows<T: BLASScalar>(_ x: NDArray<T>, _ local: Range<Int>) -> NDArray<T> {
+  let per = x.count / Swift.max(x.shape[0], 1)
+  let bytes = per * MemoryLayout<T>.stride
+  return NDArray(uninitializedShape: [local.count] + x.shape.dropFirst()) { slice in
+    guard local.count > 0, per > 0 else { return }
+    x.withUnsafeBufferPointer { source in
+      UnsafeMutableRawPointer(slice.baseAddress!).copyMemory(
+        from: UnsafeRawPointer(source.baseAddress! + local.lowerBound * per), byteCount: local.count * bytes)
+    }
+  }
+}
+
+/// `body(0) … body(count − 1)`, their results in index order.
+///
+/// With `threads` ≥ 2 and several items, the items run on that many
+/// threads (item `i` on worker `i mod threads`), each BLAS call inside on one thread
+/// (`NumericsBackend.withSingleThreadedBLAS`); otherwise one after the other. The
+/// autodiff mode of the caller holds inside `body` on every thread. Errors: the one of the
+/// lowest item that threw, after all items have finished.
+func inParallel<R: Sendable>(_ count: Int, threads: Int, _ body: @Sendable (Int) throws -> R) throws -> [R] {
+  let threads = Swift.min(count, threads)
+  guard threads > 1 else { return try (0..<count).map(body) }
+  let mode = AutodiffMode.current
+  return try NumericsBackend.withSingleThreadedBLAS { _ in
+    let slots = ResultSlots<R>(count)
+    DispatchQueue.concurrentPerform(iterations: threads) { worker in
+      AutodiffMode.$current.withValue(mode) {
+        for item in stride(from: worker, to: count, by: threads) {
+          slots.set(item, Result { try body(item) })
+        }
+      }
+    }
+    return try slots.results()
+  }
+}
+
+/// One result per item, written from the workers of `inParallel`.
+private final class ResultSlots<R: Sendable>: Sendable {
+  private let slots: Mutex<[Result<R, any Error>?]>
+
+  init(_ count: Int) { slots = Mutex(Array(repeating: nil, count: count)) }
+
+  func set(_ item: Int, _ result: Result<R, any Error>) { slots.withLock { $0[item] = result } }
+
+  /// The results in item order, or the first item's error.
+  func results() throws -> [R] { try slots.withLock { $0 }.map { try $0!.get() } }
+}

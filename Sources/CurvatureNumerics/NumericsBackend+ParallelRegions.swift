@@ -1,0 +1,45 @@
+import Synchronization
+
+// Parallel regions (issue 17, "Both cores for everything"): the curvature passes split a
+// batch into row chunks and run them on several threads, each calling BLAS on one thread
+// (two callers of a multi-threaded OpenBLAS spin for its worker threads). OpenBLAS 0.3.21
+// has one process-wide thread count, so a region sets it to 1 and restores it at the end.
+// The count the user set stays the one `NumericsBackend.threadCount` reports (and a count
+// set during a region takes effect when the last region ends), so regions running in
+// other threads never show through.
+
+extension NumericsBackend {
+  /// The user's BLAS thread count while regions run (`depth` of them).
+  private static let regions = Mutex<(depth: Int, saved: Int)>((0, 1))
+
+  /// Threads used by BLAS calls as the user set them (inside a region OpenBLAS runs one).
+  static var requestedThreadCount: Int {
+    get { regions.withLock { $0.depth > 0 ? $0.saved : OpenBLAS.threadCount } }
+    set {
+      regions.withLock { state in
+        if state.depth > 0 { state.saved = Swift.max(1, newValue) } else { OpenBLAS.threadCount = newValue }
+      }
+    }
+  }
+
+  /// Runs `body` with BLAS calls on one thread, given the thread count in effect before
+  /// (the threads `body` may run its own work on). Regions may overlap and nest; the
+  /// count is restored when the last ends.
+  package static func withSingleThreadedBLAS<R>(_ body: (_ threads: Int) throws -> R) rethrows -> R {
+    let threads = regions.withLock { state in
+      if state.depth == 0 {
+        state.saved = OpenBLAS.threadCount
+        if state.saved > 1 { OpenBLAS.threadCount = 1 }
+      }
+      state.depth += 1
+      return state.saved
+    }
+    defer {
+      regions.withLock { state in
+        state.depth -= 1
+        if state.depth == 0, state.saved != OpenBLAS.threadCount { OpenBLAS.threadCount = state.saved }
+      }
+    }
+    return try body(threads)
+  }
+}
