@@ -84,6 +84,7 @@ let package = Package(
     .executableTarget(name: "ManyMachinesTutorial", dependencies: ["Curvature"], path: "Tutorials/ManyMachinesTutorial"),
     .executableTarget(name: "SecondOrderTrainingTutorial", dependencies: ["Curvature"], path: "Tutorials/SecondOrderTrainingTutorial"),
     .executableTarget(name: "ToeplitzTutorial", dependencies: ["Curvature"], path: "Tutorials/ToeplitzTutorial"),
+    .executableTarget(name: "TrainingWithCockpitTutorial", dependencies: ["Curvature"], path: "Tutorials/TrainingWithCockpitTutorial"),
     // The exported GPT (gpt/) and the script that wrote it are read at run time, not compiled.
     .executableTarget(
       name: "TransformerCurvatureTutorial", dependencies: ["Curvature"], path: "Tutorials/TransformerCurvatureTutorial",
