@@ -163,6 +163,7 @@ struct DashboardCanvas {
         polyline(zip(points, average).map { (x: $0.x, y: $1) }, x: xScale, y: scale, color: s.color)
       }
     }
-    legend(all.map { s in (label: s.name + (s.points.last(where: { $0.y.isFinite }).map { ": " + CockpitDashboard.label($0.y) } ?? ""), color: s.color) })
+    // Series never recorded (TICTrace outside its preset) stay out of the legend.
+    legend(all.filter { !$0.points.isEmpty }.map { s in (label: s.name + (s.points.last(where: { $0.y.isFinite }).map { ": " + CockpitDashboard.label($0.y) } ?? ""), color: s.color) })
   }
 }
