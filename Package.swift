@@ -86,6 +86,7 @@ let package = Package(
     .executableTarget(name: "ToeplitzTutorial", dependencies: ["Curvature"], path: "Tutorials/ToeplitzTutorial"),
     // What several tutorials share (the spectral-density figure); above Curvature, below the tutorials.
     .target(name: "TutorialSupport", dependencies: ["Curvature"], path: "Tutorials/TutorialSupport"),
+    .executableTarget(name: "TrainingWithCockpitTutorial", dependencies: ["Curvature"], path: "Tutorials/TrainingWithCockpitTutorial"),
     // The exported GPT (gpt/) and the script that wrote it are read at run time, not compiled.
     .executableTarget(
       name: "TransformerCurvatureTutorial", dependencies: ["Curvature", "TutorialSupport"], path: "Tutorials/TransformerCurvatureTutorial",

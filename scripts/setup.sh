@@ -63,3 +63,18 @@ curvature_install_python() {
   fi
   export CURVATURE_PYTHON_READY
 }
+
+# Debian's Chromium, for the cockpit dashboard's headless browser check
+# (scripts/browser-check.sh, run by test.sh); installed when missing.
+curvature_install_chromium() {
+  command -v chromium >/dev/null 2>&1 && return 0
+  echo "Installing chromium (headless browser check of the cockpit dashboard)" >&2
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "error: need root or sudo to install chromium" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq chromium
+}

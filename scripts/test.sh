@@ -21,5 +21,7 @@ if [ $# -eq 0 ]; then
   # The DocC documentation (catalog and /// docs) builds without a warning.
   bash scripts/docs.sh
   bash scripts/mpi-tests.sh
+  # The cockpit dashboard of every preset loads in headless Chromium with all its panels.
+  bash scripts/browser-check.sh
 fi
 swift test -c release --skip-build "$@"

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
 # Reading order (Tutorials/README.md); every Tutorials/<Name>Tutorial directory must be listed.
-all=(GettingStarted LossLandscape TransformerCurvature KFACChecked LaplaceApproximation InfluenceFunctions SecondOrderTraining Toeplitz ManyMachines)
+all=(GettingStarted LossLandscape TransformerCurvature KFACChecked LaplaceApproximation InfluenceFunctions SecondOrderTraining Toeplitz ManyMachines TrainingWithCockpit)
 for dir in Tutorials/*Tutorial/; do
   name=$(basename "$dir" Tutorial)
   if [[ ! " ${all[*]} " == *" $name "* ]]; then

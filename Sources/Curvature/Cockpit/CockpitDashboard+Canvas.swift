@@ -116,36 +116,54 @@ struct DashboardCanvas {
     text(reason, x: (Layout.left + Layout.right) / 2, y: (Layout.top + Layout.bottom) / 2, size: 11, anchor: "middle", color: "#777")
   }
 
+  /// Whether values are best drawn on a log axis: none negative, and the positive ones
+  /// spanning more than three decades (a diverging run); zeros are then left out.
+  static func prefersLog(_ values: [Double]) -> Bool {
+    let finite = values.filter(\.isFinite)
+    guard finite.allSatisfy({ $0 >= 0 }), let low = finite.filter({ $0 > 0 }).min(), let high = finite.max() else { return false }
+    return high > 1e3 * low
+  }
+
   /// Traces against the step: points plus their moving average per series, on a shared
-  /// y scale, or the right-hand series on a second one.
+  /// y scale, or the right-hand series on a second one. `log: nil` picks a log axis for
+  /// values spanning many decades (`prefersLog`).
   mutating func traces(
-    _ series: [Series], yLabel: String, log: Bool = false, right: [Series] = [], rightLabel: String = "",
+    _ series: [Series], yLabel: String, log: Bool? = nil, right: [Series] = [], rightLabel: String = "",
     horizontal: [Double] = [], empty: String = "no finite values recorded"
   ) {
     let all = series + right
     let xs = all.flatMap { $0.points.map(\.x) }
-    let finite: (Series) -> [Double] = { $0.points.map(\.y).filter { $0.isFinite && (!log || $0 > 0) } }
+    let leftLog = log ?? Self.prefersLog(series.flatMap { $0.points.map(\.y) })
+    let rightLog = log ?? Self.prefersLog(right.flatMap { $0.points.map(\.y) })
+    let finite: (Series, Bool) -> [Double] = { s, log in s.points.map(\.y).filter { $0.isFinite && (!log || $0 > 0) } }
     guard let xScale = DashboardScale(values: xs, pixels: (Layout.left, Layout.right), pad: 0.02),
       let yScale = DashboardScale(
-        values: series.flatMap(finite), log: log, including: horizontal, pixels: (Layout.bottom, Layout.top))
+        values: series.flatMap { finite($0, leftLog) }, log: leftLog, including: horizontal, pixels: (Layout.bottom, Layout.top))
         ?? (right.isEmpty ? nil : DashboardScale(values: [0, 1], pixels: (Layout.bottom, Layout.top)))
     else {
       noData(empty)
       return
     }
-    let rightScale = right.isEmpty ? nil : DashboardScale(values: right.flatMap(finite), log: log, pixels: (Layout.bottom, Layout.top))
-    axes(x: xScale, y: yScale, xLabel: "Iteration", yLabel: yLabel, right: rightScale, rightLabel: rightLabel)
+    let rightScale =
+      right.isEmpty ? nil : DashboardScale(values: right.flatMap { finite($0, rightLog) }, log: rightLog, pixels: (Layout.bottom, Layout.top))
+    let logNote = { (isLog: Bool, label: String) in isLog && log == nil ? label + " (log)" : label }
+    axes(
+      x: xScale, y: yScale, xLabel: "Iteration", yLabel: logNote(yScale.isLog, yLabel), right: rightScale,
+      rightLabel: logNote(rightScale?.isLog ?? false, rightLabel))
     for value in horizontal {
       if let py = yScale(value) { line(Layout.left, py, Layout.right, py, color: CockpitDashboard.Palette.zone, width: 1.2, dash: true) }
     }
     for (s, scale) in series.map({ ($0, yScale) }) + right.compactMap({ s in rightScale.map { (s, $0) } }) {
-      let points = CockpitDashboard.thinned(s.points.filter { $0.y.isFinite && (!log || $0.y > 0) })
-      dots(points, x: xScale, y: scale, color: s.color, opacity: s.average ? 0.35 : 0.9)
+      let points = CockpitDashboard.thinned(s.points.filter { $0.y.isFinite && (!scale.isLog || $0.y > 0) })
+      dots(points, x: xScale, y: scale, color: s.color, opacity: s.average ? 0.5 : 0.9)
       if s.average {
-        let average = CockpitDashboard.movingAverage(points.map(\.y))
+        // The average of a log axis is taken of the logarithms, as the eye reads it.
+        let values = scale.isLog ? points.map { CockpitDashboard.naturalLog($0.y) } : points.map(\.y)
+        let average = CockpitDashboard.movingAverage(values).map { scale.isLog ? CockpitDashboard.naturalExp($0) : $0 }
         polyline(zip(points, average).map { (x: $0.x, y: $1) }, x: xScale, y: scale, color: s.color)
       }
     }
-    legend(all.map { s in (label: s.name + (s.points.last(where: { $0.y.isFinite }).map { ": " + CockpitDashboard.label($0.y) } ?? ""), color: s.color) })
+    // Series never recorded (TICTrace outside its preset) stay out of the legend.
+    legend(all.filter { !$0.points.isEmpty }.map { s in (label: s.name + (s.points.last(where: { $0.y.isFinite }).map { ": " + CockpitDashboard.label($0.y) } ?? ""), color: s.color) })
   }
 }

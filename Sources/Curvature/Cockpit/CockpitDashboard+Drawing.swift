@@ -103,6 +103,11 @@ extension CockpitDashboard {
     return out
   }
 
+  /// `ln x`.
+  static func naturalLog(_ x: Double) -> Double { log(x) }
+  /// `eˣ`.
+  static func naturalExp(_ x: Double) -> Double { exp(x) }
+
   /// Every `k`-th point so at most `Layout.maxPoints` remain, always keeping the last.
   static func thinned<T>(_ points: [T]) -> [T] {
     guard points.count > Layout.maxPoints else { return points }
@@ -182,11 +187,18 @@ struct DashboardScale {
     if isLog {
       let first = Int(lower.rounded(.up))
       let last = Int(upper.rounded(.down))
-      guard first <= last else { return [tenToThe((lower + upper) / 2)] }
+      // Less than two powers of ten in range: round linear ticks read better.
+      guard last > first else { return Self.linearTicks(tenToThe(lower), tenToThe(upper)).filter { $0 > 0 } }
       let step = Swift.max(1, (last - first + 4) / 5)
       return Swift.stride(from: first, through: last, by: step).map { tenToThe(Double($0)) }
     }
+    return Self.linearTicks(lower, upper)
+  }
+
+  /// About five round values in `[lower, upper]`.
+  static func linearTicks(_ lower: Double, _ upper: Double) -> [Double] {
     let raw = (upper - lower) / 4
+    guard raw > 0, raw.isFinite else { return [] }
     let magnitude = tenToThe(log10(raw).rounded(.down))
     let step = [1.0, 2, 2.5, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
     let first = (lower / step).rounded(.up)

@@ -31,9 +31,7 @@ extension CockpitDashboard {
     case .gradHist2d:
       drawHistogram2d(&canvas, records.last(where: { $0.gradHist2d != nil }))
     case .hessMaxEV:
-      let values = records.compactMap(\.hessMaxEV).filter(\.isFinite)
-      let positive = !values.isEmpty && values.allSatisfy { $0 > 0 }
-      canvas.traces([trace("λmax", Palette.primary, \.hessMaxEV)], yLabel: positive ? "Max eigenvalue (log)" : "Max eigenvalue", log: positive)
+      canvas.traces([trace("λmax", Palette.primary, \.hessMaxEV)], yLabel: "Max eigenvalue")
     case .hessTrace:
       canvas.traces([trace("trace", Palette.primary) { $0.hessTrace.map { $0.reduce(0, +) } }], yLabel: "Hessian trace")
     case .tic:
@@ -90,8 +88,10 @@ extension CockpitDashboard {
         canvas.rect(x: x0, y: top, width: x1 - x0, height: bottom - top, fill: color, opacity: 0.5)
       }
     }
+    // Up to the plot's top, y = 1.75.
+    let reach = 1.75.squareRoot()
     let parabola = (0...60).map { i -> (x: Double, y: Double) in
-      let t = -1.5 + 3 * Double(i) / 60
+      let t = -reach + 2 * reach * Double(i) / 60
       return (t, t * t)
     }
     canvas.polyline(parabola, x: x, y: y, color: Palette.secondary, width: 2)
