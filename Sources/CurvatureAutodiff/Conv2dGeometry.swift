@@ -1,6 +1,5 @@
-// The geometry of a 2-D sliding window (convolution, unfold, fold) and the precomputed
-// index map that turns `unfold` into a gather and `fold` into a scatter-add.
-import Synchronization
+// The geometry of a 2-D sliding window (convolution, unfold, fold), and unfold and fold of
+// whole batches through the strided im2col/col2im kernels.
 import CurvatureNumerics
 
 /// The geometry of a 2-D sliding window over an input `[N, C, H, W]`: kernel size, stride,
@@ -120,12 +119,11 @@ public struct Conv2dGeometry: Hashable, Sendable, CustomStringConvertible {
       && paddingHeight == 0 && paddingWidth == 0
   }
 
-  /// The same window with batch and channels set to 1: what the index map depends on.
-  var plane: Conv2dGeometry {
-    if batch == 1 && channels == 1 { return self }
-    return Conv2dGeometry(
-      batch: 1, channels: 1, height: height, width: width, kernelSize: kernelSize, stride: stride,
-      padding: padding, dilation: dilation, operation: "Conv2dGeometry")
+  /// The window over one image, for the im2col/col2im kernels.
+  var window: WindowShape {
+    WindowShape(
+      channels: channels, height: height, width: width, kernel: kernelSize, stride: stride, padding: padding,
+      dilation: dilation, output: outputSize)
   }
 
   /// The geometry in one line.
@@ -134,95 +132,37 @@ public struct Conv2dGeometry: Hashable, Sendable, CustomStringConvertible {
   }
 }
 
-/// The gather map of one channel plane: entry `(i·kw + j)·L + l` is the flat index into an
-/// `H×W` plane of tap `(i, j)` at window position `l`, or -1 where it falls in the padding.
-///
-/// Channel `c` of sample `n` occupies the contiguous block of `kh·kw·L` rows/columns of
-/// `unfold`'s result at `(n·C + c)·kh·kw·L`, so one map serves every sample and channel:
-/// `unfold` is `N·C` gathers and `fold` `N·C` scatter-adds over buffer slices.
-final class PlaneIndexMap: Sendable {
-  let indices: [Int]
-
-  init(_ g: Conv2dGeometry) {
-    let (kh, kw, oh, ow) = (g.kernelHeight, g.kernelWidth, g.outputHeight, g.outputWidth)
-    let (h, w) = (g.height, g.width)
-    let l = oh * ow
-    indices = [Int](unsafeUninitializedCapacity: kh * kw * l) { buffer, initialized in
-      var k = 0
-      for i in 0..<kh {
-        for j in 0..<kw {
-          for y in 0..<oh {
-            let row = y * g.strideHeight - g.paddingHeight + i * g.dilationHeight
-            let rowInside = row >= 0 && row < h
-            for x in 0..<ow {
-              let column = x * g.strideWidth - g.paddingWidth + j * g.dilationWidth
-              buffer[k] = rowInside && column >= 0 && column < w ? row * w + column : -1
-              k += 1
-            }
-          }
-        }
-      }
-      initialized = k
-    }
-  }
-
-  /// The map of a geometry's plane, from a small process-wide cache.
-  static func of(_ geometry: Conv2dGeometry) -> PlaneIndexMap {
-    let key = geometry.plane
-    if let cached = cache.withLock({ $0[key] }) { return cached }
-    // Built outside the lock; a concurrent duplicate build is harmless.
-    let map = PlaneIndexMap(key)
-    cache.withLock { entries in
-      if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-      entries[key] = map
-    }
-    return map
-  }
-
-  /// Maps by plane geometry (independent of batch size and channel count and of the
-  /// scalar type). Small: a map holds `kh·kw·Hout·Wout` indices.
-  private static let cache = Mutex<[Conv2dGeometry: PlaneIndexMap]>([:])
-  private static let capacity = 64
-
-  /// `[N, C, H, W]` → `[N, C·kh·kw, L]`: patches as columns, zeros for padding.
-  func unfold<T: BLASScalar>(_ x: NDArray<T>, _ g: Conv2dGeometry) -> NDArray<T> {
-    let planes = g.batch * g.channels
-    let (planeSize, blockSize) = (g.height * g.width, indices.count)
-    let scalars = [T](unsafeUninitializedCapacity: planes * blockSize) { buffer, initialized in
+extension Conv2dGeometry {
+  /// `[N, C, H, W]` → `[N, C·kh·kw, L]`: patches as columns, zeros for padding (each
+  /// sample's block by the strided im2col kernel).
+  func unfold<T: BLASScalar>(_ x: NDArray<T>) -> NDArray<T> {
+    let (image, block, l) = (channels * height * width, patchSize * patchCount, patchCount)
+    // No pixels (an empty batch, or an empty image seen only through padding): all zeros.
+    guard x.count > 0 else { return NDArray(zeros: unfoldedShape) }
+    let window = self.window
+    return NDArray(uninitializedShape: unfoldedShape) { destination in
       x.withUnsafeBufferPointer { source in
-        indices.withUnsafeBufferPointer { map in
-          for p in 0..<planes {
-            T.gather(
-              UnsafeBufferPointer(rebasing: source[(p * planeSize)..<((p + 1) * planeSize)]), indices: map,
-              UnsafeMutableBufferPointer(rebasing: buffer[(p * blockSize)..<((p + 1) * blockSize)]))
-          }
+        for n in 0..<batch {
+          im2col(source.baseAddress! + n * image, destination.baseAddress! + n * block, rowStride: l, window)
         }
       }
-      initialized = planes * blockSize
     }
-    return NDArray(shape: g.unfoldedShape, scalars: scalars)
   }
 
   /// `[N, C·kh·kw, L]` → `[N, C, H, W]`: each column added back where its patch came from
   /// (overlaps sum, padding is dropped). The adjoint of `unfold`.
-  func fold<T: BLASScalar>(_ columns: NDArray<T>, _ g: Conv2dGeometry) -> NDArray<T> {
-    let planes = g.batch * g.channels
-    let (planeSize, blockSize) = (g.height * g.width, indices.count)
-    let scalars = [T](unsafeUninitializedCapacity: planes * planeSize) { destination, initialized in
-      // Zero-filled as raw bytes (all-zero bits are +0 for Float and Double): a generic
-      // `Array(repeating:count:)` would copy element by element through value witnesses.
-      UnsafeMutableRawBufferPointer(destination).initializeMemory(as: UInt8.self, repeating: 0)
-      columns.withUnsafeBufferPointer { source in
-        indices.withUnsafeBufferPointer { map in
-          for p in 0..<planes {
-            T.scatterAdd(
-              UnsafeBufferPointer(rebasing: source[(p * blockSize)..<((p + 1) * blockSize)]), indices: map,
-              UnsafeMutableBufferPointer(rebasing: destination[(p * planeSize)..<((p + 1) * planeSize)]))
-          }
+  func fold<T: BLASScalar>(_ columns: NDArray<T>) -> NDArray<T> {
+    let (image, block, l) = (channels * height * width, patchSize * patchCount, patchCount)
+    let window = self.window
+    var result = NDArray<T>(zeros: inputShape)
+    guard result.count > 0 else { return result }
+    columns.withUnsafeBufferPointer { source in
+      result.withUnsafeMutableBufferPointer { destination in
+        for n in 0..<batch {
+          col2im(source.baseAddress! + n * block, destination.baseAddress! + n * image, rowStride: l, window)
         }
       }
-      initialized = planes * planeSize
     }
-    return NDArray(shape: g.inputShape, scalars: scalars)
+    return result
   }
 }

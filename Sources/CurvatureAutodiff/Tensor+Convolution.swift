@@ -1,10 +1,11 @@
 import CurvatureNumerics
 
 // 2-D convolution with PyTorch semantics, composed of two linear primitives — unfold
-// (im2col, a gather through a cached index map) and its adjoint fold (col2im, a scatter-add)
-// — and batched matmuls through gemm. Each primitive's pullback is the other one and its
-// differential is itself, so conv2d's VJP, JVP, gradient of gradient and Hessian-vector
-// products all come from the composition.
+// (im2col by strided loops) and its adjoint fold (col2im) — and batched matmuls through
+// gemm. Each primitive's pullback is the other one and its differential is itself, so
+// conv2d's VJP, JVP, gradient of gradient and Hessian-vector products all come from the
+// composition. (A conv/convT/convW primitive family with one unfold of the batch as
+// [Cin·kh·kw, N·L] was measured no faster on the compare.py CNN; see Benchmarks/README.md.)
 
 /// Sliding-window patches of a batch of images as columns — PyTorch's
 /// `torch.nn.functional.unfold` (im2col).
@@ -24,8 +25,7 @@ import CurvatureNumerics
 ///   - dilation: The spacing between taps per axis.
 /// - Returns: `[N, C·kh·kw, L]` (or `[C·kh·kw, L]`) with `L = Hout·Wout`. Linear in `x`:
 ///   its pullback is `fold` and its differential `unfold` of the tangent.
-/// - Complexity: O(N·C·kh·kw·L) gathers; the index map of one `H×W` plane is built once per
-///   geometry and cached.
+/// - Complexity: O(N·C·kh·kw·L) copies (strided loops, no index maps).
 public func unfold<T: BLASScalar>(
   _ x: Tensor<T>, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
   padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1)
@@ -157,26 +157,23 @@ public func conv2d<T: BLASScalar>(
 }
 
 extension Tensor {
-  /// `unfold` for a validated geometry, as a primitive (`map`: the geometry's index map,
-  /// when a caller already holds it).
-  static func unfolded(_ x: Tensor, _ geometry: Conv2dGeometry, _ map: PlaneIndexMap? = nil) -> Tensor {
+  /// `unfold` for a validated geometry, as a primitive.
+  static func unfolded(_ x: Tensor, _ geometry: Conv2dGeometry) -> Tensor {
     precondition(x.shape == geometry.inputShape, "unfold: input \(x.shape) for geometry \(geometry)")
     if geometry.isPointwise { return x.reshaped(geometry.unfoldedShape) }
-    let map = map ?? PlaneIndexMap.of(geometry)
     return primitive(
-      map.unfold(x.value, geometry), inputs: [x],
-      pullback: { g, _ in [folded(g, geometry, map)] },
-      differential: { t in t[0].map { unfolded($0, geometry, map) } })
+      geometry.unfold(x.value), inputs: [x],
+      pullback: { g, _ in [folded(g, geometry)] },
+      differential: { t in t[0].map { unfolded($0, geometry) } })
   }
 
   /// `fold` for a validated geometry, as a primitive.
-  static func folded(_ columns: Tensor, _ geometry: Conv2dGeometry, _ map: PlaneIndexMap? = nil) -> Tensor {
+  static func folded(_ columns: Tensor, _ geometry: Conv2dGeometry) -> Tensor {
     precondition(columns.shape == geometry.unfoldedShape, "fold: input \(columns.shape) for geometry \(geometry)")
     if geometry.isPointwise { return columns.reshaped(geometry.inputShape) }
-    let map = map ?? PlaneIndexMap.of(geometry)
     return primitive(
-      map.fold(columns.value, geometry), inputs: [columns],
-      pullback: { g, _ in [unfolded(g, geometry, map)] },
-      differential: { t in t[0].map { folded($0, geometry, map) } })
+      geometry.fold(columns.value), inputs: [columns],
+      pullback: { g, _ in [unfolded(g, geometry)] },
+      differential: { t in t[0].map { folded($0, geometry) } })
   }
 }

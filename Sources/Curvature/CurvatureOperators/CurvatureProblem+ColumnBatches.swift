@@ -9,14 +9,10 @@ import CurvatureNN
 
 extension CurvatureProblem {
   /// The model when products with several columns can take the batched path: a
-  /// `Sequential` whose layers all have a batched rule, without Conv2d layers. (The
-  /// batched Conv2d rules are correct but, measured on the CNN of `compare.py` with 32
-  /// columns, slower than the column loop: their convolution derivatives go through the
-  /// autodiff core's `vjp`, which also runs a forward convolution of the stacked batch.)
+  /// `Sequential` whose layers all have a batched rule (Linear, Conv2d, activations,
+  /// Flatten; Conv2d by direct unfold/gemm rules on the saved patches).
   var batchedSequential: Sequential<Scalar>? {
-    guard let sequential = model as? Sequential<Scalar>, SequentialLinearization.supports(sequential),
-      !sequential.layers.contains(where: { $0 is Conv2d<Scalar> })
-    else { return nil }
+    guard let sequential = model as? Sequential<Scalar>, SequentialLinearization.supports(sequential) else { return nil }
     return sequential
   }
 
@@ -24,7 +20,14 @@ extension CurvatureProblem {
   /// an eighth of the memory budget.
   func columnChunk(_ sequential: Sequential<Scalar>, columns k: Int) -> Int {
     let perColumn = SequentialLinearization.elementsPerColumn(sequential, inputShape: data.inputShape) * Swift.min(batchSize, data.count)
-    let budget = MemoryBudget.defaultBytes / (8 * MemoryLayout<Scalar>.stride)
+    var budget = MemoryBudget.defaultBytes / (8 * MemoryLayout<Scalar>.stride)
+    if sequential.layers.contains(where: { $0 is Conv2d<Scalar> }) {
+      // A convolution's stacked patches are the largest arrays: kept within glibc's largest
+      // heap block (32 MiB, see NumericsBackend.retainFreedMemory) so chunks reuse freed
+      // memory; beyond it every array is a fresh mapping, page-faulted and zeroed by the
+      // kernel (measured on the compare.py CNN with 32 columns at once: 55% of the time).
+      budget = Swift.min(budget, (32 << 20) / MemoryLayout<Scalar>.stride)
+    }
     return Swift.max(1, Swift.min(k, budget / Swift.max(1, perColumn)))
   }
 

@@ -2,20 +2,22 @@ import CurvatureNumerics
 import CurvatureAutodiff
 import CurvatureNN
 
-// Hessian products with k columns for a Sequential of Linear, activation and Flatten
+// Hessian products with k columns for a Sequential of Linear, Conv2d, activation and Flatten
 // layers, by forward-over-reverse with the k tangents as a leading axis (Pearlmutter 1994,
 // "Fast exact multiplication by the Hessian"): the forward tangents ȧ of every layer's
 // input, then the gradient δ (one) and its tangents δ̇ (k) backwards,
 //
 //   Linear z = a Wᵀ + b:  ġ_W = δ̇ᵀ a + δᵀ ȧ,  ġ_b = Σ_rows δ̇,  δ̇_a = δ̇ W + δ Ẇ
 //   y = σ(z):             δ̇_z = σ'(z) ⊙ δ̇ + σ''(z) ⊙ δ ⊙ ż
+//   Conv2d z = conv(a, W) + b:  ġ_W = convW(a, δ̇) + convW(ȧ, δ),  ġ_b = Σ δ̇,
+//                               δ̇_a = convT(δ̇, W) + convT(δ, Ẇ)
 //
 // with each line one gemm (or elementwise operation) for all k columns.
 
 extension SequentialLinearization {
-  /// Whether the batched Hessian rules cover every layer (Conv2d takes the column loop).
+  /// Whether the batched Hessian rules cover every layer.
   static func supportsHessian(_ sequential: Sequential<Scalar>) -> Bool {
-    sequential.layers.allSatisfy { $0 is Linear<Scalar> || $0 is Flatten<Scalar> || isElementwise($0) }
+    sequential.layers.allSatisfy { $0 is Linear<Scalar> || $0 is Conv2d<Scalar> || $0 is Flatten<Scalar> || isElementwise($0) }
   }
 
   /// `H V` restricted to the given blocks: `[k] + shape` by model block, for parameter
@@ -64,6 +66,33 @@ extension SequentialLinearization {
           }
           deltaTangent = next.reshaped([k] + a.shape)
           delta = matmul(d2, weight).reshaped(a.shape)
+        }
+      } else if let conv = layer as? Conv2d<Scalar>, let (layout, patches) = convolutions[index] {
+        let n = a.shape[0]
+        let outSample = Array(values[index + 1].shape.dropFirst())
+        let weight = sequential.parameters[range.lowerBound]
+        // δ `[N, Cout, H', W']` channel-major `[Cout, N·L]`, for the terms with δ.
+        let deltaColumns = layout.channelMajor(delta)
+        // The k input tangents / cotangents as one batch of k·N.
+        let stacked = layout.withBatch(k * n)
+        if selected.contains(range.lowerBound) {
+          var g = convolutionWeightGradients(layout, patches, deltaTangent, columns: k)
+          if let aTangent {
+            let tangentPatches = stacked.columns(aTangent.reshaped([k * n] + a.shape.dropFirst()))
+            g.add(layout.weightGradients(stackedColumns: tangentPatches, channelMajor: deltaColumns, stacked: k).reshaped(g.shape))
+          }
+          grads[range.lowerBound] = g
+        }
+        if range.count > 1, selected.contains(range.lowerBound + 1) {
+          grads[range.lowerBound + 1] = deltaTangent.reshaped([k, n, conv.outChannels, outSample[1] * outSample[2]]).reduced(.sum, axes: [1, 3])
+        }
+        if needsInput {
+          var columns = stacked.inputColumns(deltaTangent.reshaped([k * n] + outSample), weight)
+          if let w = tangents[range.lowerBound] {
+            layout.addInputColumns(deltaColumns, weights: w.reshaped([k * conv.outChannels] + layout.weightShape.dropFirst()), stacked: k, into: &columns)
+          }
+          deltaTangent = stacked.image(columns).reshaped([k] + a.shape)
+          delta = layout.inputGradient(delta, weight)
         }
       } else if let d = derivatives[index] {
         guard needsInput else { continue }

@@ -17,6 +17,10 @@ struct SequentialLinearization<Scalar: BLASScalar>: Sendable {
   let values: [NDArray<Scalar>]
   /// For elementwise activations, `σ'` at the layer's input; nil for other layers.
   let derivatives: [NDArray<Scalar>?]
+  /// For Conv2d layers, the convolution over the batch and its input unfolded as patches
+  /// `[C·kh·kw, N·L]` (computed once, shared by the weight tangents and weight gradients of
+  /// every column); nil for other layers.
+  let convolutions: [(layout: ConvolutionLayout, patches: NDArray<Scalar>)?]
 
   /// The network output.
   var output: NDArray<Scalar> { values[values.count - 1] }
@@ -38,11 +42,23 @@ struct SequentialLinearization<Scalar: BLASScalar>: Sendable {
     self.sequential = sequential
     var values = [inputs]
     var derivatives = [NDArray<Scalar>?]()
+    var convolutions = [(layout: ConvolutionLayout, patches: NDArray<Scalar>)?]()
     AutodiffMode.withoutRecording {
       let parameters = sequential.parameters.map { Tensor($0) }
       for (index, layer) in sequential.layers.enumerated() {
         let x = values[index]
         let p = Array(parameters[sequential.parameterRanges[index]])
+        if let conv = layer as? Conv2d<Scalar> {
+          let layout = Self.layout(conv, inputShape: x.shape)
+          let patches = layout.columns(x)
+          var y = layout.forward(patches, p[0].value)
+          if conv.hasBias { y.add(p[1].value.reshaped([conv.outChannels, 1, 1]).broadcast(to: y.shape)) }
+          values.append(y)
+          derivatives.append(nil)
+          convolutions.append((layout, patches))
+          continue
+        }
+        convolutions.append(nil)
         if Self.isElementwise(layer) {
           let (y, d) = jvp(at: [Tensor(x)], tangents: [Tensor(NDArray(repeating: 1, shape: x.shape))]) { layer($0[0], parameters: p) }
           values.append(y.value)
@@ -55,6 +71,16 @@ struct SequentialLinearization<Scalar: BLASScalar>: Sendable {
     }
     self.values = values
     self.derivatives = derivatives
+    self.convolutions = convolutions
+  }
+
+  /// The convolution of a Conv2d layer over inputs of the given shape.
+  static func layout(_ conv: Conv2d<Scalar>, inputShape: [Int]) -> ConvolutionLayout {
+    ConvolutionLayout(
+      geometry: Conv2dGeometry(
+        inputShape: inputShape, kernelSize: conv.kernelSize, stride: conv.stride, padding: conv.padding,
+        dilation: conv.dilation),
+      outChannels: conv.outChannels, groups: conv.groups)
   }
 
   /// Elements per data point of the largest array a product with one column keeps (layer
@@ -102,11 +128,14 @@ struct SequentialLinearization<Scalar: BLASScalar>: Sendable {
         }
         if let b = biasTangent { z = adding(z, b.reshaped([k, 1, nOut]).broadcast(to: [k, rows, nOut])) }
         t = z?.reshaped(outShape)
-      } else if let conv = layer as? Conv2d<Scalar> {
-        let n = a.shape[0]
+      } else if let conv = layer as? Conv2d<Scalar>, let (layout, patches) = convolutions[index] {
         let weight = sequential.parameters[range.lowerBound]
-        var z = t.map { convolve(conv, $0.reshaped([k * n] + a.shape.dropFirst()), weight: weight).reshaped(outShape) }
-        if let w = weightTangent { z = adding(z, convolveWeights(conv, a, w, columns: k).reshaped(outShape)) }
+        // The k input tangents are a batch of k·N images: one unfold, one gemm per group.
+        var z = t.map { t in
+          let stacked = layout.withBatch(k * a.shape[0])
+          return stacked.forward(stacked.columns(t.reshaped([k * a.shape[0]] + a.shape.dropFirst())), weight).reshaped(outShape)
+        }
+        if let w = weightTangent { z = adding(z, convolveWeights(layout, patches, w, columns: k)) }
         if let b = biasTangent { z = adding(z, b.reshaped([k, 1, conv.outChannels, 1, 1]).broadcast(to: outShape)) }
         t = z
       } else if let d = derivatives[index] {
@@ -146,23 +175,20 @@ struct SequentialLinearization<Scalar: BLASScalar>: Sendable {
         if needsInput {
           delta = matmul(delta.reshaped([k * rows, nOut]), sequential.parameters[range.lowerBound]).reshaped([k] + a.shape)
         }
-      } else if let conv = layer as? Conv2d<Scalar> {
+      } else if let conv = layer as? Conv2d<Scalar>, let (layout, patches) = convolutions[index] {
         let n = a.shape[0]
         let outSample = Array(values[index + 1].shape.dropFirst())
         let weight = sequential.parameters[range.lowerBound]
         if selected.contains(range.lowerBound) {
-          grads[range.lowerBound] = convolutionWeightGradients(conv, a, delta, weightShape: weight.shape, columns: k)
+          grads[range.lowerBound] = convolutionWeightGradients(layout, patches, delta, columns: k)
         }
         if range.count > 1, selected.contains(range.lowerBound + 1) {
           grads[range.lowerBound + 1] = delta.reshaped([k, n, conv.outChannels, outSample[1] * outSample[2]]).reduced(.sum, axes: [1, 3])
         }
         if needsInput {
-          let x = Tensor(NDArray<Scalar>(zeros: [k * n] + a.shape.dropFirst()))
-          let result = vjp(at: [x], cotangent: Tensor(delta.reshaped([k * n] + outSample))) { input in
-            conv2d(
-              input[0], weight: Tensor(weight), stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups)
-          }
-          delta = result.cotangents[0].value.reshaped([k] + a.shape)
+          // The k cotangents are a batch of k·N: one gemm per group and one fold.
+          let stacked = layout.withBatch(k * n)
+          delta = stacked.inputGradient(delta.reshaped([k * n] + outSample), weight).reshaped([k] + a.shape)
         }
       } else if let d = derivatives[index] {
         if needsInput { delta = NDArray.binary(.multiply, delta, d.reshaped([1] + d.shape)) }
@@ -173,57 +199,48 @@ struct SequentialLinearization<Scalar: BLASScalar>: Sendable {
     return grads
   }
 
-  /// A convolution without bias and without recording.
-  private func convolve(_ conv: Conv2d<Scalar>, _ x: NDArray<Scalar>, weight: NDArray<Scalar>) -> NDArray<Scalar> {
-    AutodiffMode.withoutRecording {
-      conv2d(Tensor(x), weight: Tensor(weight), stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups).value
-    }
-  }
-
-  /// `conv(a, Ẇ_j)` for the k weight tangents `[k, Cout, ...]`, as `[k, N, Cout, H', W']`:
-  /// one convolution with the tangents stacked as output channels when `groups == 1`.
-  private func convolveWeights(_ conv: Conv2d<Scalar>, _ a: NDArray<Scalar>, _ w: NDArray<Scalar>, columns k: Int) -> NDArray<Scalar> {
-    let cout = conv.outChannels
-    let kernel = Array(w.shape.dropFirst(2))
-    if conv.groups == 1 {
-      let y = convolve(conv, a, weight: w.reshaped([k * cout] + kernel))
-      let (n, locations) = (y.shape[0], y.shape[2] * y.shape[3])
-      return y.reshaped([n, k, cout * locations]).permuted([1, 0, 2])
+  /// `conv(a, Ẇ_j)` for the k weight tangents `[k, Cout, ...]`, as `[k, N, Cout, H', W']`,
+  /// from the saved patches of `a`: one gemm with the tangents stacked as output channels
+  /// when `groups == 1`, else one convolution per column.
+  private func convolveWeights(
+    _ layout: ConvolutionLayout, _ patches: NDArray<Scalar>, _ w: NDArray<Scalar>, columns k: Int
+  ) -> NDArray<Scalar> {
+    let shape = [k] + layout.outputShape
+    if layout.groups == 1 {
+      return layout.forward(patches, w.reshaped([k * layout.outChannels] + layout.weightShape.dropFirst()), stacked: k)
     }
     let per = w.count / k
-    var scalars = [Scalar]()
+    var result = NDArray<Scalar>(zeros: shape)
+    let block = result.count / k
     for j in 0..<k {
-      let wj = NDArray(shape: [cout] + kernel, scalars: Array(w.scalars[(j * per)..<((j + 1) * per)]))
-      scalars += convolve(conv, a, weight: wj).scalars
+      let wj = NDArray(shape: layout.weightShape, scalars: Array(w.scalars[(j * per)..<((j + 1) * per)]))
+      copyRows(layout.forward(patches, wj), firstRow: 0, stride: block, offset: 0, into: &result, stride: block, offset: j * block, rows: 1, count: block)
     }
-    return NDArray(shape: [scalars.count], scalars: scalars)
+    return result
   }
 
   /// The weight gradients `[k] + weight shape` of a convolution for the k output
-  /// cotangents `delta` `[k, N, Cout, H', W']`: one weight gradient with the cotangents
-  /// stacked as output channels when `groups == 1`.
-  private func convolutionWeightGradients(
-    _ conv: Conv2d<Scalar>, _ a: NDArray<Scalar>, _ delta: NDArray<Scalar>, weightShape: [Int], columns k: Int
+  /// cotangents `delta` `[k, N, Cout, H', W']`, from the saved patches: one gemm over all
+  /// samples and positions with the cotangents stacked as output channels when
+  /// `groups == 1`, else one per column.
+  func convolutionWeightGradients(
+    _ layout: ConvolutionLayout, _ patches: NDArray<Scalar>, _ delta: NDArray<Scalar>, columns k: Int
   ) -> NDArray<Scalar> {
-    let n = a.shape[0]
-    let sample = delta.count / (k * n)
-    func gradient(_ cotangent: NDArray<Scalar>, outputs: Int) -> NDArray<Scalar> {
-      let w = Tensor(NDArray<Scalar>(zeros: [outputs] + weightShape.dropFirst()))
-      return vjp(at: [w], cotangent: Tensor(cotangent)) { weight in
-        conv2d(Tensor(a), weight: weight[0], stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups)
-      }.cotangents[0].value
+    let (n, cout, l) = (layout.geometry.batch, layout.outChannels, layout.geometry.patchCount)
+    if layout.groups == 1 {
+      // [k, N, Cout, L] → [k·Cout, N·L]
+      let channelMajor = delta.reshaped([k, n, cout, l]).permuted([0, 2, 1, 3]).reshaped([k * cout, n * l])
+      return layout.weightGradient(patches, channelMajor: channelMajor, stacked: k).reshaped([k] + layout.weightShape)
     }
-    let outShape = Array(delta.shape.dropFirst(2))
-    if conv.groups == 1 {
-      let stacked = delta.reshaped([k, n, sample]).permuted([1, 0, 2]).reshaped([n, k * conv.outChannels] + outShape.dropFirst())
-      return gradient(stacked, outputs: k * conv.outChannels).reshaped([k] + weightShape)
-    }
-    var scalars = [Scalar]()
+    let per = delta.count / k
+    var result = NDArray<Scalar>(zeros: [k] + layout.weightShape)
+    let block = result.count / k
     for j in 0..<k {
-      let dj = NDArray(shape: [n] + outShape, scalars: Array(delta.scalars[(j * n * sample)..<((j + 1) * n * sample)]))
-      scalars += gradient(dj, outputs: conv.outChannels).scalars
+      let dj = NDArray(shape: layout.outputShape, scalars: Array(delta.scalars[(j * per)..<((j + 1) * per)]))
+      let g = layout.weightGradient(patches, dj)
+      copyRows(g, firstRow: 0, stride: block, offset: 0, into: &result, stride: block, offset: j * block, rows: 1, count: block)
     }
-    return NDArray(shape: [k] + weightShape, scalars: scalars)
+    return result
   }
 }
 
