@@ -11,14 +11,6 @@ import Foundation
 // (forward, backward, update) and of the instruments, in wall-clock and CPU time, so that
 // the instruments' overhead is read off one run.
 
-/// The process's CPU time in seconds, every thread, user and system
-/// (`CLOCK_PROCESS_CPUTIME_ID`).
-func processCPUSeconds() -> Double {
-  var time = timespec()
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
-  return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
-}
-
 /// Splits each training step's time into the step itself and the instruments that
 /// observed it: `stepDone` marks the end of a step's update, `instrumentsDone` the end of
 /// its observation (with no instruments, both are the same instant).

@@ -163,9 +163,18 @@ final class OtherParameterPart<Scalar: BLASScalar>: Sendable {
   /// reciprocals of every damped diagonal, `1/δ` for excluded blocks.
   /// - Throws: `LinearOperatorError.singular` when a damped block is singular (with δ = 0:
   ///   a block with a zero eigenvalue to working precision, or an excluded block).
-  /// - Complexity: One `p×p` eigendecomposition per exact block.
+  /// - Complexity: One `p×p` eigendecomposition per exact block; with several ranks, block
+  ///   `i` is decomposed on rank `i mod K` and broadcast (the same bits on every rank, and
+  ///   every rank throws the same error for a singular block).
   func inverse(damping: Scalar) throws -> [OtherParameterBlock<Scalar>] {
-    try curvature().map { other in
+    let others = try curvature()
+    let exact = others.compactMap { other in other.curvature.flatMap { $0.rank == 2 ? $0 : nil } }
+    let decompositions = try problem.spreadOverRanks(exact, arrays: 2) { m -> [NDArray<Scalar>] in
+      let (values, basis) = try m.symmetricEigen()
+      return [values, basis]
+    }
+    var next = decompositions.makeIterator()
+    return try others.map { other in
       let name = problem.model.parameterSpecs[other.block].name
       let p = size(other.block)
       func singular(_ detail: String) -> LinearOperatorError {
@@ -186,7 +195,10 @@ final class OtherParameterPart<Scalar: BLASScalar>: Sendable {
       }
       // A GGN or Fisher block is positive semidefinite: invert through its eigenvalues and
       // refuse those that are not positive after damping (rounding-level ones with δ = 0).
-      let (values, basis) = try m.symmetricEigen()
+      guard let decomposition = next.next() else {
+        throw CurvatureError.invalidArgument("internal: no eigendecomposition for the other parameter '\(name)'")
+      }
+      let (values, basis) = (decomposition[0], decomposition[1])
       let largest = Swift.max(values.scalars.last ?? 0, 0)
       let floor = damping > 0 ? 0 : Scalar(p) * Scalar.ulpOfOne * largest
       guard let smallest = values.scalars.first, smallest + damping > floor else {

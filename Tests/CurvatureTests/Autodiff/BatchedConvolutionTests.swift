@@ -141,7 +141,7 @@ struct RandomConvCase: Sendable, CustomTestStringConvertible {
   static func conv1dReference<T: BLASScalar>(
     _ x: NDArray<T>, _ w: NDArray<T>, stride: Int, padding: (Int, Int), dilation: Int, groups: Int
   ) -> NDArray<T> {
-    let (n, cin, length) = (x.shape[0], x.shape[1], x.shape[2])
+    let (n, length) = (x.shape[0], x.shape[2])
     let (cout, cpg, k) = (w.shape[0], w.shape[1], w.shape[2])
     let out = (length + padding.0 + padding.1 - dilation * (k - 1) - 1) / stride + 1
     var y = NDArray<T>(zeros: [n, cout, out])

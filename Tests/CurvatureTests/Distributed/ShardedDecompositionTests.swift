@@ -99,6 +99,46 @@ import Testing
     }
   }
 
+  /// The mixed operator's exact other blocks (a free position embedding `[4, 5]` and a
+  /// scale `[5]`) are inverted like the Kronecker factors: block `i` decomposed on rank
+  /// `i mod K` and broadcast (two arrays per block and inverse; none with `.diagonal`, whose
+  /// blocks need no decomposition), giving every rank the same bits and the single-process
+  /// products.
+  @Test(arguments: [2, 3])
+  func otherParameterBlocksAreSpreadOverRanks(_ ranks: Int) throws {
+    let base = try KFACMixedOperatorDenseTests.problem(Double.self)
+    let (model, loss, data) = (base.model, base.loss, base.data)
+    var rng = RandomGenerator(seed: 9)
+    let x: NDArray<Double> = rng.normalArray(shape: [base.dimension, 2])
+    @Sendable func products(_ problem: CurvatureProblem<Double>, _ others: OtherParameters) throws -> [Double] {
+      let kfac = try KFACOperator(problem, options: KFACOptions(fisherType: .type2, otherParameters: others))
+      _ = try kfac.computeFactors()
+      return try kfac.inverse(damping: 0.05).apply(x).scalars
+        + kfac.inverse(damping: 0.05, method: .tikhonov(piDamping: true)).apply(x).scalars
+    }
+    let single = try products(base, .exactBlock)
+    var broadcasts = [OtherParameters: Int]()
+    for others in [OtherParameters.diagonal, .exactBlock] {
+      let log = CollectiveLog()
+      let perRank = try SimulatedRanks.run(ranks) { communicator in
+        try products(
+          CurvatureProblem(
+            model: model, loss: loss, data: data, batchSize: 5, checkDeterminism: false,
+            communicator: CountingCommunicator(base: communicator, log: log)),
+          others)
+      }
+      broadcasts[others] = log.broadcasts(rank: 0)
+      Self.expectSameBits(perRank, "mixed KFAC inverses (\(others))")
+      guard others == .exactBlock else { continue }
+      let scale = single.map { Swift.abs($0) }.max()!
+      for (a, b) in zip(perRank[0], single) { #expect(Swift.abs(a - b) <= 1e-11 * scale, "\(a) vs \(b)") }
+    }
+    // 2 inverses × 2 blocks × 2 arrays (eigenvalues, basis) × 2 collectives per array (its
+    // shape, then its scalars).
+    let extra: Int = broadcasts[.exactBlock, default: 0] - broadcasts[.diagonal, default: 0]
+    #expect(extra == 16, "\(broadcasts)")
+  }
+
   // MARK: Helpers
 
   /// A 4-6-5-3 tanh MLP (three Kronecker layers) with cross-entropy on 13 points.
@@ -167,6 +207,8 @@ final class CollectiveLog: @unchecked Sendable {
   func record(rank: Int, root: Int?) { lock.withLock { entries.append((rank, root)) } }
   /// The roots of the broadcasts `rank` took part in.
   func broadcastRoots(rank: Int) -> Set<Int> { lock.withLock { Set(entries.filter { $0.rank == rank }.compactMap(\.root)) } }
+  /// The broadcasts `rank` has taken part in so far.
+  func broadcasts(rank: Int) -> Int { lock.withLock { entries.filter { $0.rank == rank && $0.root != nil }.count } }
   /// The all-reduces `rank` has called so far.
   func allReduces(rank: Int) -> Int { lock.withLock { entries.filter { $0.rank == rank && $0.root == nil }.count } }
 }
