@@ -89,6 +89,10 @@ enum MPILibrary {
     aborting.store(true, ordering: .relaxed)
     writeErrorLine(message)
     if isInitialized && !isFinalized {
+      // MPI_Abort makes the launcher kill its forwarding proxies, which can drop the line
+      // still in the stderr pipe (measured: 5 of 30 `exit` faults lost it); give them
+      // 100 ms to forward it first.
+      usleep(100_000)
       _ = mpi.abort!(curvature_mpi_comm_world(), code)
     }
     exit(code)
