@@ -295,8 +295,9 @@ def check_curv(curv: str) -> None:
     # command's help and status 0, so look for the subcommand's own usage line.
     probe = subprocess.run([path, "bench", "--help"], capture_output=True, text=True)
     usage = re.search(r"USAGE:\s*\S*curv\s+bench\b", probe.stdout + probe.stderr)
-    # Newer binaries also report CPU times and the empirical KFAC build (issue 17).
-    CURV_EXTRA[:] = [flag for flag in ("--cpu", "--kfac-empirical") if flag in probe.stdout]
+    # Newer binaries also report CPU times, the empirical KFAC build and the MC Fisher
+    # products (issue 17).
+    CURV_EXTRA[:] = [flag for flag in ("--cpu", "--kfac-empirical", "--fisher-mc") if flag in probe.stdout]
     if probe.returncode != 0 or usage is None:
         first = (probe.stderr or probe.stdout).strip().splitlines()
         detail = f" (`curv bench --help` printed: {first[0]!r})" if first else ""

@@ -53,8 +53,8 @@ enum LAPACKE {
     check(routine, "w", has: w.count, needs: n)
     guard n > 0 else { return }
     try finish(
-      f(LAPACK_ROW_MAJOR, vectors ? char("V") : char("N"), uplo(triangle),
-        lapackInt(n, "n", routine), a.baseAddress, lapackInt(lda, "lda", routine), w.baseAddress),
+      OpenBLAS.counted { f(LAPACK_ROW_MAJOR, vectors ? char("V") : char("N"), uplo(triangle),
+        lapackInt(n, "n", routine), a.baseAddress, lapackInt(lda, "lda", routine), w.baseAddress) },
       routine)
   }
 
@@ -72,10 +72,10 @@ enum LAPACKE {
     // but LAPACKE wants valid pointers.
     var scratch: [T] = [d[0]]
     let info = scratch.withUnsafeMutableBufferPointer { s in
-      f(LAPACK_ROW_MAJOR, vectors ? char("V") : char("N"), lapackInt(n, "n", routine),
+      OpenBLAS.counted { f(LAPACK_ROW_MAJOR, vectors ? char("V") : char("N"), lapackInt(n, "n", routine),
         d.baseAddress, e.baseAddress ?? s.baseAddress, vectors ? z.baseAddress : s.baseAddress,
         // LAPACKE's row-major path checks ldz ≥ n even when no vectors are computed.
-        vectors ? lapackInt(ldz, "ldz", routine) : lapackInt(Swift.max(1, n), "ldz", routine))
+        vectors ? lapackInt(ldz, "ldz", routine) : lapackInt(Swift.max(1, n), "ldz", routine)) }
     }
     try finish(info, routine)
   }
@@ -90,8 +90,8 @@ enum LAPACKE {
     check(routine, "a", has: a.count, needs: square(n, lda, routine, "a"))
     guard n > 0 else { return }
     try finish(
-      f(LAPACK_ROW_MAJOR, uplo(triangle), lapackInt(n, "n", routine), a.baseAddress,
-        lapackInt(lda, "lda", routine)), routine)
+      OpenBLAS.counted { f(LAPACK_ROW_MAJOR, uplo(triangle), lapackInt(n, "n", routine), a.baseAddress,
+        lapackInt(lda, "lda", routine)) }, routine)
   }
 
   typealias PotrsRoutine<T> = @Sendable (Int32, CChar, Int32, Int32, UnsafePointer<T>?, Int32, UnsafeMutablePointer<T>?, Int32) -> Int32
@@ -105,9 +105,9 @@ enum LAPACKE {
     check(routine, "b", has: b.count, needs: OpenBLAS.span(rows: n, columns: nrhs, ld: ldb))
     guard n > 0, nrhs > 0 else { return }
     try finish(
-      f(LAPACK_ROW_MAJOR, uplo(triangle), lapackInt(n, "n", routine),
+      OpenBLAS.counted { f(LAPACK_ROW_MAJOR, uplo(triangle), lapackInt(n, "n", routine),
         lapackInt(nrhs, "nrhs", routine), a.baseAddress, lapackInt(lda, "lda", routine),
-        b.baseAddress, lapackInt(ldb, "ldb", routine)), routine)
+        b.baseAddress, lapackInt(ldb, "ldb", routine)) }, routine)
   }
 
   typealias GetrfRoutine<T> = @Sendable (Int32, Int32, Int32, UnsafeMutablePointer<T>?, Int32, UnsafeMutablePointer<Int32>?) -> Int32
@@ -121,8 +121,8 @@ enum LAPACKE {
     check(routine, "pivots", has: pivots.count, needs: min(m, n))
     guard m > 0, n > 0 else { return }
     try finish(
-      f(LAPACK_ROW_MAJOR, lapackInt(m, "m", routine), lapackInt(n, "n", routine),
-        a.baseAddress, lapackInt(lda, "lda", routine), pivots.baseAddress), routine)
+      OpenBLAS.counted { f(LAPACK_ROW_MAJOR, lapackInt(m, "m", routine), lapackInt(n, "n", routine),
+        a.baseAddress, lapackInt(lda, "lda", routine), pivots.baseAddress) }, routine)
   }
 
   typealias GetrsRoutine<T> = @Sendable (Int32, CChar, Int32, Int32, UnsafePointer<T>?, Int32, UnsafePointer<Int32>?, UnsafeMutablePointer<T>?, Int32) -> Int32
@@ -137,10 +137,10 @@ enum LAPACKE {
     check(routine, "b", has: b.count, needs: OpenBLAS.span(rows: n, columns: nrhs, ld: ldb))
     guard n > 0, nrhs > 0 else { return }
     try finish(
-      f(LAPACK_ROW_MAJOR, transpose == .none ? char("N") : char("T"),
+      OpenBLAS.counted { f(LAPACK_ROW_MAJOR, transpose == .none ? char("N") : char("T"),
         lapackInt(n, "n", routine), lapackInt(nrhs, "nrhs", routine), a.baseAddress,
         lapackInt(lda, "lda", routine), pivots.baseAddress, b.baseAddress,
-        lapackInt(ldb, "ldb", routine)), routine)
+        lapackInt(ldb, "ldb", routine)) }, routine)
   }
 
   // MARK: SVD
@@ -169,12 +169,12 @@ enum LAPACKE {
     var dummy: [T] = [0]
     let info = superb.withUnsafeMutableBufferPointer { sb in
       dummy.withUnsafeMutableBufferPointer { d in
-        f(LAPACK_ROW_MAJOR, vectors ? char("S") : char("N"), vectors ? char("S") : char("N"),
+        OpenBLAS.counted { f(LAPACK_ROW_MAJOR, vectors ? char("S") : char("N"), vectors ? char("S") : char("N"),
           lapackInt(m, "m", routine), lapackInt(n, "n", routine), a.baseAddress,
           lapackInt(lda, "lda", routine), s.baseAddress,
           vectors ? u.baseAddress : d.baseAddress, vectors ? lapackInt(ldu, "ldu", routine) : 1,
           vectors ? vt.baseAddress : d.baseAddress, vectors ? lapackInt(ldvt, "ldvt", routine) : 1,
-          sb.baseAddress)
+          sb.baseAddress) }
       }
     }
     try finish(info, routine)
@@ -191,8 +191,8 @@ enum LAPACKE {
     check(routine, "ab", has: ab.count, needs: OpenBLAS.span(rows: kd + 1, columns: n, ld: ldab))
     guard n > 0 else { return }
     try finish(
-      f(LAPACK_ROW_MAJOR, char("U"), lapackInt(n, "n", routine), lapackInt(kd, "kd", routine),
-        ab.baseAddress, lapackInt(ldab, "ldab", routine)), routine)
+      OpenBLAS.counted { f(LAPACK_ROW_MAJOR, char("U"), lapackInt(n, "n", routine), lapackInt(kd, "kd", routine),
+        ab.baseAddress, lapackInt(ldab, "ldab", routine)) }, routine)
   }
 
   typealias PbtrsRoutine<T> = @Sendable (Int32, CChar, Int32, Int32, Int32, UnsafePointer<T>?, Int32, UnsafeMutablePointer<T>?, Int32) -> Int32
@@ -207,9 +207,9 @@ enum LAPACKE {
     check(routine, "b", has: b.count, needs: OpenBLAS.span(rows: n, columns: nrhs, ld: ldb))
     guard n > 0, nrhs > 0 else { return }
     try finish(
-      f(LAPACK_ROW_MAJOR, char("U"), lapackInt(n, "n", routine), lapackInt(kd, "kd", routine),
+      OpenBLAS.counted { f(LAPACK_ROW_MAJOR, char("U"), lapackInt(n, "n", routine), lapackInt(kd, "kd", routine),
         lapackInt(nrhs, "nrhs", routine), ab.baseAddress, lapackInt(ldab, "ldab", routine),
-        b.baseAddress, lapackInt(ldb, "ldb", routine)), routine)
+        b.baseAddress, lapackInt(ldb, "ldb", routine)) }, routine)
   }
 
   /// LAPACK's version, e.g. `3.11.0`.

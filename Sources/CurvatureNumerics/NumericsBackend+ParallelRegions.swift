@@ -7,6 +7,16 @@ import Synchronization
 // The count the user set stays the one `NumericsBackend.threadCount` reports (and a count
 // set during a region takes effect when the last region ends), so regions running in
 // other threads never show through.
+//
+// A region also stops OpenBLAS's worker threads (`OpenBLAS.stopWorkers`). After each
+// multi-threaded call they wait for the next one spinning (sched_yield) for 2^28 cycles,
+// about 0.1 s (OpenBLAS's THREAD_TIMEOUT, read from OPENBLAS_THREAD_TIMEOUT only when the
+// library loads), before they sleep; setting the count to one does not wake them. On two
+// cores, one spinning worker beside our two chunk threads made `--threads 2` as slow as
+// one thread at twice the CPU time (MLP gradient 13.4 ms either way; 6.1 ms with
+// OPENBLAS_THREAD_TIMEOUT=4). Joining them costs about 0.1 ms per region at most (none
+// when they are not running), and the next multi-threaded call outside a region starts
+// them again. Results are unchanged: inside a region every call runs on one thread anyway.
 
 extension NumericsBackend {
   /// The user's BLAS thread count while regions run (`depth` of them).
@@ -30,6 +40,7 @@ extension NumericsBackend {
       if state.depth == 0 {
         state.saved = OpenBLAS.threadCount
         if state.saved > 1 { OpenBLAS.threadCount = 1 }
+        OpenBLAS.stopWorkers()
       }
       state.depth += 1
       return state.saved
@@ -42,4 +53,8 @@ extension NumericsBackend {
     }
     return try body(threads)
   }
+
+  /// Whether OpenBLAS's worker threads are running (they are stopped when a region starts
+  /// with no BLAS call in flight, and restarted by the next multi-threaded call).
+  package static var blasWorkersRunning: Bool { OpenBLAS.workersRunning }
 }

@@ -2,6 +2,7 @@
 // `Int32`s, checks that every buffer holds the elements its dimensions address, and
 // hands the `s`/`d` routine to one generic, checked implementation per operation.
 import COpenBLAS
+import Synchronization
 
 @usableFromInline
 enum OpenBLAS {
@@ -61,7 +62,7 @@ enum OpenBLAS {
     check("axpy", "x", has: x.count, needs: span(count: count, stride: strideX))
     check("axpy", "y", has: y.count, needs: span(count: count, stride: strideY))
     guard count > 0 else { return }
-    f(blasInt(count, "n", "axpy"), alpha, x.baseAddress, Int32(strideX), y.baseAddress, Int32(strideY))
+    OpenBLAS.counted { f(blasInt(count, "n", "axpy"), alpha, x.baseAddress, Int32(strideX), y.baseAddress, Int32(strideY)) }
   }
 
   typealias DotRoutine<T> = @Sendable (Int32, UnsafePointer<T>?, Int32, UnsafePointer<T>?, Int32) -> T
@@ -72,7 +73,7 @@ enum OpenBLAS {
     check("dot", "x", has: x.count, needs: span(count: count, stride: strideX))
     check("dot", "y", has: y.count, needs: span(count: count, stride: strideY))
     guard count > 0 else { return 0 }
-    return f(blasInt(count, "n", "dot"), x.baseAddress, Int32(strideX), y.baseAddress, Int32(strideY))
+    return OpenBLAS.counted { f(blasInt(count, "n", "dot"), x.baseAddress, Int32(strideX), y.baseAddress, Int32(strideY)) }
   }
 
   typealias Nrm2Routine<T> = @Sendable (Int32, UnsafePointer<T>?, Int32) -> T
@@ -81,7 +82,7 @@ enum OpenBLAS {
   ) -> T {
     check("nrm2", "x", has: x.count, needs: span(count: count, stride: stride))
     guard count > 0 else { return 0 }
-    return f(blasInt(count, "n", "nrm2"), x.baseAddress, Int32(stride))
+    return OpenBLAS.counted { f(blasInt(count, "n", "nrm2"), x.baseAddress, Int32(stride)) }
   }
 
   typealias ScalRoutine<T> = @Sendable (Int32, T, UnsafeMutablePointer<T>?, Int32) -> Void
@@ -90,7 +91,7 @@ enum OpenBLAS {
   ) {
     check("scal", "x", has: x.count, needs: span(count: count, stride: stride))
     guard count > 0 else { return }
-    f(blasInt(count, "n", "scal"), alpha, x.baseAddress, Int32(stride))
+    OpenBLAS.counted { f(blasInt(count, "n", "scal"), alpha, x.baseAddress, Int32(stride)) }
   }
 
   // MARK: Level 2
@@ -113,10 +114,10 @@ enum OpenBLAS {
       scaleOrZero(beta, y, count: yCount, stride: strideY)
       return
     }
-    f(
+    OpenBLAS.counted { f(
       CblasRowMajor, cblas(transpose), blasInt(m, "m", "gemv"), blasInt(n, "n", "gemv"), alpha,
       a.baseAddress, blasInt(lda, "lda", "gemv"), x.baseAddress, Int32(strideX), beta,
-      y.baseAddress, Int32(strideY))
+      y.baseAddress, Int32(strideY)) }
   }
 
   typealias GerRoutine<T> = @Sendable (
@@ -131,9 +132,9 @@ enum OpenBLAS {
     check("ger", "x", has: x.count, needs: span(count: m, stride: strideX))
     check("ger", "y", has: y.count, needs: span(count: n, stride: strideY))
     guard m > 0, n > 0 else { return }
-    f(
+    OpenBLAS.counted { f(
       CblasRowMajor, blasInt(m, "m", "ger"), blasInt(n, "n", "ger"), alpha, x.baseAddress,
-      Int32(strideX), y.baseAddress, Int32(strideY), a.baseAddress, blasInt(lda, "lda", "ger"))
+      Int32(strideX), y.baseAddress, Int32(strideY), a.baseAddress, blasInt(lda, "lda", "ger")) }
   }
 
   // MARK: Level 3
@@ -157,11 +158,11 @@ enum OpenBLAS {
       for row in 0..<m { scaleOrZero(beta, UnsafeMutableBufferPointer(rebasing: c[(row * ldc)...]), count: n, stride: 1) }
       return
     }
-    f(
+    OpenBLAS.counted { f(
       CblasRowMajor, cblas(transposeA), cblas(transposeB), blasInt(m, "m", "gemm"),
       blasInt(n, "n", "gemm"), blasInt(k, "k", "gemm"), alpha, a.baseAddress,
       blasInt(lda, "lda", "gemm"), b.baseAddress, blasInt(ldb, "ldb", "gemm"), beta,
-      c.baseAddress, blasInt(ldc, "ldc", "gemm"))
+      c.baseAddress, blasInt(ldc, "ldc", "gemm")) }
   }
 
   typealias SyrkRoutine<T> = @Sendable (
@@ -184,10 +185,10 @@ enum OpenBLAS {
       }
       return
     }
-    f(
+    OpenBLAS.counted { f(
       CblasRowMajor, cblas(triangle), cblas(transpose), blasInt(n, "n", "syrk"),
       blasInt(k, "k", "syrk"), alpha, a.baseAddress, blasInt(lda, "lda", "syrk"), beta,
-      c.baseAddress, blasInt(ldc, "ldc", "syrk"))
+      c.baseAddress, blasInt(ldc, "ldc", "syrk")) }
   }
 
   typealias TrsmRoutine<T> = @Sendable (
@@ -203,11 +204,11 @@ enum OpenBLAS {
     check("trsm", "a", has: a.count, needs: span(rows: order, columns: order, ld: lda), ld: lda, columns: order)
     check("trsm", "b", has: b.count, needs: span(rows: m, columns: n, ld: ldb), ld: ldb, columns: n)
     guard m > 0, n > 0 else { return }
-    f(
+    OpenBLAS.counted { f(
       CblasRowMajor, side == .left ? CblasLeft : CblasRight, cblas(triangle), cblas(transpose),
       diagonal == .unit ? CblasUnit : CblasNonUnit, blasInt(m, "m", "trsm"),
       blasInt(n, "n", "trsm"), alpha, a.baseAddress, blasInt(lda, "lda", "trsm"),
-      b.baseAddress, blasInt(ldb, "ldb", "trsm"))
+      b.baseAddress, blasInt(ldb, "ldb", "trsm")) }
   }
 
   typealias OmatcopyRoutine<T> = @Sendable (
@@ -222,10 +223,10 @@ enum OpenBLAS {
     check("omatcopy", "a", has: a.count, needs: span(rows: rows, columns: columns, ld: lda), ld: lda, columns: columns)
     check("omatcopy", "b", has: b.count, needs: span(rows: br, columns: bc, ld: ldb), ld: ldb, columns: bc)
     guard rows > 0, columns > 0 else { return }
-    f(
+    OpenBLAS.counted { f(
       CblasRowMajor, cblas(transpose), blasInt(rows, "rows", "omatcopy"),
       blasInt(columns, "columns", "omatcopy"), alpha, a.baseAddress,
-      blasInt(lda, "lda", "omatcopy"), b.baseAddress, blasInt(ldb, "ldb", "omatcopy"))
+      blasInt(lda, "lda", "omatcopy"), b.baseAddress, blasInt(ldb, "ldb", "omatcopy")) }
   }
 
   /// `y ← βy` for the degenerate products with an empty inner dimension (BLAS semantics:
@@ -237,6 +238,40 @@ enum OpenBLAS {
   }
 
   // MARK: Runtime
+
+  /// BLAS and LAPACK calls running now, in any thread (see `stopWorkers`).
+  private static let callsInFlight = Atomic<Int>(0)
+
+  /// `body` (one BLAS or LAPACK call), counted in `callsInFlight` while it runs. The
+  /// increment is a sequentially consistent read-modify-write, so the count OpenBLAS reads
+  /// in the call comes after it: a `stopWorkers` that sees no call in flight set the count
+  /// to one before, and a call it did not see runs on its caller's thread alone.
+  @inline(__always)
+  static func counted<R>(_ body: () -> R) -> R {
+    callsInFlight.wrappingAdd(1, ordering: .sequentiallyConsistent)
+    defer { callsInFlight.wrappingSubtract(1, ordering: .releasing) }
+    return body()
+  }
+
+  /// Whether OpenBLAS's worker threads exist (started by a multi-threaded call, until
+  /// `stopWorkers` joins them).
+  static var workersRunning: Bool { openblas_workers_running() != 0 }
+
+  /// Joins OpenBLAS's worker threads, unless no worker runs or a BLAS or LAPACK call is in
+  /// flight (it could be using them: joining would wait forever). Call it only after setting
+  /// the thread count to one, with the count's lock held, so no call can start using them.
+  /// The next multi-threaded call starts them again (`blas_thread_init`, about 0.1 ms).
+  /// - Returns: Whether the workers are stopped now.
+  @discardableResult
+  static func stopWorkers() -> Bool {
+    guard workersRunning else { return true }
+    // A full barrier between the thread-count store above and this load (see `counted`).
+    guard callsInFlight.compareExchange(expected: 0, desired: 0, ordering: .sequentiallyConsistent).exchanged else {
+      return false
+    }
+    _ = blas_thread_shutdown_()
+    return true
+  }
 
   /// Number of threads OpenBLAS uses.
   static var threadCount: Int {

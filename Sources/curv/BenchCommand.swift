@@ -19,7 +19,9 @@ struct BenchCommand: PrecisionGenericCommand {
       when the model has parameters KFAC does not factor. With --parameters the products \
       act on the chosen parameters only. With --columns K, also hessian_matmat_ms, \
       ggn_matmat_ms and ef_matmat_ms: one product with a random [P, K] matrix. With \
-      --kfac-empirical, also kfac_empirical_build_ms. With --cpu, each timing also has a \
+      --kfac-empirical, also kfac_empirical_build_ms. With --fisher-mc, also \
+      fisher_mc_matvec_ms (and fisher_mc_matmat_ms with --columns): the Monte Carlo Fisher \
+      with one sampled label per data point, as curvlinops' FisherMCLinearOperator. With --cpu, each timing also has a \
       <name>_cpu_ms key: the median process CPU time of the same runs (all threads; with \
       --threads 1 the steadier measure on a busy machine). Graph models (model.json of \
       format 2, --data reference.npz) are timed the same way.
@@ -42,6 +44,9 @@ struct BenchCommand: PrecisionGenericCommand {
 
   @Flag(help: "Also time the empirical-Fisher KFAC build (kfac_empirical_build_ms).")
   var kfacEmpirical = false
+
+  @Flag(help: "Also time Monte Carlo Fisher products, one label per data point (fisher_mc_matvec_ms; fisher_mc_matmat_ms with --columns).")
+  var fisherMC = false
 
   func validate() throws {
     guard `repeat` >= 1 else { throw ValidationError("--repeat must be at least 1, got \(`repeat`)") }
@@ -84,7 +89,7 @@ struct BenchCommand: PrecisionGenericCommand {
     let bar = outputOptions.progressBar()
     var done = 0
     var cpuMedians = [String: Double]()
-    let total = ((columns == nil ? 7 : 10) + (kfacEmpirical ? 1 : 0)) * `repeat`
+    let total = ((columns == nil ? 7 : 10) + (kfacEmpirical ? 1 : 0) + (fisherMC ? (columns == nil ? 1 : 2) : 0)) * `repeat`
 
     /// The median of `repeat` timings of `body`, in milliseconds.
     /// (`task` names the quantity's key without `_ms`; its CPU median goes to `cpuMedians`.)
@@ -113,11 +118,22 @@ struct BenchCommand: PrecisionGenericCommand {
     results.append(("hessian_matvec_ms", try median("hessian", key: "hessian_matvec_ms") { _ = try HessianOperator(problem).apply(v) }))
     results.append(("ggn_matvec_ms", try median("ggn", key: "ggn_matvec_ms") { _ = try GGNOperator(problem).apply(v) }))
     results.append(("ef_matvec_ms", try median("ef", key: "ef_matvec_ms") { _ = try EmpiricalFisherOperator(problem).apply(v) }))
+    if fisherMC {
+      // One Monte Carlo label per data point, as curvlinops' FisherMCLinearOperator(mc_samples=1).
+      results.append(("fisher_mc_matvec_ms", try median("fisher mc", key: "fisher_mc_matvec_ms") {
+        _ = try MonteCarloFisherOperator(problem, mcSamples: 1, seed: seed).apply(v)
+      }))
+    }
     if let columns {
       let x: NDArray<T> = rng.normalArray(shape: [problem.dimension, columns])
       results.append(("hessian_matmat_ms", try median("hessian matmat", key: "hessian_matmat_ms") { _ = try HessianOperator(problem).apply(x) }))
       results.append(("ggn_matmat_ms", try median("ggn matmat", key: "ggn_matmat_ms") { _ = try GGNOperator(problem).apply(x) }))
       results.append(("ef_matmat_ms", try median("ef matmat", key: "ef_matmat_ms") { _ = try EmpiricalFisherOperator(problem).apply(x) }))
+      if fisherMC {
+        results.append(("fisher_mc_matmat_ms", try median("fisher mc matmat", key: "fisher_mc_matmat_ms") {
+          _ = try MonteCarloFisherOperator(problem, mcSamples: 1, seed: seed).apply(x)
+        }))
+      }
     }
     do {
       results.append(("kfac_type-2_build_ms", try median("kfac type-2", key: "kfac_type-2_build_ms") {
