@@ -10,6 +10,7 @@ import Foundation
 import Curvature
 
 NumericsBackend.retainFreedMemory()
+NumericsBackend.sleepIdleBLASThreads()
 let registry = BenchmarkRegistry()
 registerGemmBenchmarks(in: registry)
 registerAutodiffBenchmarks(in: registry)

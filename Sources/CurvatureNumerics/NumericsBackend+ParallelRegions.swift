@@ -53,8 +53,4 @@ extension NumericsBackend {
     }
     return try body(threads)
   }
-
-  /// Whether OpenBLAS's worker threads are running (they are stopped when a region starts
-  /// with no BLAS call in flight, and restarted by the next multi-threaded call).
-  package static var blasWorkersRunning: Bool { OpenBLAS.workersRunning }
 }

@@ -36,6 +36,8 @@ struct Curv: ParsableCommand {
   static func main() {
     // Reuse freed activation buffers across passes instead of page-faulting new ones.
     NumericsBackend.retainFreedMemory()
+    // OpenBLAS's idle workers sleep at once instead of spinning 0.1 s beside our threads.
+    NumericsBackend.sleepIdleBLASThreads()
     // Errors name the subcommand: "curv eigs: error: …".
     var name = "curv"
     if let first = CommandLine.arguments.dropFirst().first,

@@ -78,6 +78,21 @@ import Testing
     }
   }
 
+  /// `sleepIdleBLASThreads` hands OpenBLAS its shortest worker timeout (2^4 cycles: idle
+  /// workers sleep at once instead of spinning 0.1 s), as OPENBLAS_THREAD_TIMEOUT=4 would,
+  /// unless the environment set one; the environment is left as it was.
+  @Test func idleWorkersSleepAtOnce() throws {
+    // OpenBLAS's own accessor of the timeout its workers start with.
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "openblas_thread_timeout") else { return }
+    let timeout = unsafeBitCast(symbol, to: (@convention(c) () -> Int32).self)
+    let fromEnvironment = ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"]
+    let applied = NumericsBackend.sleepIdleBLASThreads()
+    #expect(applied == (fromEnvironment == nil))
+    if applied { #expect(timeout() == 4) }
+    #expect(ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] == fromEnvironment)
+    #expect(NumericsBackend.sleepIdleBLASThreads() == applied)
+  }
+
   /// Set once the gradients are done.
   final class Flag: Sendable { let value = Atomic<Bool>(false) }
 }
