@@ -40,8 +40,11 @@ extension NumericsBackend {
       if state.depth == 0 {
         state.saved = OpenBLAS.threadCount
         if state.saved > 1 { OpenBLAS.threadCount = 1 }
-        OpenBLAS.stopWorkers()
       }
+      // At every entry, not only the first: a stop skipped for a call in flight (say, a
+      // multi-threaded one begun before the first region) is retried by the next region.
+      // Inside regions the count is one, so no call started since can be using the workers.
+      OpenBLAS.stopWorkers()
       state.depth += 1
       return state.saved
     }
