@@ -49,16 +49,20 @@ extension CurvatureProblem {
         prepared[index] = try preparePerTermInput(
           layer: sequential.layers[index], input: inputs[index]!, terms: terms, points: range.count, weight: true)
       }
+      var finiteSquares = [Int: Bool]()
+      for index in layers { finiteSquares[index] = prepared[index]!.squares?.isFinite ?? false }
       /// Adds `sign ·` the squared per-term gradients of one factor column, given the
       /// output cotangents `deltas` of `targets`.
       func accumulate(_ deltas: [NDArray<Scalar>], _ targets: [Int], sign: Scalar) throws {
         for (index, delta) in zip(targets, deltas) {
           let layer = sequential.layers[index]
           let hasBias = ranges[index].count > 1
-          let squares = try squaredRotatedPerTermGradients(
-            layer: layer, prepared: prepared[index]!, delta: delta, points: range.count, weight: true, bias: hasBias)
           let first = ranges[index].lowerBound
-          blockSums[first].add(squares.weight!.reshaped(layer.parameterSpecs[0].shape), scaledBy: sign)
+          let sparse = finiteSquares[index]! && Self.addSparseRowSquares(
+            delta: delta, squares: prepared[index]!.squares!, into: &blockSums[first], sign: sign)
+          let squares = try squaredRotatedPerTermGradients(
+            layer: layer, prepared: prepared[index]!, delta: delta, points: range.count, weight: !sparse, bias: hasBias)
+          if !sparse { blockSums[first].add(squares.weight!.reshaped(layer.parameterSpecs[0].shape), scaledBy: sign) }
           if hasBias { blockSums[first + 1].add(squares.bias!, scaledBy: sign) }
         }
       }
@@ -134,6 +138,65 @@ extension CurvatureProblem {
       return "\(residualColumns) residual columns for \(dimension) parameters: unit products are cheaper"
     }
     return nil
+  }
+}
+
+extension CurvatureProblem {
+  /// Adds `sign · (δ²)ᵀ a²` to a Linear layer's weight sums `[out, in]` when δ `[rows, out]`
+  /// is zero outside a few output features, computing only those rows; false (nothing
+  /// added) when the dense product is to be used instead.
+  ///
+  /// A residual column of a smooth activation is `√|r_f| e_f` for one feature f, so the
+  /// Linear layer right before the activation sees a δ with a single non-zero column: the
+  /// dense `(δ²)ᵀ a²` (`squaredRotatedPerTermGradients`) spends `out` rows of a gemm and an
+  /// axpy over the whole block on one non-zero row (on the benchmark MLP, half of the
+  /// diagonal's flops). The rows are the same gemm on the gathered columns of δ², and with a²
+  /// finite the other rows of the dense product are exact zeros, so the sums are the same
+  /// bit for bit as long as BLAS computes a row of C = AᵀB the same way whatever the number
+  /// of rows of C: it does in OpenBLAS's sgemm when k (the rows of δ) fits in one block of
+  /// the k loop (checked for all k ≤ 300 here; its dgemm's edge tiles differ), so this path
+  /// is taken for Float with at most 256 rows only.
+  static func addSparseRowSquares(
+    delta: NDArray<Scalar>, squares: NDArray<Scalar>, into sums: inout NDArray<Scalar>, sign: Scalar
+  ) -> Bool {
+    guard Scalar.self == Float.self, squares.rank == 2, sums.rank == 2 else { return false }
+    let (rows, inFeatures, out) = (squares.shape[0], squares.shape[1], sums.shape[0])
+    guard rows <= 256, delta.count == rows * out, sums.shape[1] == inFeatures else { return false }
+    // The loops run on Float buffers: this generic function need not be specialized.
+    let d2 = delta.reshaped([rows, out]).map(.square)
+    let features = d2.withUnsafeBufferPointer { buffer in
+      buffer.withMemoryRebound(to: Float.self) { d in
+        var used = [Bool](repeating: false, count: out)
+        for n in 0..<rows { for f in 0..<out where d[n * out + f] != 0 { used[f] = true } }
+        return used.indices.filter { used[$0] }
+      }
+    }
+    guard features.count * 4 <= out else { return false }
+    guard !features.isEmpty else { return true }
+    let gathered = NDArray<Scalar>(uninitializedShape: [rows, features.count]) { buffer in
+      buffer.withMemoryRebound(to: Float.self) { g in
+        d2.withUnsafeBufferPointer { buffer in
+          buffer.withMemoryRebound(to: Float.self) { d in
+            for n in 0..<rows { for (slot, f) in features.enumerated() { g[n * features.count + slot] = d[n * out + f] } }
+          }
+        }
+      }
+    }
+    let rowSquares = matmul(gathered, squares, transposeA: true)
+    let s = sign == 1 ? Float(1) : Float(-1)
+    sums.withUnsafeMutableBufferPointer { buffer in
+      buffer.withMemoryRebound(to: Float.self) { y in
+        rowSquares.withUnsafeBufferPointer { buffer in
+          buffer.withMemoryRebound(to: Float.self) { x in
+            for (slot, f) in features.enumerated() {
+              // y + s·x with s = ±1 is what axpy computes (fused or not: s·x is exact).
+              for j in 0..<inFeatures { y[f * inFeatures + j] += s * x[slot * inFeatures + j] }
+            }
+          }
+        }
+      }
+    }
+    return true
   }
 }
 

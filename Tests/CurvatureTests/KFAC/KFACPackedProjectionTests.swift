@@ -108,38 +108,10 @@ import Testing
   /// loss per position and reduce with the positions averaged before the loss — each
   /// inexact in the other's setting, so the two differ on the block.
   @Test func aTransformerBlockOfLinearLayers() throws {
-    func block(pool: Bool, seed: UInt64) throws -> CurvatureProblem<Double> {
-      var nodes = [String]()
-      for (i, c) in ["q", "k", "v"].enumerated() {
-        let range = #"{"dim": 0, "start": \#(2 * i), "end": \#(2 * i + 2), "step": 1}"#
-        nodes.append(G.node("w_\(c)", "slice", ["in_proj_weight"], [2, 2], range))
-        nodes.append(G.node("b_\(c)", "slice", ["in_proj_bias"], [2], range))
-        nodes.append(G.node(c, "linear", ["x", "w_\(c)", "b_\(c)"], [-1, 4, 2]))
-      }
-      nodes += [
-        G.node("qk", "add", ["q", "k"], [-1, 4, 2]), G.node("qkv", "add", ["qk", "v"], [-1, 4, 2]),
-        G.node("out_proj", "linear", ["qkv", "out_proj.weight", "out_proj.bias"], [-1, 4, 2]),
-        G.node("h", "add", ["x", "out_proj"], [-1, 4, 2]),
-        G.node("fc1", "linear", ["h", "fc1.weight", "fc1.bias"], [-1, 4, 3]),
-        G.node("fc2", "linear", ["fc1", "fc2.weight", "fc2.bias"], [-1, 4, 2]),
-        G.node("y", "add", ["h", "fc2"], [-1, 4, 2]),
-      ]
-      var (output, shape) = ("y", [4, 2])
-      if pool {
-        nodes.append(G.node("pooled", "mean", ["y"], [-1, 2], #"{"dim": [1], "keepdim": false}"#))
-        (output, shape) = ("pooled", [2])
-      }
-      let parameters = [
-        G.value("in_proj_weight", [6, 2]), G.value("in_proj_bias", [6]), G.value("out_proj.weight", [2, 2]),
-        G.value("out_proj.bias", [2]), G.value("fc1.weight", [3, 2]), G.value("fc1.bias", [3]), G.value("fc2.weight", [2, 3]),
-        G.value("fc2.bias", [2]),
-      ]
-      return try KFACGraphExactnessTests.problem(nodes, input: [4, 2], parameters: parameters, output: output, outputShape: shape, n: 7, seed: seed)
-    }
-    let perPosition = try block(pool: false, seed: 33)
+    let perPosition = try T.transformerBlock(pool: false, seed: 33)
     #expect((perPosition.model as? GraphModel<Double>)?.kroneckerNodes.map(\.isPacked) == [true, false, false, false])
     try KFACGraphExactnessTests.expectExact(perPosition, .expand, ekfac: false, "transformer block, a loss per position")
-    try KFACGraphExactnessTests.expectExact(try block(pool: true, seed: 34), .reduce, ekfac: true, "transformer block, pooled")
+    try KFACGraphExactnessTests.expectExact(try T.transformerBlock(pool: true, seed: 34), .reduce, ekfac: true, "transformer block, pooled")
     let expand = try KFACOperator(perPosition, options: KFACOptions(fisherType: .type2, approximation: .expand)).dense()
     let reduce = try KFACOperator(perPosition, options: KFACOptions(fisherType: .type2, approximation: .reduce)).dense()
     #expect(T.relativeDistance(reduce, expand) > 1e-2, "expand and reduce differ on the block")

@@ -34,6 +34,41 @@ struct KroneckerBlock {
 }
 
 enum KFACTesting {
+  /// A transformer block of linear layers (Eschenhagen et al. 2023) on `[7, 4, 2]`: a
+  /// packed q, k, v in-projection whose "attention" passes q + k + v on position-wise, an
+  /// out-projection, a residual, an MLP of two linear layers and a second residual, with a
+  /// loss per position, or (`pool`) the positions averaged before the loss. Shared by
+  /// KFACPackedProjectionTests and EKFACTransformerBlockTests.
+  static func transformerBlock(pool: Bool, seed: UInt64) throws -> CurvatureProblem<Double> {
+    typealias G = GraphSupport
+    var nodes = [String]()
+    for (i, c) in ["q", "k", "v"].enumerated() {
+      let range = #"{"dim": 0, "start": \#(2 * i), "end": \#(2 * i + 2), "step": 1}"#
+      nodes.append(G.node("w_\(c)", "slice", ["in_proj_weight"], [2, 2], range))
+      nodes.append(G.node("b_\(c)", "slice", ["in_proj_bias"], [2], range))
+      nodes.append(G.node(c, "linear", ["x", "w_\(c)", "b_\(c)"], [-1, 4, 2]))
+    }
+    nodes += [
+      G.node("qk", "add", ["q", "k"], [-1, 4, 2]), G.node("qkv", "add", ["qk", "v"], [-1, 4, 2]),
+      G.node("out_proj", "linear", ["qkv", "out_proj.weight", "out_proj.bias"], [-1, 4, 2]),
+      G.node("h", "add", ["x", "out_proj"], [-1, 4, 2]),
+      G.node("fc1", "linear", ["h", "fc1.weight", "fc1.bias"], [-1, 4, 3]),
+      G.node("fc2", "linear", ["fc1", "fc2.weight", "fc2.bias"], [-1, 4, 2]),
+      G.node("y", "add", ["h", "fc2"], [-1, 4, 2]),
+    ]
+    var (output, shape) = ("y", [4, 2])
+    if pool {
+      nodes.append(G.node("pooled", "mean", ["y"], [-1, 2], #"{"dim": [1], "keepdim": false}"#))
+      (output, shape) = ("pooled", [2])
+    }
+    let parameters = [
+      G.value("in_proj_weight", [6, 2]), G.value("in_proj_bias", [6]), G.value("out_proj.weight", [2, 2]),
+      G.value("out_proj.bias", [2]), G.value("fc1.weight", [3, 2]), G.value("fc1.bias", [3]), G.value("fc2.weight", [2, 3]),
+      G.value("fc2.bias", [2]),
+    ]
+    return try KFACGraphExactnessTests.problem(nodes, input: [4, 2], parameters: parameters, output: output, outputShape: shape, n: 7, seed: seed)
+  }
+
   /// The flat offset of each selected block of a problem.
   static func offsets(_ problem: CurvatureProblem<Double>) -> [Int: Int] {
     var offsets = [Int: Int](), offset = 0
