@@ -133,7 +133,7 @@ struct CockpitOptions: ParsableArguments {
 /// The files `curv train` writes: `--log`, `--save-weights`, `--plot`.
 struct TrainOutputOptions: ParsableArguments {
   @Option(help: ArgumentHelp(
-    "Write one JSON object per tracked step: 'step' and one key per instrument (loss, grad_norm, alpha, hess_max_ev, ...; null where not computed).",
+    "Write one JSON object per tracked step: 'step' and one key per instrument (loss, grad_norm, alpha, hess_max_ev, ...; null where not computed), and learning_rate with loss.",
     valueName: "run.jsonl"))
   var log: String?
 
