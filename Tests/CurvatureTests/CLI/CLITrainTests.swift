@@ -183,12 +183,8 @@ import Testing
         "--dtype", "float64", "--optimizer", "adam", "--lr", "0.01", "--batch-size", "2", "--epochs", "2", "--no-shuffle",
         "--save-weights", weights,
       ])
-    let modelFile = try ModelFile<Double>(
-      description: URL(fileURLWithPath: fixture.modelPath), weights: URL(fileURLWithPath: fixture.weightsPath))
+    let (modelFile, data) = try fixture.load()
     var graph = try #require(modelFile.graph)
-    let data = try NPYDataset<Double>(
-      archive: URL(fileURLWithPath: fixture.referencePath), classTargets: modelFile.loss.kind == .crossEntropy,
-      classTargetShape: Array(graph.outputShape.dropFirst(2)))
     var adam = Adam<Double>(learningRate: 0.01)
     var losses = [Double]()
     try train(
@@ -282,12 +278,8 @@ import Testing
         "--dtype", "float64", "--threads", "\(NumericsBackend.threadCount)", "--lr", "0.05", "--batch-size", "2", "--epochs", "3",
         "--no-shuffle", "--cockpit", "economy", "--log", log, "--plot", page,
       ])
-    let modelFile = try ModelFile<Double>(
-      description: URL(fileURLWithPath: fixture.modelPath), weights: URL(fileURLWithPath: fixture.weightsPath))
+    let (modelFile, data) = try fixture.load()
     var graph = try #require(modelFile.graph)
-    let data = try NPYDataset<Double>(
-      archive: URL(fileURLWithPath: fixture.referencePath), classTargets: modelFile.loss.kind == .crossEntropy,
-      classTargetShape: Array(graph.outputShape.dropFirst(2)))
     let instruments = CockpitPreset.economy.instruments
     var cockpit = try Cockpit<Double>(instruments: instruments)
     var sgd = SGD<Double>(learningRate: 0.05)
