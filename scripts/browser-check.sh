@@ -5,7 +5,9 @@
 #
 # Without arguments it renders the page of every preset (economy, business, full) from a
 # short seeded training run (the test CockpitDashboardTests/writesPagesForTheBrowserCheck,
-# release build) and checks each against its panel ids (CockpitDashboard.panelIDs). With
+# release build), and each again with the hyperparameter panel as `curv train --plot`
+# draws it (CockpitHyperparameterTests/writesHyperparameterPagesForTheBrowserCheck), and
+# checks each against its panel ids (CockpitDashboard.panelIDs). With
 # arguments it checks the given pages; `page.ids` next to `page.html`, when present, lists
 # the panel ids the page must show, one per line.
 #
@@ -27,9 +29,11 @@ if [ $# -gt 0 ]; then
 else
   swift build -c release --build-tests >/dev/null
   CURVATURE_DASHBOARD_DIR="$work" swift test -c release --skip-build \
-    --filter "CockpitDashboardTests/writesPagesForTheBrowserCheck" >"$work/test.log" 2>&1 ||
+    --filter "CockpitDashboardTests/writesPagesForTheBrowserCheck|CockpitHyperparameterTests/writesHyperparameterPagesForTheBrowserCheck" \
+    >"$work/test.log" 2>&1 ||
     { cat "$work/test.log" >&2; echo "browser check: could not render the dashboards" >&2; exit 1; }
-  pages=("$work"/economy.html "$work"/business.html "$work"/full.html)
+  pages=()
+  for preset in economy business full; do pages+=("$work/$preset.html" "$work/$preset-hyperparameters.html"); done
 fi
 
 failed=0

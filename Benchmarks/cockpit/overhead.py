@@ -22,13 +22,12 @@ points of its data) this script
     python3 Benchmarks/cockpit/overhead.py --models mlp --points 128 --batch-size 32
     python3 Benchmarks/cockpit/overhead.py --json > overhead.json
 
-Needs: torch, backpack-for-pytorch, cockpit-for-pytorch (imported with the stubs of
-scripts/fixtures/make_cockpit_fixtures.py), safetensors, numpy; a release `curv`.
+Needs: torch, backpack-for-pytorch, cockpit-for-pytorch (set up by
+scripts/fixtures/cockpit_reference.py, as the fixtures' runs), safetensors, numpy; a release `curv`.
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import pathlib
@@ -37,7 +36,6 @@ import statistics
 import subprocess
 import sys
 import time
-import types
 import warnings
 
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated")
@@ -45,35 +43,10 @@ warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated")
 warnings.filterwarnings("ignore", category=UserWarning)
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "Benchmarks/compare"))
+sys.path.insert(0, str(REPO / "scripts/fixtures"))
 from compare import build_problem, write_problem  # noqa: E402
 
 PRESETS = ["economy", "business", "full"]
-
-
-def import_cockpit():
-    """cockpit without pkg_resources and its plotter (as make_cockpit_fixtures.py)."""
-    if "pkg_resources" not in sys.modules:
-        try:
-            import pkg_resources  # noqa: F401
-        except ImportError:
-            stub = types.ModuleType("pkg_resources")
-
-            class DistributionNotFound(Exception):
-                pass
-
-            def get_distribution(name):
-                raise DistributionNotFound(name)
-
-            stub.DistributionNotFound = DistributionNotFound
-            stub.get_distribution = get_distribution
-            sys.modules["pkg_resources"] = stub
-    plotter = types.ModuleType("cockpit.plotter")
-    plotter.CockpitPlotter = None
-    sys.modules.setdefault("cockpit.plotter", plotter)
-    from cockpit import Cockpit
-    from cockpit.utils import schedules
-    from cockpit.utils.configuration import quantities_cls_for_configuration
-    return Cockpit, schedules, quantities_cls_for_configuration
 
 
 def mean_ms(times: list[float]) -> float:
@@ -85,36 +58,15 @@ def mean_ms(times: list[float]) -> float:
 def time_pytorch(model0, X, y, batch_size: int, lr: float, preset: str | None) -> dict:
     """One epoch of plain SGD in data order, with cockpit's `preset` tracking every step
     (None: no cockpit, no BackPACK); mean wall and CPU ms per step."""
-    import torch
-    from backpack import extend
+    from cockpit_reference import SGDRun, import_cockpit
 
-    Cockpit, schedules, quantities_cls_for_configuration = import_cockpit()
-    model = copy.deepcopy(model0)
-    lossfunc = torch.nn.CrossEntropyLoss(reduction="mean")
-    individual = torch.nn.CrossEntropyLoss(reduction="none")
-    cockpit = None
-    if preset is not None:
-        model = extend(model)
-        lossfunc = extend(lossfunc)
-        schedule = schedules.linear(interval=1, offset=0)
-        cockpit = Cockpit(list(model.parameters()),
-                          quantities=[c(track_schedule=schedule) for c in quantities_cls_for_configuration(preset)])
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    classes = None if preset is None else import_cockpit()[3](preset)
+    run = SGDRun(model0, lr, classes)
     wall, cpu, losses = [], [], []
     for step, start in enumerate(range(0, len(X), batch_size)):
         inputs, targets = X[start:start + batch_size], y[start:start + batch_size]
         w0, c0 = time.perf_counter(), time.process_time()
-        optimizer.zero_grad()
-        outputs = model(inputs)
-        loss = lossfunc(outputs, targets)
-        if cockpit is None:
-            loss.backward()
-        else:
-            info = {"batch_size": len(inputs), "individual_losses": individual(outputs, targets), "loss": loss,
-                    "optimizer": optimizer}
-            with cockpit(step, info=info):
-                loss.backward(create_graph=cockpit.create_graph(step))
-        optimizer.step()
+        loss = run.step(step, inputs, targets)
         wall.append(time.perf_counter() - w0)
         cpu.append(time.process_time() - c0)
         losses.append(float(loss))

@@ -7,6 +7,30 @@ import Foundation
 // (`EstimatorOptions`) and the output (`OutputOptions`); and the loading of a model and
 // data into a `CurvatureProblem`.
 
+/// The checks of option values the groups share (here and in TrainOptions.swift), each one
+/// `ValidationError` line naming the flag and the value.
+enum OptionChecks {
+  /// A count given with `flag` must be at least 1 (`unit` follows the bound, e.g. " byte").
+  static func atLeastOne(_ value: Int?, _ flag: String, unit: String = "") throws {
+    if let value, value < 1 { throw ValidationError("\(flag) must be at least 1\(unit), got \(value)") }
+  }
+
+  /// A value given with `flag` must be finite and ≥ 0.
+  static func finiteNonNegative(_ value: Double?, _ flag: String) throws {
+    if let value, !(value.isFinite && value >= 0) { throw ValidationError("\(flag) must be finite and ≥ 0, got \(value)") }
+  }
+
+  /// The trimmed entries of the comma-separated `list` of `flag`; an empty entry is an
+  /// error saying the list holds `what`.
+  static func commaSeparated(_ list: String, _ flag: String, of what: String) throws -> [String] {
+    let entries = list.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    if entries.contains(where: \.isEmpty) {
+      throw ValidationError("\(flag) '\(list)' has an empty entry: give comma-separated \(what)")
+    }
+    return entries
+  }
+}
+
 /// The model, data and numerical set-up: `--model --weights --inputs --targets | --data`,
 /// `--parameters`, `--batch-size`, `--dtype`, `--threads`.
 struct DataOptions: ParsableArguments {
@@ -64,21 +88,17 @@ struct DataOptions: ParsableArguments {
       throw ValidationError("give either --data or --inputs/--targets, not both")
     default: break
     }
-    if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+    try OptionChecks.atLeastOne(batchSize, "--batch-size")
     _ = try parameterPatterns()
     try BLASThreads.validate(threads)
-    if let memoryBudget, memoryBudget < 1 { throw ValidationError("--memory-budget must be at least 1 byte, got \(memoryBudget)") }
+    try OptionChecks.atLeastOne(memoryBudget, "--memory-budget", unit: " byte")
   }
 
   /// The names and patterns of `--parameters`, nil when it is not given.
   /// - Throws: `ValidationError` for an empty list or an empty entry.
   func parameterPatterns() throws -> [String]? {
     guard let parameters else { return nil }
-    let entries = parameters.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-    if entries.contains(where: \.isEmpty) {
-      throw ValidationError("--parameters '\(parameters)' has an empty entry: give comma-separated state_dict names or patterns")
-    }
-    return entries
+    return try OptionChecks.commaSeparated(parameters, "--parameters", of: "state_dict names or patterns")
   }
 
   /// The files read, with the options naming them (for `--output` to refuse).
@@ -296,8 +316,8 @@ struct OperatorOptions: ParsableArguments {
   var damping: Double = 0
 
   func validate() throws {
-    guard damping.isFinite, damping >= 0 else { throw ValidationError("--damping must be finite and ≥ 0, got \(damping)") }
-    if let mcSamples, mcSamples < 1 { throw ValidationError("--mc-samples must be at least 1, got \(mcSamples)") }
+    try OptionChecks.finiteNonNegative(damping, "--damping")
+    try OptionChecks.atLeastOne(mcSamples, "--mc-samples")
   }
 
   /// Rejects options that do not apply to the chosen operator.
@@ -380,7 +400,7 @@ struct EstimatorOptions<Method: EstimatorMethod>: ParsableArguments {
 
   func validate() throws {
     if method == .exact, matvecs != nil { throw ValidationError("--matvecs does not apply to --method exact") }
-    if let matvecs, matvecs < 1 { throw ValidationError("--matvecs must be at least 1, got \(matvecs)") }
+    try OptionChecks.atLeastOne(matvecs, "--matvecs")
     if let matvecs, matvecs < method.minimumMatvecs {
       throw ValidationError("--matvecs must be at least \(method.minimumMatvecs) for --method \(method.argument), got \(matvecs)")
     }

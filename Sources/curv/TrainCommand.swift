@@ -20,8 +20,8 @@ struct TrainCommand: PrecisionGenericCommand {
       --no-shuffle). The instruments are evaluated on a step's minibatch at the parameters \
       before its update, every --every steps; α's end point is the next step's minibatch. \
       CABS and early-stopping are defined for plain SGD (no momentum, no weight decay) and \
-      logged as null for other optimizers. Instruments need a format-1 (Sequential) model; \
-      graph models train without them. The report gives the time per step of the training \
+      logged as null for other optimizers. Sequential (format-1) and graph models take \
+      every instrument. The report gives the time per step of the training \
       itself and with the instruments. --log, --save-weights and --plot are written at the \
       end, all or none.
       """)
@@ -85,30 +85,26 @@ struct TrainCommand: PrecisionGenericCommand {
 
     var run = TrainingRun<T>(start: start)
     let trained: TrainedWeights<T>
+    let observe = { (step: TrainingStep<T>) throws in
+      run.clock.stepDone(loss: Double(step.loss))
+      if cockpit != nil {
+        try cockpit?.observe(step)
+        run.clock.instrumentsDone()
+      }
+    }
     switch file.content {
     case .sequential(var model):
       try withOptimizer(T.self) { optimizer in
         run.epochLosses = try train(
           &model, loss: file.loss, data: data, optimizer: &optimizer, epochs: trainingOptions.epochs, batchSize: batchSize,
-          order: trainingOptions.order
-        ) { step in
-          run.clock.stepDone(loss: Double(step.loss))
-          if cockpit != nil {
-            try cockpit?.observe(step)
-            run.clock.instrumentsDone()
-          }
-        }
+          order: trainingOptions.order, observe: observe)
       }
       trained = TrainedWeights(names: model.parameterNames, arrays: model.parameters)
     case .graph(var model):
-      if cockpit != nil {
-        throw CLIError(
-          "the instruments need a format-1 (Sequential) model; \(dataOptions.model) is a graph model, which trains without --cockpit and --instruments")
-      }
       try withOptimizer(T.self) { optimizer in
         run.epochLosses = try train(
           &model, loss: file.loss, data: data, optimizer: &optimizer, epochs: trainingOptions.epochs, batchSize: batchSize,
-          order: trainingOptions.order, stepLoss: { _, loss in run.clock.stepDone(loss: Double(loss)) })
+          order: trainingOptions.order, observe: observe)
       }
       trained = TrainedWeights(
         names: model.parameterSpecs.map(\.name) + model.bufferSpecs.map(\.name), arrays: model.parameters + model.buffers)
@@ -159,7 +155,8 @@ struct TrainCommand: PrecisionGenericCommand {
       })
     }
     if let path = outputFiles.plot {
-      let page = CockpitDashboard.html(records: records, title: "curv train: \(URL(fileURLWithPath: dataOptions.model).lastPathComponent)")
+      let page = CockpitDashboard.html(
+        records: records, title: "curv train: \(URL(fileURLWithPath: dataOptions.model).lastPathComponent)", hyperparameters: true)
       staged.append(StagedFile(path: path) { url in try Data(page.utf8).write(to: url) })
     }
     try writeAllAtomically(staged)

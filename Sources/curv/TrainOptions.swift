@@ -64,10 +64,8 @@ struct TrainingOptions: ParsableArguments {
         throw ValidationError("--momentum must be in [0, 1), got \(momentum)")
       }
     }
-    if let weightDecay, !(weightDecay.isFinite && weightDecay >= 0) {
-      throw ValidationError("--weight-decay must be finite and ≥ 0, got \(weightDecay)")
-    }
-    guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+    try OptionChecks.finiteNonNegative(weightDecay, "--weight-decay")
+    try OptionChecks.atLeastOne(epochs, "--epochs")
   }
 
   /// The learning rate: `--lr` or the optimizer's default.
@@ -99,7 +97,7 @@ struct CockpitOptions: ParsableArguments {
   func validate() throws {
     _ = try addedInstruments()
     if let every {
-      guard every >= 1 else { throw ValidationError("--every must be at least 1, got \(every)") }
+      try OptionChecks.atLeastOne(every, "--every")
       if !isEnabled { throw ValidationError("--every needs instruments: give --cockpit or --instruments") }
     }
   }
@@ -111,10 +109,7 @@ struct CockpitOptions: ParsableArguments {
   /// - Throws: `ValidationError` naming `--instruments` for an empty entry or an unknown name.
   func addedInstruments() throws -> [CockpitInstrument] {
     guard let instruments else { return [] }
-    let entries = instruments.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-    if entries.contains(where: \.isEmpty) {
-      throw ValidationError("--instruments '\(instruments)' has an empty entry: give comma-separated instrument names")
-    }
+    let entries = try OptionChecks.commaSeparated(instruments, "--instruments", of: "instrument names")
     do {
       return try entries.map { try CockpitInstrument(named: $0) }
     } catch CurvatureError.invalidArgument(let message) {
@@ -133,7 +128,7 @@ struct CockpitOptions: ParsableArguments {
 /// The files `curv train` writes: `--log`, `--save-weights`, `--plot`.
 struct TrainOutputOptions: ParsableArguments {
   @Option(help: ArgumentHelp(
-    "Write one JSON object per tracked step: 'step' and one key per instrument (loss, grad_norm, alpha, hess_max_ev, ...; null where not computed).",
+    "Write one JSON object per tracked step: 'step' and one key per instrument (loss, grad_norm, alpha, hess_max_ev, ...; null where not computed), and learning_rate with loss.",
     valueName: "run.jsonl"))
   var log: String?
 

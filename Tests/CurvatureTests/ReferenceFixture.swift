@@ -22,15 +22,20 @@ struct ReferenceFixture {
   /// Loads case `name` of fixture group `group` (`Curvature`, `KFAC`, `Laplace`).
   init(_ group: String, _ name: String) throws {
     directory = Self.directory(group).appendingPathComponent(name)
+    (model, loss, data) = try Self.modelAndData(in: directory)
+    expected = try SafetensorsFile(contentsOf: directory.appendingPathComponent("expected.safetensors"))
+  }
+
+  /// The model at its committed weights, its loss and the data of a case directory (also
+  /// the Cockpit fixtures', whose reference numbers are JSON).
+  static func modelAndData(in directory: URL) throws -> (model: Sequential<Double>, loss: Loss<Double>, data: NPYDataset<Double>) {
     let file = try ModelFile<Double>(
       description: directory.appendingPathComponent("model.json"),
       weights: directory.appendingPathComponent("weights.safetensors"))
-    model = file.model
-    loss = file.loss
-    data = try NPYDataset<Double>(
+    let data = try NPYDataset<Double>(
       inputs: directory.appendingPathComponent("X.npy"), targets: directory.appendingPathComponent("y.npy"),
       classTargets: file.loss.kind == .crossEntropy)
-    expected = try SafetensorsFile(contentsOf: directory.appendingPathComponent("expected.safetensors"))
+    return (file.model, file.loss, data)
   }
 
   /// The case names of a fixture group, sorted (hidden files left out).

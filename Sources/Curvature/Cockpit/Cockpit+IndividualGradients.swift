@@ -17,10 +17,13 @@ struct IndividualGradients<Scalar: BLASScalar> {
   /// The individual gradients from `CurvatureProblem.perSampleGradients()` (one forward
   /// and reverse pass for Linear and convolution weights) on the minibatch's problem, and
   /// the individual losses from one forward pass.
-  init(problem: CurvatureProblem<Scalar>, model: Sequential<Scalar>, loss: Loss<Scalar>, batch: Batch<Scalar>) throws {
+  init(problem: CurvatureProblem<Scalar>, model: any DifferentiableModel<Scalar>, loss: Loss<Scalar>, batch: Batch<Scalar>) throws {
     let b = batch.inputs.shape[0]
     gradients = try problem.perSampleGradients() * Scalar(b)
-    let output = model.predict(batch.inputs)
+    // A single-input model's forward pass of its one tensor: `Sequential.predict`'s bits.
+    let output = AutodiffMode.withoutRecording {
+      model(batch.inputTensors, parameters: model.parameters.map { Tensor($0) }).value
+    }
     let normalization = loss.normalization(outputShape: output.shape, targets: batch.targets)
     let scale = Scalar(b) / Scalar(Swift.max(normalization, 1))
     let row = output.count / Swift.max(b, 1)

@@ -13,7 +13,8 @@ import CurvatureNN
 /// of Deep Neural Networks", NeurIPS) with cockpit-for-pytorch's definitions.
 ///
 /// A cockpit observes every step of `train(_:loss:data:optimizer:epochs:batchSize:order:progress:observe:)`
-/// and, every `every` steps (cockpit's `schedules.linear(every)`: steps 0, n, 2n, …),
+/// of any `TrainableModel` (a `Sequential`, a `GraphModel`, a `FunctionModel`: its
+/// `TrainingStep.network`) and, every `every` steps (cockpit's `schedules.linear(every)`: steps 0, n, 2n, …),
 /// evaluates its instruments on that step's minibatch at the parameters before the update.
 /// Two instruments need a second point, as in cockpit: `updateSize` compares the parameters
 /// before and after the step, and `alpha` fits its parabola to the loss and slope at the
@@ -125,7 +126,7 @@ public struct Cockpit<Scalar: BLASScalar>: Sendable {
     let needsCurvature = tracked && instruments.contains { $0 == .hessMaxEV || $0.needsHessianDiagonal }
     let problem = needsIndividual || needsCurvature ? try minibatchProblem(step) : nil
     let individual = try problem.map {
-      try IndividualGradients(problem: $0, model: step.model, loss: step.lossFunction, batch: step.batch)
+      try IndividualGradients(problem: $0, model: step.network, loss: step.lossFunction, batch: step.batch)
     }
     let gradient = NDArray(step.gradients.flatMap(\.scalars))
 
@@ -143,6 +144,7 @@ public struct Cockpit<Scalar: BLASScalar>: Sendable {
     let loss = Double(step.loss)
     let before = step.parametersBefore
     if chosen.contains(.time) { record.time = Date().timeIntervalSince1970 }
+    record.learningRate = step.hyperparameters.learningRate.map(Double.init)
     if chosen.contains(.loss) { record.loss = loss }
     if chosen.contains(.parameters) { record.parameters = before.map { $0.scalars.map(Double.init) } }
     if chosen.contains(.distance) { record.distance = zip(before, initialParameters!).map { Self.distance($0, $1) } }
@@ -192,7 +194,7 @@ public struct Cockpit<Scalar: BLASScalar>: Sendable {
         let diagonal = try hessian.diagonal()
         if chosen.contains(.hessTrace) {
           var offset = 0
-          record.hessTrace = step.model.parameterSpecs.map { spec in
+          record.hessTrace = step.network.parameterSpecs.map { spec in
             defer { offset += spec.count }
             return diagonal.scalars[offset..<(offset + spec.count)].reduce(0.0) { $0 + Double($1) }
           }
@@ -212,9 +214,9 @@ public struct Cockpit<Scalar: BLASScalar>: Sendable {
 
   /// The step's minibatch as a curvature problem at the parameters before the step.
   func minibatchProblem(_ step: TrainingStep<Scalar>) throws -> CurvatureProblem<Scalar> {
-    let data = try ArrayDataset(inputs: step.batch.inputs, targets: step.batch.targets)
+    let data = try ArrayDataset(inputs: step.batch.inputs, targets: step.batch.targets, extraInputs: step.batch.extraInputs)
     return try CurvatureProblem(
-      model: step.model, loss: step.lossFunction, data: data, batchSize: step.batchSize, checkDeterminism: false)
+      model: step.network, loss: step.lossFunction, data: data, batchSize: step.batchSize, checkDeterminism: false)
   }
 
   /// α's observation at a step along `direction`: cockpit projects the individual

@@ -51,8 +51,8 @@ extension CockpitDashboard {
     Palette.group[(Group.allCases.firstIndex(of: group) ?? 0) % Palette.group.count]
   }
 
-  static func renderHTML(records: [CockpitRecord], title: String) -> String {
-    let panels = panels(for: records)
+  static func renderHTML(records: [CockpitRecord], title: String, hyperparameters: Bool = false) -> String {
+    let panels = panels(for: records, hyperparameters: hyperparameters)
     let scripts = pageScripts(panels.map(\.id))
     var html = """
       <!DOCTYPE html>
@@ -89,8 +89,8 @@ extension CockpitDashboard {
     return html
   }
 
-  static func renderSVG(records: [CockpitRecord], title: String) -> String {
-    let panels = panels(for: records)
+  static func renderSVG(records: [CockpitRecord], title: String, hyperparameters: Bool = false) -> String {
+    let panels = panels(for: records, hyperparameters: hyperparameters)
     let gap = 12.0
     let header = 26.0
     let columnWidth = Layout.width + 2 * gap

@@ -36,6 +36,9 @@ extension CockpitDashboard {
       canvas.traces([trace("trace", Palette.primary) { $0.hessTrace.map { $0.reduce(0, +) } }], yLabel: "Hessian trace")
     case .tic:
       canvas.traces([trace("TIC diag", Palette.primary, \.ticDiag), trace("TIC trace", Palette.secondary, \.ticTrace)], yLabel: "TIC")
+    case .hyperparameters:
+      canvas.traces(
+        [trace("learning rate", Palette.secondary, \.learningRate)], yLabel: "Learning rate", empty: "no learning rate recorded")
     case .performance:
       canvas.traces([trace("loss", Palette.primary, \.loss)], yLabel: "Mini-batch loss")
     case .meanGSNR:

@@ -6,7 +6,8 @@
 /// The panels follow cockpit-for-pytorch's `CockpitPlotter` and its `instruments/` gauges,
 /// grouped as there: *step size* (α distribution, α per step, distances, gradient norm),
 /// *gradients* (gradient tests, 1d and 2d gradient element histograms), *curvature*
-/// (largest Hessian eigenvalue, Hessian trace, TIC), *performance* (minibatch loss), and
+/// (largest Hessian eigenvalue, Hessian trace, TIC), *performance* (minibatch loss, and the
+/// learning rate per step when asked for: `html(records:title:hyperparameters:)`), and
 /// the *auxiliary* screen (mean GSNR, CABS, early stopping). A panel is shown exactly when
 /// one of its instruments is among the records' instruments (`panelIDs(for:)`); a panel
 /// whose values were never computed (α of a one-step run) says so instead of plotting.
@@ -54,6 +55,43 @@ public enum CockpitDashboard {
   public static func panelIDs(for instruments: [CockpitInstrument]) -> [String] {
     panels(for: instruments).map(\.id)
   }
+
+  /// The page of `html(records:title:)`, optionally with cockpit's hyperparameter panel
+  /// (its `HyperparameterGauge`, id `"hyperparameters"`, in the performance group): the
+  /// learning rate per recorded step (`CockpitRecord.learningRate`), which cockpit's
+  /// plotter shows whenever its log holds learning rates.
+  /// - Parameters:
+  ///   - records: A cockpit's records (`Cockpit.records`), in step order; may be empty.
+  ///   - title: The page's heading (escaped; any text).
+  ///   - hyperparameters: Show the hyperparameter panel (it says so when no record holds a
+  ///     learning rate).
+  /// - Returns: The page, UTF-8 text.
+  /// - Complexity: O(records × instruments), plus the histograms' bins.
+  public static func html(records: [CockpitRecord], title: String, hyperparameters: Bool) -> String {
+    renderHTML(records: records, title: title, hyperparameters: hyperparameters)
+  }
+
+  /// The image of `svg(records:title:)`, optionally with the hyperparameter panel (as
+  /// `html(records:title:hyperparameters:)`).
+  /// - Parameters:
+  ///   - records: A cockpit's records, in step order; may be empty.
+  ///   - title: The image's heading (escaped; any text).
+  ///   - hyperparameters: Show the hyperparameter panel.
+  /// - Returns: The SVG document, UTF-8 text, well-formed XML.
+  /// - Complexity: O(records × instruments), plus the histograms' bins.
+  public static func svg(records: [CockpitRecord], title: String, hyperparameters: Bool) -> String {
+    renderSVG(records: records, title: title, hyperparameters: hyperparameters)
+  }
+
+  /// The ids of the panels a page shows for these instruments, in page order, with
+  /// `"hyperparameters"` (before `"performance"`) when `hyperparameters` is true.
+  /// - Parameters:
+  ///   - instruments: The recorded instruments (any order, duplicates allowed).
+  ///   - hyperparameters: Whether the page shows the hyperparameter panel.
+  /// - Returns: The panel ids, in page order.
+  public static func panelIDs(for instruments: [CockpitInstrument], hyperparameters: Bool) -> [String] {
+    panels(for: instruments, hyperparameters: hyperparameters).map(\.id)
+  }
 }
 
 extension CockpitDashboard {
@@ -69,6 +107,7 @@ extension CockpitDashboard {
     case hessMaxEV = "hess-max-ev"
     case hessTrace = "hess-trace"
     case tic
+    case hyperparameters
     case performance
     case meanGSNR = "mean-gsnr"
     case cabs
@@ -88,6 +127,8 @@ extension CockpitDashboard {
       case .hessMaxEV: return [.hessMaxEV]
       case .hessTrace: return [.hessTrace]
       case .tic: return [.ticDiag, .ticTrace]
+      // Not an instrument's: shown when asked for (`hyperparameters: true`).
+      case .hyperparameters: return []
       case .performance: return [.loss]
       case .meanGSNR: return [.meanGSNR]
       case .cabs: return [.cabs]
@@ -108,6 +149,7 @@ extension CockpitDashboard {
       case .hessMaxEV: return "Max Eigenvalue"
       case .hessTrace: return "Trace"
       case .tic: return "TIC"
+      case .hyperparameters: return "Hyperparameters"
       case .performance: return "Performance Plot"
       case .meanGSNR: return "Mean GSNR"
       case .cabs: return "CABS"
@@ -120,7 +162,7 @@ extension CockpitDashboard {
       case .alpha, .alphaTrace, .distance, .gradNorm: return .stepSize
       case .gradientTests, .gradHist1d, .gradHist2d: return .gradients
       case .hessMaxEV, .hessTrace, .tic: return .curvature
-      case .performance: return .performance
+      case .hyperparameters, .performance: return .performance
       case .meanGSNR, .cabs, .earlyStopping: return .auxiliary
       }
     }
@@ -145,17 +187,18 @@ extension CockpitDashboard {
     }
   }
 
-  /// The panels for these instruments, in page order.
-  static func panels(for instruments: [CockpitInstrument]) -> [Panel] {
+  /// The panels for these instruments, in page order, with the hyperparameter panel when
+  /// asked for.
+  static func panels(for instruments: [CockpitInstrument], hyperparameters: Bool = false) -> [Panel] {
     let chosen = Set(instruments)
-    return Panel.allCases.filter { $0.instruments.contains(where: chosen.contains) }
+    return Panel.allCases.filter { $0.instruments.contains(where: chosen.contains) || ($0 == .hyperparameters && hyperparameters) }
   }
 
   /// The panels of these records: those of every instrument any record holds.
-  static func panels(for records: [CockpitRecord]) -> [Panel] {
+  static func panels(for records: [CockpitRecord], hyperparameters: Bool = false) -> [Panel] {
     var seen = Set<CockpitInstrument>()
     for record in records { seen.formUnion(record.instruments) }
-    return panels(for: CockpitInstrument.allCases.filter(seen.contains))
+    return panels(for: CockpitInstrument.allCases.filter(seen.contains), hyperparameters: hyperparameters)
   }
 
   /// The panels grouped as on the page; groups without panels are left out.

@@ -11,7 +11,9 @@ import CurvatureNN
 /// `distance`, `update_size`, `alpha`, `hess_max_ev`, `hess_trace`, `tic_diag`,
 /// `tic_trace`, `mean_gsnr`, `norm_test`, `inner_test`, `ortho_test`, `cabs`,
 /// `early_stopping`, `grad_hist_1d`, `grad_hist_2d`, and `parameters`, `time`); a value
-/// that could not be computed is `null`.
+/// that could not be computed is `null`. A record with `loss` also holds `learning_rate`,
+/// the optimizer's learning rate at the step (as cockpit's `Cockpit.log` takes the loss
+/// and the learning rate together; null for an optimizer without one).
 public struct CockpitRecord: Sendable, Hashable {
   /// The training step (cockpit's `global_step`, from 0).
   public var step: Int
@@ -55,6 +57,10 @@ public struct CockpitRecord: Sendable, Hashable {
   public var ticTrace: Double?
   /// Seconds since 1970 when the step was observed.
   public var time: Double?
+  /// The optimizer's learning rate at the step (cockpit's `learning_rate`, which its
+  /// hyperparameter gauge plots); nil for an optimizer without a single learning rate.
+  /// A `Cockpit` records it at every tracked step; `jsonObject` holds it with `loss`.
+  public var learningRate: Double?
 
   /// An empty record of the given instruments at a step.
   public init(step: Int, instruments: [CockpitInstrument]) {
@@ -89,11 +95,12 @@ public struct CockpitRecord: Sendable, Hashable {
     }
   }
 
-  /// `{"step": …, "<instrument>": …}` for every recorded instrument (non-finite numbers
-  /// become null, as JSON has no NaN).
+  /// `{"step": …, "<instrument>": …}` for every recorded instrument, and
+  /// `"learning_rate"` with `"loss"` (non-finite numbers become null, as JSON has no NaN).
   public var jsonObject: JSONValue {
     var object: [String: JSONValue] = ["step": .number(Double(step))]
     for instrument in instruments { object[instrument.rawValue] = json(instrument) }
+    if instruments.contains(.loss) { object["learning_rate"] = learningRate.map { $0.isFinite ? .number($0) : .null } ?? .null }
     return .object(object)
   }
 }

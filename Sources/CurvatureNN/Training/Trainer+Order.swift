@@ -6,8 +6,8 @@ import CurvatureNumerics
 ///
 /// With `order: .shuffled(seed:)` the parameters are bit-identical to the seeded `train`;
 /// `.sequential` visits the data in their order in every epoch (PyTorch's
-/// `DataLoader(shuffle=False)`). `curv train` runs graph models through it; a `Sequential`
-/// whose steps a `Cockpit` observes takes `train(_:loss:data:optimizer:epochs:batchSize:order:progress:observe:)`.
+/// `DataLoader(shuffle=False)`). A model whose steps a `Cockpit` observes takes
+/// `train(_:loss:data:optimizer:epochs:batchSize:order:progress:observe:)`.
 ///
 /// ```swift
 /// var adam = Adam<Float>(learningRate: 1e-3)

@@ -14,9 +14,11 @@ public enum TrainingOrder: Sendable, Hashable {
 /// saw and did: the minibatch, its loss and gradient at the parameters before the step, and
 /// the parameters after it.
 ///
-/// Observers such as `Cockpit` evaluate their instruments from it: `model` holds the
+/// Observers such as `Cockpit` evaluate their instruments from it: `network` holds the
 /// parameters at which `loss` and `gradients` were evaluated, so curvature and per-sample
-/// gradients of the same minibatch follow from `model`, `lossFunction` and `batch`.
+/// gradients of the same minibatch follow from `network`, `lossFunction` and `batch`. Any
+/// `TrainableModel` trains this way (`Sequential`, `GraphModel`, `FunctionModel`);
+/// `model` is the network as a `Sequential`, kept from when only those reported steps.
 public struct TrainingStep<Scalar: BLASScalar>: Sendable {
   /// The step's index over the whole run, from 0 (cockpit's `global_step`).
   public var step: Int
@@ -32,8 +34,8 @@ public struct TrainingStep<Scalar: BLASScalar>: Sendable {
   public var loss: Scalar
   /// The loss function and its reduction.
   public var lossFunction: Loss<Scalar>
-  /// The network with the parameters before the step.
-  public var model: Sequential<Scalar>
+  /// The network with the parameters before the step, whatever its kind.
+  public var network: any TrainableModel<Scalar>
   /// The minibatch loss's gradient, one array per parameter block.
   public var gradients: [NDArray<Scalar>]
   /// The parameter blocks after the optimizer's update.
@@ -42,9 +44,21 @@ public struct TrainingStep<Scalar: BLASScalar>: Sendable {
   public var hyperparameters: OptimizerHyperparameters<Scalar>
 
   /// A step record from its parts.
+  /// - Parameters:
+  ///   - step: The step's index over the run, from 0.
+  ///   - epoch: The epoch, from 1.
+  ///   - batchIndex: The minibatch's index within its epoch, from 0.
+  ///   - indices: The data set indices of the minibatch's points.
+  ///   - batch: The minibatch.
+  ///   - loss: The minibatch loss before the step.
+  ///   - lossFunction: The loss function.
+  ///   - network: The network with the parameters before the step.
+  ///   - gradients: The minibatch loss's gradient, one array per parameter block.
+  ///   - parametersAfter: The parameter blocks after the update.
+  ///   - hyperparameters: The optimizer's settings for this step.
   public init(
     step: Int, epoch: Int, batchIndex: Int, indices: [Int], batch: Batch<Scalar>, loss: Scalar,
-    lossFunction: Loss<Scalar>, model: Sequential<Scalar>, gradients: [NDArray<Scalar>],
+    lossFunction: Loss<Scalar>, network: any TrainableModel<Scalar>, gradients: [NDArray<Scalar>],
     parametersAfter: [NDArray<Scalar>], hyperparameters: OptimizerHyperparameters<Scalar>
   ) {
     self.step = step
@@ -54,20 +68,56 @@ public struct TrainingStep<Scalar: BLASScalar>: Sendable {
     self.batch = batch
     self.loss = loss
     self.lossFunction = lossFunction
-    self.model = model
+    self.network = network
     self.gradients = gradients
     self.parametersAfter = parametersAfter
     self.hyperparameters = hyperparameters
   }
 
-  /// The parameter blocks before the step (those of `model`).
-  public var parametersBefore: [NDArray<Scalar>] { model.parameters }
+  /// A step record of a `Sequential` network from its parts (as
+  /// `init(step:epoch:batchIndex:indices:batch:loss:lossFunction:network:gradients:parametersAfter:hyperparameters:)`).
+  /// - Parameters:
+  ///   - step: The step's index over the run, from 0.
+  ///   - epoch: The epoch, from 1.
+  ///   - batchIndex: The minibatch's index within its epoch, from 0.
+  ///   - indices: The data set indices of the minibatch's points.
+  ///   - batch: The minibatch.
+  ///   - loss: The minibatch loss before the step.
+  ///   - lossFunction: The loss function.
+  ///   - model: The network with the parameters before the step.
+  ///   - gradients: The minibatch loss's gradient, one array per parameter block.
+  ///   - parametersAfter: The parameter blocks after the update.
+  ///   - hyperparameters: The optimizer's settings for this step.
+  public init(
+    step: Int, epoch: Int, batchIndex: Int, indices: [Int], batch: Batch<Scalar>, loss: Scalar,
+    lossFunction: Loss<Scalar>, model: Sequential<Scalar>, gradients: [NDArray<Scalar>],
+    parametersAfter: [NDArray<Scalar>], hyperparameters: OptimizerHyperparameters<Scalar>
+  ) {
+    self.init(
+      step: step, epoch: epoch, batchIndex: batchIndex, indices: indices, batch: batch, loss: loss,
+      lossFunction: lossFunction, network: model, gradients: gradients, parametersAfter: parametersAfter,
+      hyperparameters: hyperparameters)
+  }
+
+  /// The network as a `Sequential`, nil when it is another model (read `network`).
+  ///
+  /// Kept so that code written when only a `Sequential` reported steps compiles: it reads
+  /// the `Sequential` as before; setting it replaces `network` (nil leaves it as it is).
+  @available(*, deprecated, message: "steps come from any TrainableModel: read `network`")
+  public var model: Sequential<Scalar>! {
+    get { network as? Sequential<Scalar> }
+    set { if let newValue { network = newValue } }
+  }
+
+  /// The parameter blocks before the step (those of `network`).
+  public var parametersBefore: [NDArray<Scalar>] { network.parameters }
 
   /// The number of data points in the minibatch.
   public var batchSize: Int { indices.count }
 }
 
-/// Trains a network as `train(_:loss:data:optimizer:epochs:batchSize:seed:progress:)` and
+/// Trains a network (any `TrainableModel`: `Sequential`, `GraphModel`, `FunctionModel`) as
+/// `train(_:loss:data:optimizer:epochs:batchSize:seed:progress:)` and
 /// reports every optimizer step to `observe`, after the update: the minibatch, its loss
 /// and gradient, the parameters before and after, and the optimizer's settings.
 ///
@@ -95,12 +145,12 @@ public struct TrainingStep<Scalar: BLASScalar>: Sendable {
 /// - Throws: As the seeded `train`, and what `observe` throws.
 /// - Complexity: As the seeded `train`, plus the observer's cost per step.
 @discardableResult
-public func train<T: BLASScalar>(
-  _ model: inout Sequential<T>, loss: Loss<T>, data: some Dataset<T>, optimizer: inout some Optimizer<T>,
-  epochs: Int, batchSize: Int, order: TrainingOrder,
-  progress: ((_ epoch: Int, _ loss: T) -> Void)? = nil,
-  observe: (TrainingStep<T>) throws -> Void
-) throws -> [T] {
+public func train<Model: TrainableModel>(
+  _ model: inout Model, loss: Loss<Model.Scalar>, data: some Dataset<Model.Scalar>,
+  optimizer: inout some Optimizer<Model.Scalar>, epochs: Int, batchSize: Int, order: TrainingOrder,
+  progress: ((_ epoch: Int, _ loss: Model.Scalar) -> Void)? = nil,
+  observe: (TrainingStep<Model.Scalar>) throws -> Void
+) throws -> [Model.Scalar] {
   try withoutActuallyEscaping(observe) { observe in
     try runTraining(
       &model, loss: loss, data: data, optimizer: &optimizer, epochs: epochs, batchSize: batchSize,
@@ -108,7 +158,7 @@ public func train<T: BLASScalar>(
       observe: { before, parts in
         try observe(TrainingStep(
           step: parts.step, epoch: parts.epoch, batchIndex: parts.batchIndex, indices: parts.indices,
-          batch: parts.batch, loss: parts.loss, lossFunction: loss, model: before,
+          batch: parts.batch, loss: parts.loss, lossFunction: loss, network: before,
           gradients: parts.gradients, parametersAfter: parts.parametersAfter,
           hyperparameters: parts.hyperparameters))
       })

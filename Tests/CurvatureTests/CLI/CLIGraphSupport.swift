@@ -42,6 +42,17 @@ struct CLIGraphCase {
     return CLIGraphCase(folder: folder, directory: directory, inputPaths: inputPaths, targetsPath: targets.path)
   }
 
+  /// The model file at the committed weights and the reference data, as the library reads
+  /// them (float64).
+  func load() throws -> (file: ModelFile<Double>, data: NPYDataset<Double>) {
+    let file = try ModelFile<Double>(description: URL(fileURLWithPath: modelPath), weights: URL(fileURLWithPath: weightsPath))
+    let outputShape = file.graph?.outputShape ?? []
+    let data = try NPYDataset<Double>(
+      archive: URL(fileURLWithPath: referencePath), classTargets: file.loss.kind == .crossEntropy,
+      classTargetShape: Array(outputShape.dropFirst(2)))
+    return (file, data)
+  }
+
   /// A committed curvlinops matrix: `hessian`, `ggn` or `ef`, `[P, P]`.
   func matrix(_ name: String) throws -> NDArray<Double> {
     try CLI.readNPY(folder.appendingPathComponent("\(name).npy"))

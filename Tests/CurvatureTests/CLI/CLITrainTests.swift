@@ -183,12 +183,8 @@ import Testing
         "--dtype", "float64", "--optimizer", "adam", "--lr", "0.01", "--batch-size", "2", "--epochs", "2", "--no-shuffle",
         "--save-weights", weights,
       ])
-    let modelFile = try ModelFile<Double>(
-      description: URL(fileURLWithPath: fixture.modelPath), weights: URL(fileURLWithPath: fixture.weightsPath))
+    let (modelFile, data) = try fixture.load()
     var graph = try #require(modelFile.graph)
-    let data = try NPYDataset<Double>(
-      archive: URL(fileURLWithPath: fixture.referencePath), classTargets: modelFile.loss.kind == .crossEntropy,
-      classTargetShape: Array(graph.outputShape.dropFirst(2)))
     var adam = Adam<Double>(learningRate: 0.01)
     var losses = [Double]()
     try train(
@@ -269,12 +265,38 @@ import Testing
     #expect(try CLI.contents(of: c.directory).filter { $0.hasPrefix(".") }.isEmpty, "temporary files left behind")
   }
 
-  /// A graph model with instruments is refused before training, with no file written.
-  @Test func graphModelWithInstrumentsIsRefused() throws {
+  /// A graph model (a tiny ResNet with batch norm) trains with the economy preset: its
+  /// `--log` lines are the library cockpit's records of the same graph run (float64, bit for
+  /// bit), with `learning_rate`, and `--plot` shows every panel of the preset and the
+  /// hyperparameter panel.
+  @Test func graphModelTrainsWithTheCockpit() throws {
     let fixture = try CLIGraphCase.make("resnet_tiny")
     defer { fixture.remove() }
-    try CLI.expectFailure(
-      ["train"] + fixture.archiveArguments + ["--cockpit", "economy", "--log", fixture.path("run.jsonl")], in: fixture.directory,
-      ["graph model", "--cockpit"])
+    let log = fixture.path("run.jsonl"), page = fixture.path("cockpit.html")
+    let object = try json(
+      ["train"] + fixture.archiveArguments + [
+        "--dtype", "float64", "--threads", "\(NumericsBackend.threadCount)", "--lr", "0.05", "--batch-size", "2", "--epochs", "3",
+        "--no-shuffle", "--cockpit", "economy", "--log", log, "--plot", page,
+      ])
+    let (modelFile, data) = try fixture.load()
+    var graph = try #require(modelFile.graph)
+    let instruments = CockpitPreset.economy.instruments
+    var cockpit = try Cockpit<Double>(instruments: instruments)
+    var sgd = SGD<Double>(learningRate: 0.05)
+    try train(&graph, loss: modelFile.loss, data: data, optimizer: &sgd, epochs: 3, batchSize: 2, order: .sequential) {
+      try cockpit.observe($0)
+    }
+    let lines = try logLines(log)
+    #expect(object["steps"] as? Int == 3 && object["tracked_steps"] as? Int == 3)
+    #expect(lines == (try cockpit.records.map(line)))
+    for text in lines {
+      let keys = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]).keys
+      #expect(Set(keys) == Set(["step", "learning_rate"] + instruments.map(\.rawValue)))
+    }
+    #expect(cockpit.records.allSatisfy { $0.learningRate == 0.05 && $0.normTest != nil && $0.gradHist1d != nil })
+    let html = String(decoding: try Data(contentsOf: URL(fileURLWithPath: page)), as: UTF8.self)
+    for id in CockpitDashboard.panelIDs(for: instruments, hyperparameters: true) {
+      #expect(html.contains("data-panel=\"\(id)\""), "panel \(id) missing")
+    }
   }
 }

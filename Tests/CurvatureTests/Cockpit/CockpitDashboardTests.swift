@@ -7,28 +7,12 @@ import Testing
   import FoundationXML
 #endif
 
-/// Three Gaussian blobs in 4 dimensions, as the cockpit tests use.
-private func blobs<T: BLASScalar>(_: T.Type, count: Int, seed: UInt64) throws -> ArrayDataset<T> {
-  var generator = RandomGenerator(seed: seed)
-  var inputs = [T](), labels = [Int]()
-  for i in 0..<count {
-    let label = i % 3
-    inputs += (0..<4).map { _ in T(Double(label) - 1 + 0.7 * generator.normal()) }
-    labels.append(label)
-  }
-  return try ArrayDataset(inputs: NDArray(shape: [count, 4], scalars: inputs), targets: .classes(labels))
-}
-
 /// A short seeded SGD run observed by a cockpit with `instruments`.
 private func dashboardRecords<T: BLASScalar>(_: T.Type, instruments: [CockpitInstrument], steps: Int = 8, learningRate: Double = 0.5) throws -> [CockpitRecord] {
-  var cockpit = try Cockpit<T>(instruments: instruments, seed: 3)
-  var model = try Sequential<T>([Linear(inFeatures: 4, outFeatures: 6), Sigmoid(), Linear(inFeatures: 6, outFeatures: 3)], seed: 5)
-  var sgd = SGD<T>(learningRate: T(learningRate))
-  try train(
-    &model, loss: Loss(.crossEntropy), data: try blobs(T.self, count: 6 * steps, seed: 4), optimizer: &sgd, epochs: 1, batchSize: 6,
-    order: .shuffled(seed: 1)
-  ) { try cockpit.observe($0) }
-  return cockpit.records
+  try CockpitRun.records(
+    try Cockpit<T>(instruments: instruments, seed: 3), model: try CockpitRun.network(T.self),
+    data: try CockpitRun.blobs(T.self, count: 6 * steps, seed: 4), optimizer: SGD<T>(learningRate: T(learningRate)), batchSize: 6,
+    order: .shuffled(seed: 1))
 }
 
 /// What an SVG document holds: element names, attributes in document order, and text.

@@ -20,15 +20,8 @@ struct CockpitFixture {
   static let cases = ["mlp", "cnn"]
 
   init(_ name: String) throws {
-    let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .appendingPathComponent("Fixtures/Cockpit").appendingPathComponent(name)
-    let file = try ModelFile<Double>(
-      description: directory.appendingPathComponent("model.json"),
-      weights: directory.appendingPathComponent("weights.safetensors"))
-    model = file.model
-    loss = file.loss
-    data = try NPYDataset<Double>(
-      inputs: directory.appendingPathComponent("X.npy"), targets: directory.appendingPathComponent("y.npy"), classTargets: true)
+    let directory = ReferenceFixture.directory("Cockpit").appendingPathComponent(name)
+    (model, loss, data) = try ReferenceFixture.modelAndData(in: directory)
     let json = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("expected.json"))) as! [String: Any]
     learningRate = json["lr"] as! Double
     batchSize = json["batch_size"] as! Int

@@ -3,26 +3,11 @@ import CurvatureTestSupport
 import Foundation
 import Testing
 
-private func blobs<T: BLASScalar>(_: T.Type, count: Int, seed: UInt64) throws -> ArrayDataset<T> {
-  var generator = RandomGenerator(seed: seed)
-  var inputs = [T](), labels = [Int]()
-  for i in 0..<count {
-    let label = i % 3
-    inputs += (0..<4).map { _ in T(Double(label) - 1 + 0.7 * generator.normal()) }
-    labels.append(label)
-  }
-  return try ArrayDataset(inputs: NDArray(shape: [count, 4], scalars: inputs), targets: .classes(labels))
-}
-
-private func network<T: BLASScalar>(_: T.Type) throws -> Sequential<T> {
-  try Sequential<T>([Linear(inFeatures: 4, outFeatures: 6), Sigmoid(), Linear(inFeatures: 6, outFeatures: 3)], seed: 5)
-}
-
 @Suite struct CockpitTests {
   @Test func observedTrainingIsBitIdenticalToSeededTraining() throws {
-    let data = try blobs(Double.self, count: 30, seed: 1)
+    let data = try CockpitRun.blobs(Double.self, count: 30, seed: 1)
     let loss = Loss<Double>(.crossEntropy)
-    var a = try network(Double.self), b = a
+    var a = try CockpitRun.network(Double.self), b = a
     var adamA = Adam<Double>(learningRate: 0.01), adamB = adamA
     let lossesA = try train(&a, loss: loss, data: data, optimizer: &adamA, epochs: 3, batchSize: 7, seed: 9)
     var steps = [TrainingStep<Double>]()
@@ -41,8 +26,8 @@ private func network<T: BLASScalar>(_: T.Type) throws -> Sequential<T> {
   }
 
   @Test func sequentialOrderVisitsTheDataInOrder() throws {
-    let data = try blobs(Double.self, count: 10, seed: 2)
-    var model = try network(Double.self)
+    let data = try CockpitRun.blobs(Double.self, count: 10, seed: 2)
+    var model = try CockpitRun.network(Double.self)
     var sgd = SGD<Double>(learningRate: 0.1)
     var indices = [[Int]]()
     try train(&model, loss: Loss(.crossEntropy), data: data, optimizer: &sgd, epochs: 2, batchSize: 4, order: .sequential) {
@@ -55,8 +40,8 @@ private func network<T: BLASScalar>(_: T.Type) throws -> Sequential<T> {
   }
 
   @Test func observerErrorsStopTraining() throws {
-    let data = try blobs(Double.self, count: 10, seed: 2)
-    var model = try network(Double.self)
+    let data = try CockpitRun.blobs(Double.self, count: 10, seed: 2)
+    var model = try CockpitRun.network(Double.self)
     var sgd = SGD<Double>(learningRate: 0.1)
     var calls = 0
     #expect(throws: CurvatureError.self) {
@@ -71,12 +56,10 @@ private func network<T: BLASScalar>(_: T.Type) throws -> Sequential<T> {
   /// Every instrument, twice with the same seed: equal records (time aside).
   @Test(arguments: [1, 2]) func runsAreDeterministic(every: Int) throws {
     func run() throws -> [CockpitRecord] {
-      var cockpit = try Cockpit<Double>(instruments: CockpitInstrument.allCases.filter { $0 != .time }, every: every, seed: 3)
-      var model = try network(Double.self)
-      var sgd = SGD<Double>(learningRate: 0.5)
-      try train(&model, loss: Loss(.crossEntropy), data: try blobs(Double.self, count: 24, seed: 4), optimizer: &sgd,
-                epochs: 1, batchSize: 6, order: .shuffled(seed: 1)) { try cockpit.observe($0) }
-      return cockpit.records
+      try CockpitRun.records(
+        try Cockpit<Double>(instruments: CockpitInstrument.allCases.filter { $0 != .time }, every: every, seed: 3),
+        model: try CockpitRun.network(Double.self), data: try CockpitRun.blobs(Double.self, count: 24, seed: 4),
+        optimizer: SGD<Double>(learningRate: 0.5), batchSize: 6, order: .shuffled(seed: 1))
     }
     let first = try run(), second = try run()
     #expect(first == second)
@@ -90,9 +73,9 @@ private func network<T: BLASScalar>(_: T.Type) throws -> Sequential<T> {
   /// CABS and EarlyStopping are defined for plain SGD only; α falls back to the actual update.
   @Test func otherOptimizersGiveNoCABSOrEarlyStopping() throws {
     var cockpit = try Cockpit<Double>(instruments: [.alpha, .cabs, .earlyStopping, .updateSize])
-    var model = try network(Double.self)
+    var model = try CockpitRun.network(Double.self)
     var momentum = SGD<Double>(learningRate: 0.1, momentum: 0.9)
-    try train(&model, loss: Loss(.crossEntropy), data: try blobs(Double.self, count: 12, seed: 4), optimizer: &momentum,
+    try train(&model, loss: Loss(.crossEntropy), data: try CockpitRun.blobs(Double.self, count: 12, seed: 4), optimizer: &momentum,
               epochs: 1, batchSize: 4, order: .sequential) { try cockpit.observe($0) }
     #expect(cockpit.records.allSatisfy { $0.cabs == nil && $0.earlyStopping == nil })
     #expect(cockpit.records.dropLast().allSatisfy { $0.alpha != nil })
@@ -150,12 +133,9 @@ private func network<T: BLASScalar>(_: T.Type) throws -> Sequential<T> {
   /// Float runs the same instruments as Double, to single precision.
   @Test func floatAgreesWithDouble() throws {
     func run<T: BLASScalar>(_: T.Type) throws -> [CockpitRecord] {
-      var cockpit = try Cockpit<T>(preset: .business, adding: [.meanGSNR])
-      var model = try network(T.self)
-      var sgd = SGD<T>(learningRate: 0.3)
-      try train(&model, loss: Loss(.crossEntropy), data: try blobs(T.self, count: 16, seed: 6), optimizer: &sgd,
-                epochs: 1, batchSize: 8, order: .sequential) { try cockpit.observe($0) }
-      return cockpit.records
+      try CockpitRun.records(
+        try Cockpit<T>(preset: .business, adding: [.meanGSNR]), model: try CockpitRun.network(T.self),
+        data: try CockpitRun.blobs(T.self, count: 16, seed: 6), optimizer: SGD<T>(learningRate: 0.3), batchSize: 8, order: .sequential)
     }
     let single = try run(Float.self), double = try run(Double.self)
     for (s, d) in zip(single, double) {
