@@ -148,78 +148,13 @@ extension NDArray {
   }
 
   /// Multiplies the upper triangle of a square matrix by `scale` and mirrors it into the
-  /// lower one (in tiles, so both triangles are read and written cache-friendly; concrete
-  /// Float and Double loops, as generic code here runs unspecialized, through value
-  /// witnesses per element).
+  /// lower one (`CurvatureNumerics.symmetrizeUpper`: in tiles through a small buffer, so
+  /// every row is read and written in order whatever the row stride, on the BLAS threads).
   mutating func symmetrizeUpper(scale: Scalar) {
     let n = shape[0]
     guard n > 0 else { return }
     withUnsafeMutableBufferPointer { m in
-      if Scalar.self == Float.self {
-        m.withMemoryRebound(to: Float.self) { symmetrizeUpperFloat($0.baseAddress!, n: n, scale: scale as! Float) }
-      } else if Scalar.self == Double.self {
-        m.withMemoryRebound(to: Double.self) { symmetrizeUpperDouble($0.baseAddress!, n: n, scale: scale as! Double) }
-      } else {
-        for i in 0..<n {
-          for j in i..<n {
-            let value = m[i * n + j] * scale
-            m[i * n + j] = value
-            m[j * n + i] = value
-          }
-        }
-      }
+      CurvatureNumerics.symmetrizeUpper(m.baseAddress!, n: n, scale: scale, threads: NumericsBackend.threadCount)
     }
-  }
-}
-
-/// `symmetrizeUpper` for Float, in 64×64 tiles.
-private func symmetrizeUpperFloat(_ m: UnsafeMutablePointer<Float>, n: Int, scale: Float) {
-  let tile = 64
-  var i0 = 0
-  while i0 < n {
-    let iEnd = i0 + tile < n ? i0 + tile : n
-    var j0 = i0
-    while j0 < n {
-      let jEnd = j0 + tile < n ? j0 + tile : n
-      var i = i0
-      while i < iEnd {
-        var j = j0 > i ? j0 : i
-        while j < jEnd {
-          let value = m[i &* n &+ j] * scale
-          m[i &* n &+ j] = value
-          m[j &* n &+ i] = value
-          j &+= 1
-        }
-        i &+= 1
-      }
-      j0 &+= tile
-    }
-    i0 &+= tile
-  }
-}
-
-/// `symmetrizeUpper` for Double, in 64×64 tiles.
-private func symmetrizeUpperDouble(_ m: UnsafeMutablePointer<Double>, n: Int, scale: Double) {
-  let tile = 64
-  var i0 = 0
-  while i0 < n {
-    let iEnd = i0 + tile < n ? i0 + tile : n
-    var j0 = i0
-    while j0 < n {
-      let jEnd = j0 + tile < n ? j0 + tile : n
-      var i = i0
-      while i < iEnd {
-        var j = j0 > i ? j0 : i
-        while j < jEnd {
-          let value = m[i &* n &+ j] * scale
-          m[i &* n &+ j] = value
-          m[j &* n &+ i] = value
-          j &+= 1
-        }
-        i &+= 1
-      }
-      j0 &+= tile
-    }
-    i0 &+= tile
   }
 }
