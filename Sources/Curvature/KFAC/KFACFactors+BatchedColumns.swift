@@ -50,7 +50,12 @@ extension CurvatureProblem {
         let delta = deltas[f.layer]!
         // [count, N, ...] read as count·N data points: the columns' rows stacked.
         let stacked = delta.reshaped([count * delta.shape[1]] + delta.shape.dropFirst(2))
-        let g3 = kfacOutputRows(layout.nodes[f.layer]!, stacked, points: count * n)   // [count·N, S, out]
+        let node = layout.nodes[f.layer]!
+        if approximation == .expand, let columns = kfacOutputColumns(node, stacked, points: count * n) {
+          NDArray.accumulateGram(columns, into: &sums[slot], columns: true)   // [out, count·N·S]
+          continue
+        }
+        let g3 = kfacOutputRows(node, stacked, points: count * n)   // [count·N, S, out]
         let g = approximation == .expand ? g3.reshaped([-1, g3.shape[2]]) : g3.reduced(.sum, axes: [1])
         NDArray.accumulateGram(g, into: &sums[slot])
       }
@@ -122,17 +127,20 @@ extension SequentialLinearization {
 }
 
 extension NDArray {
-  /// Adds `xᵀx` for rows `x` `[rows, n]` to the upper triangle of `sum` `[n, n]` (created
-  /// when nil) with one `?syrk`: half the flops of the gemm `xᵀx`, and no temporary. Only
-  /// the upper triangle is valid until `symmetrizeUpper(scale:)`.
-  static func accumulateGram(_ x: NDArray, into sum: inout NDArray?) {
-    let (rows, n) = (x.shape[0], x.shape[1])
+  /// Adds `xᵀx` for rows `x` `[rows, n]` (or `x xᵀ` for columns `x` `[n, rows]`, with
+  /// `columns`) to the upper triangle of `sum` `[n, n]` (created when nil) with one
+  /// `?syrk`: half the flops of the gemm `xᵀx`, and no temporary. Only the upper triangle
+  /// is valid until `symmetrizeUpper(scale:)`. Both layouts give the same bits (the same
+  /// sums in the same order; OpenBLAS packs either into the same panels).
+  static func accumulateGram(_ x: NDArray, into sum: inout NDArray?, columns: Bool = false) {
+    let (n, rows) = columns ? (x.shape[0], x.shape[1]) : (x.shape[1], x.shape[0])
+    let (transpose, lda): (Transpose, Int) = columns ? (.none, rows) : (.transpose, n)
     guard var c = sum else {
       // A new sum: syrk with β = 0 writes the upper triangle, so no zero fill (the lower
       // triangle is left unset until symmetrizeUpper).
       sum = x.withUnsafeBufferPointer { a in
         NDArray(uninitializedShape: [n, n]) { c in
-          Scalar.syrk(triangle: .upper, transpose: .transpose, n: n, k: rows, alpha: 1, a: a, lda: n, beta: 0, c: c, ldc: n)
+          Scalar.syrk(triangle: .upper, transpose: transpose, n: n, k: rows, alpha: 1, a: a, lda: lda, beta: 0, c: c, ldc: n)
         }
       }
       return
@@ -141,85 +149,20 @@ extension NDArray {
     sum = nil
     x.withUnsafeBufferPointer { a in
       c.withUnsafeMutableBufferPointer { c in
-        Scalar.syrk(triangle: .upper, transpose: .transpose, n: n, k: rows, alpha: 1, a: a, lda: n, beta: 1, c: c, ldc: n)
+        Scalar.syrk(triangle: .upper, transpose: transpose, n: n, k: rows, alpha: 1, a: a, lda: lda, beta: 1, c: c, ldc: n)
       }
     }
     sum = c
   }
 
   /// Multiplies the upper triangle of a square matrix by `scale` and mirrors it into the
-  /// lower one (in tiles, so both triangles are read and written cache-friendly; concrete
-  /// Float and Double loops, as generic code here runs unspecialized, through value
-  /// witnesses per element).
+  /// lower one (`CurvatureNumerics.symmetrizeUpper`: in tiles through a small buffer, so
+  /// every row is read and written in order whatever the row stride, on the BLAS threads).
   mutating func symmetrizeUpper(scale: Scalar) {
     let n = shape[0]
     guard n > 0 else { return }
     withUnsafeMutableBufferPointer { m in
-      if Scalar.self == Float.self {
-        m.withMemoryRebound(to: Float.self) { symmetrizeUpperFloat($0.baseAddress!, n: n, scale: scale as! Float) }
-      } else if Scalar.self == Double.self {
-        m.withMemoryRebound(to: Double.self) { symmetrizeUpperDouble($0.baseAddress!, n: n, scale: scale as! Double) }
-      } else {
-        for i in 0..<n {
-          for j in i..<n {
-            let value = m[i * n + j] * scale
-            m[i * n + j] = value
-            m[j * n + i] = value
-          }
-        }
-      }
+      CurvatureNumerics.symmetrizeUpper(m.baseAddress!, n: n, scale: scale, threads: NumericsBackend.threadCount)
     }
-  }
-}
-
-/// `symmetrizeUpper` for Float, in 64×64 tiles.
-private func symmetrizeUpperFloat(_ m: UnsafeMutablePointer<Float>, n: Int, scale: Float) {
-  let tile = 64
-  var i0 = 0
-  while i0 < n {
-    let iEnd = i0 + tile < n ? i0 + tile : n
-    var j0 = i0
-    while j0 < n {
-      let jEnd = j0 + tile < n ? j0 + tile : n
-      var i = i0
-      while i < iEnd {
-        var j = j0 > i ? j0 : i
-        while j < jEnd {
-          let value = m[i &* n &+ j] * scale
-          m[i &* n &+ j] = value
-          m[j &* n &+ i] = value
-          j &+= 1
-        }
-        i &+= 1
-      }
-      j0 &+= tile
-    }
-    i0 &+= tile
-  }
-}
-
-/// `symmetrizeUpper` for Double, in 64×64 tiles.
-private func symmetrizeUpperDouble(_ m: UnsafeMutablePointer<Double>, n: Int, scale: Double) {
-  let tile = 64
-  var i0 = 0
-  while i0 < n {
-    let iEnd = i0 + tile < n ? i0 + tile : n
-    var j0 = i0
-    while j0 < n {
-      let jEnd = j0 + tile < n ? j0 + tile : n
-      var i = i0
-      while i < iEnd {
-        var j = j0 > i ? j0 : i
-        while j < jEnd {
-          let value = m[i &* n &+ j] * scale
-          m[i &* n &+ j] = value
-          m[j &* n &+ i] = value
-          j &+= 1
-        }
-        i &+= 1
-      }
-      j0 &+= tile
-    }
-    i0 &+= tile
   }
 }

@@ -92,6 +92,13 @@ extension CurvatureProblem {
 
       for (slot, layerFactors) in factors.enumerated() where layerFactors.weightBlock != nil {
         let node = layout.nodes[layerFactors.layer]!
+        if options.approximation == .expand, !layerFactors.joint,
+           let columns = kfacInputColumns(node, inputs[layerFactors.layer]!, points: n) {
+          // A convolution's patches unfolded side by side, [in, N·S]: no [N, S, in] permutation.
+          positions[slot] = columns.shape[1] / Swift.max(n, 1)
+          NDArray.accumulateGram(columns, into: &factors[slot].inputCovariance, columns: true)
+          continue
+        }
         let rows = kfacInputRows(node, inputs[layerFactors.layer]!, points: n)   // [N, S, in]
         positions[slot] = rows.shape[1]
         let x = options.approximation == .expand
@@ -125,11 +132,16 @@ extension CurvatureProblem {
       let tapped = layout.tappedOutputs(outputs)
       forEachOutputLayoutColumn(columns, output: output, tapped: tapped) { deltas in
         for (slot, delta) in layout.nodeDeltas(deltas).enumerated() {
-          let rows = kfacOutputRows(layout.nodes[factors[slot].layer]!, delta, points: n)   // [N, S, out]
-          let g = options.approximation == .expand ? rows.reshaped([-1, rows.shape[2]]) : rows.reduced(.sum, axes: [1])
+          let node = layout.nodes[factors[slot].layer]!
           var sum: NDArray<Scalar>? = factors[slot].gradientCovariance
           factors[slot].gradientCovariance = NDArray(zeros: [0])   // sum holds the only copy
-          NDArray.accumulateGram(g, into: &sum)
+          if options.approximation == .expand, let columns = kfacOutputColumns(node, delta, points: n) {
+            NDArray.accumulateGram(columns, into: &sum, columns: true)   // [out, N·S]
+          } else {
+            let rows = kfacOutputRows(node, delta, points: n)   // [N, S, out]
+            let g = options.approximation == .expand ? rows.reshaped([-1, rows.shape[2]]) : rows.reduced(.sum, axes: [1])
+            NDArray.accumulateGram(g, into: &sum)
+          }
           factors[slot].gradientCovariance = sum!
         }
       }

@@ -57,7 +57,10 @@ extension CurvatureProblem {
       if let inputBasis { patches = matmul(inputBasis, patches, transposeA: true) }   // Q_Aᵀ P per data point and group
       return PerTermInput(rows: patches, squares: nil, positions: 1)
     case .embedding:
-      throw CurvatureError.unsupported("per-term gradients: embedding \(node.name) is not supported (EKFAC does not factor embeddings yet)")
+      // Embeddings have no input rows or patches to rotate: EKFAC takes their per-term
+      // gradients from the token ids (`EKFACFactors.embeddingSquares`) and never comes here.
+      throw CurvatureError.unsupported(
+        "per-term gradients: embedding \(node.name) has no input rows (they cover linear and convolution nodes); an embedding's per-term gradients come from its token ids, as in EKFAC with KFACOptions.embeddings (--kfac-embeddings)")
     }
   }
 

@@ -121,15 +121,31 @@ extension CurvatureProblem {
       return rows.reshaped([n, -1, v])
     }
     if case let .convolution(g) = node.operation {
-      var x = KroneckerNode.images(a, g)
-      if g.groups > 1 {
-        let (c, h, w) = (x.shape[1], x.shape[2], x.shape[3])
-        x = x.reshaped([n, g.groups, c / g.groups, h, w]).reduced(.sum, axes: [1]) * (1 / Scalar(g.groups))
-      }
-      return KroneckerNode.unfolded(x, g).permuted([0, 2, 1])
+      return KroneckerNode.unfolded(KroneckerNode.factorImages(a, g, points: n), g).permuted([0, 2, 1])
     }
     let width = a.shape[a.rank - 1]
     return a.reshaped([n, -1, width])
+  }
+
+  /// A convolution node's input as columns `[in, N·S]`, the transpose of its rows
+  /// (`kfacInputRows`, expanded): the batch's patches unfolded side by side, with no
+  /// `[N, in, S]` → `[N, S, in]` permutation; nil for other nodes.
+  func kfacInputColumns(_ node: KroneckerNode, _ a: NDArray<Scalar>, points n: Int) -> NDArray<Scalar>? {
+    guard case let .convolution(g) = node.operation else { return nil }
+    let x = KroneckerNode.factorImages(a, g, points: n)
+    let geometry = Conv2dGeometry(
+      inputShape: x.shape, kernelSize: (g.kernel[0], g.kernel[1]), stride: (g.stride[0], g.stride[1]),
+      padding: (g.paddingBefore[0], g.paddingBefore[1]), dilation: (g.dilation[0], g.dilation[1]))
+    return ConvolutionLayout(geometry: geometry, outChannels: g.outChannels, groups: 1).columns(x)
+  }
+
+  /// A convolution node's output gradient as columns `[out, N·S]` (channel-major: runs of
+  /// `S` copied whole, where the rows `[N·S, out]` transpose every element); nil for
+  /// other nodes.
+  func kfacOutputColumns(_ node: KroneckerNode, _ delta: NDArray<Scalar>, points n: Int) -> NDArray<Scalar>? {
+    guard case .convolution = node.operation else { return nil }
+    let channels = delta.shape[1]
+    return delta.reshaped([n, channels, -1]).permuted([1, 0, 2]).reshaped([channels, -1])
   }
 
   /// A node's output gradient as rows `[N, S, out]` (convolutions: locations × channels).
@@ -159,6 +175,15 @@ extension KroneckerNode {
       x = padded
     }
     return x
+  }
+
+  /// A convolution's input images for its input factor: `images`, the channel groups
+  /// averaged (as curvlinops).
+  static func factorImages<Scalar: BLASScalar>(_ a: NDArray<Scalar>, _ g: ConvolutionGeometry, points n: Int) -> NDArray<Scalar> {
+    let x = images(a, g)
+    guard g.groups > 1 else { return x }
+    let (c, h, w) = (x.shape[1], x.shape[2], x.shape[3])
+    return x.reshaped([n, g.groups, c / g.groups, h, w]).reduced(.sum, axes: [1]) * (1 / Scalar(g.groups))
   }
 
   /// `unfold` of images (see `images`) with the geometry's kernel: `[N, C·kh·kw, L]`.
