@@ -14,18 +14,26 @@ final class GraphNode<Scalar: BLASScalar>: Sendable {
   let pullback: (@Sendable (Tensor<Scalar>, [Bool]) -> [Tensor<Scalar>?])?
   /// The shape of the tensor this node produced.
   let shape: [Int]
+  /// The output tangent from the inputs' tangents (nil meaning zero), kept only when the
+  /// node was recorded with `AutodiffMode.recordsDifferentials` (for `replayedTangent`).
+  let differential: (@Sendable ([Tensor<Scalar>?]) -> Tensor<Scalar>?)?
 
   init(leafOfShape shape: [Int]) {
     id = GraphClock.tick()
     inputs = []
     pullback = nil
+    differential = nil
     self.shape = shape
   }
 
-  init(shape: [Int], inputs: [GraphNode?], pullback: @escaping @Sendable (Tensor<Scalar>, [Bool]) -> [Tensor<Scalar>?]) {
+  init(
+    shape: [Int], inputs: [GraphNode?], pullback: @escaping @Sendable (Tensor<Scalar>, [Bool]) -> [Tensor<Scalar>?],
+    differential: (@Sendable ([Tensor<Scalar>?]) -> Tensor<Scalar>?)? = nil
+  ) {
     id = GraphClock.tick()
     self.inputs = inputs
     self.pullback = pullback
+    self.differential = differential
     self.shape = shape
   }
 }
@@ -55,6 +63,11 @@ public struct AutodiffMode: Sendable {
   /// differentiate a Jacobian-vector product in reverse mode).
   var recordsTangentOperations = true
 
+  /// Keep every recorded node's differential, so tangents can be pushed through the
+  /// recorded graph later, once per direction, without evaluating the function again
+  /// (`replayedTangent`; products with several columns share one forward pass).
+  var recordsDifferentials = false
+
   /// The mode in effect for the current task or thread.
   @TaskLocal public static var current = AutodiffMode()
 
@@ -82,10 +95,13 @@ public struct AutodiffMode: Sendable {
   }
 
   /// Runs `body` with the given tangent switches.
-  package static func with<R>(propagatesTangents: Bool? = nil, recordsTangentOperations: Bool? = nil, _ body: () throws -> R) rethrows -> R {
+  package static func with<R>(
+    propagatesTangents: Bool? = nil, recordsTangentOperations: Bool? = nil, recordsDifferentials: Bool? = nil, _ body: () throws -> R
+  ) rethrows -> R {
     var mode = current
     if let propagatesTangents { mode.propagatesTangents = propagatesTangents }
     if let recordsTangentOperations { mode.recordsTangentOperations = recordsTangentOperations }
+    if let recordsDifferentials { mode.recordsDifferentials = recordsDifferentials }
     return try $current.withValue(mode, operation: body)
   }
 
@@ -110,13 +126,15 @@ extension Tensor {
   static func primitive(
     _ value: NDArray<Scalar>, inputs: [Tensor],
     pullback: @escaping @Sendable (Tensor, [Bool]) -> [Tensor?],
-    differential: ([Tensor?]) -> Tensor?
+    differential: @escaping @Sendable ([Tensor?]) -> Tensor?
   ) -> Tensor {
     var node: GraphNode<Scalar>? = nil
     if AutodiffMode.current.recordsOperations && inputs.contains(where: { $0.node != nil }) {
       // Closures, not key paths: a key path in this (unspecialized) generic code is
       // instantiated, with a demangling lookup, on every operation.
-      node = GraphNode(shape: value.shape, inputs: inputs.map { $0.node }, pullback: pullback)
+      node = GraphNode(
+        shape: value.shape, inputs: inputs.map { $0.node }, pullback: pullback,
+        differential: AutodiffMode.current.recordsDifferentials ? differential : nil)
     }
     var tangent: Tensor? = nil
     let mode = AutodiffMode.current

@@ -20,18 +20,27 @@ extension CurvatureProblem {
     var columns = [NDArray<Scalar>](repeating: NDArray(zeros: [p]), count: k)
     for range in localBatchRanges {
       let batch = try checkedBatch(range)
-      // Row chunks in parallel, added in chunk order (`CurvatureProblem+RowChunks.swift`).
+      // Row chunks in parallel, added in chunk order (`CurvatureProblem+RowChunks.swift`);
+      // for several columns and a model whose passes share no state, the (chunk, column)
+      // pairs of a group of columns in parallel, so a batch of one chunk still uses every
+      // thread. Each column's sum is the same either way.
       let parts = rowChunks(of: batch)
-      for j in 0..<k {
-        let contributions = try inParallel(parts.count, threads: chunkThreads) { c in
+      let group = splitsBatches ? columnGroup(k, chunks: parts.count) : 1
+      for first in stride(from: 0, to: k, by: group) {
+        let width = Swift.min(group, k - first)
+        let contributions = try inParallel(width * parts.count, threads: chunkThreads) { item in
+          let (j, c) = (first + item / parts.count, item % parts.count)
           let contribution = try body(parts[c], j)
           try requireFiniteColumn(contribution, "\(stage), column \(j), data points \(parts[c].range)")
           return contribution
         }
-        var sum = NDArray(contributions[0])
-        for contribution in contributions.dropFirst() { sum.add(NDArray(contribution)) }
-        if parts.count > 1 { try requireFiniteColumn(sum.scalars, "\(stage), column \(j), data points \(range)") }
-        columns[j].add(sum)
+        for offset in 0..<width {
+          let j = first + offset
+          var sum = NDArray(contributions[offset * parts.count])
+          for c in 1..<parts.count { sum.add(NDArray(contributions[offset * parts.count + c])) }
+          if parts.count > 1 { try requireFiniteColumn(sum.scalars, "\(stage), column \(j), data points \(range)") }
+          columns[j].add(sum)
+        }
       }
     }
     try allReduce(&columns)
@@ -39,6 +48,14 @@ extension CurvatureProblem {
       try requireFiniteColumn(columns[j].scalars, "\(stage), column \(j), sum over the batches (it overflows)")
     }
     return stackColumns(columns, rows: p)
+  }
+
+  /// Columns of a product of `k` columns whose (chunk, column) pairs run together: enough to
+  /// keep every thread busy, with their results (`group · chunks` columns of `P`) within an
+  /// eighth of the memory budget.
+  func columnGroup(_ k: Int, chunks: Int) -> Int {
+    let perColumn = Swift.max(1, dimension * chunks * MemoryLayout<Scalar>.stride)
+    return Swift.max(1, Swift.min(k, chunkThreads * 4, MemoryBudget.defaultBytes / (8 * perColumn)))
   }
 
   /// A forward pass with the selected parameters carrying the tangent `v` (one block each)

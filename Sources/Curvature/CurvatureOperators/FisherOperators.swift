@@ -22,7 +22,8 @@ public struct EmpiricalFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOperat
   /// - Throws: `CurvatureError` for invalid data or non-finite values.
   /// - Complexity: For a `Sequential` of Linear, activation and Flatten layers, one
   ///   forward pass per batch carries the `k` tangents together and is kept for further
-  ///   products (as the GGN).
+  ///   products (as the GGN); for a `GraphModel` and `k > 1`, one recorded forward pass
+  ///   per batch shared by the columns (as the GGN).
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
     if x.rank == 2, let sequential = problem.batchedSequential {
       let scale = 1 / Scalar(problem.reductionFactor)
@@ -32,6 +33,14 @@ public struct EmpiricalFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOperat
         return problem.mapColumns(jv, columns: k) {
           loss.outputLayout(gradientOuterProduct(g, loss.termRows($0, outputShape: shape), scale: scale), outputShape: shape)
         }
+      }
+    }
+    if x.rank == 2, x.shape[1] > 1, problem.recordsGraphLinearization {
+      let (loss, scale) = (problem.loss, 1 / Scalar(problem.reductionFactor))
+      return try problem.sumOverRecordedBatches(
+        x, stage: "empirical Fisher product", prepare: { batch, output in loss.outputGradients(output, batch.targets) }
+      ) { g, _, output, jv in
+        loss.outputLayout(gradientOuterProduct(g, loss.termRows(jv, outputShape: output.shape), scale: scale), outputShape: output.shape)
       }
     }
     let columns = (0..<x.shape[1]).map { column(x, $0) }
@@ -77,7 +86,8 @@ public struct MonteCarloFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOpera
   /// - Throws: `CurvatureError` for invalid data or non-finite values.
   /// - Complexity: For a `Sequential` of Linear, activation and Flatten layers, one
   ///   forward pass per batch carries the `k` tangents together and is kept for further
-  ///   products (as the GGN); the samples do not depend on `k`.
+  ///   products (as the GGN); the samples do not depend on `k`. For a `GraphModel` and
+  ///   `k > 1`, one recorded forward pass and one draw per batch shared by the columns.
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
     let scale = 1 / (Scalar(problem.reductionFactor) * Scalar(mcSamples))
     if x.rank == 2, let sequential = problem.batchedSequential {
@@ -88,6 +98,17 @@ public struct MonteCarloFisherOperator<Scalar: BLASScalar>: CurvatureMatrixOpera
         return problem.mapColumns(jv, columns: k) { jvColumn in
           loss.outputLayout(sampledOuterProducts(samples, loss.termRows(jvColumn, outputShape: shape), scale: scale), outputShape: shape)
         }
+      }
+    }
+    if x.rank == 2, x.shape[1] > 1, problem.recordsGraphLinearization {
+      let (loss, samples, seed) = (problem.loss, mcSamples, seed)
+      return try problem.sumOverRecordedBatches(
+        x, stage: "Monte Carlo Fisher product",
+        prepare: { batch, output in
+          loss.sampledGradients(output, targets: batch.targets, samples: samples, seed: seed, dataIndices: problem.termDataIndices(batch.range))
+        }
+      ) { sampled, _, output, jv in
+        loss.outputLayout(sampledOuterProducts(sampled, loss.termRows(jv, outputShape: output.shape), scale: scale), outputShape: output.shape)
       }
     }
     let columns = (0..<x.shape[1]).map { column(x, $0) }

@@ -34,6 +34,8 @@ public struct GGNOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
   ///   carrying the `k` tangents together (one gemm per layer for all columns), equal to
   ///   the column-by-column products up to rounding, whose nonlinear forward pass is kept
   ///   for further products on the same data (`CurvatureProblem.cachesLinearizations`).
+  ///   For a `GraphModel` and `k > 1`, one recorded forward pass per batch shared by the
+  ///   columns (a tangent and a reverse pass each), the same bits as column by column.
   ///   Large batches run as row chunks on `CurvatureProblem.threads` threads, with the
   ///   same bits for every thread count.
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
@@ -41,6 +43,11 @@ public struct GGNOperator<Scalar: BLASScalar>: CurvatureMatrixOperator {
     if x.rank == 2, let sequential = problem.batchedSequential {
       return try problem.sumOverBatches(x, sequential: sequential, stage: "GGN product") { batch, pass, jv, k in
         problem.mapColumns(jv, columns: k) { problem.loss.hessianProduct(pass.output, $0, targets: batch.targets) * scale }
+      }
+    }
+    if x.rank == 2, x.shape[1] > 1, problem.recordsGraphLinearization {
+      return try problem.sumOverRecordedBatches(x, stage: "GGN product", prepare: { _, _ in () }) { _, batch, output, jv in
+        problem.loss.hessianProduct(output, jv, targets: batch.targets) * scale
       }
     }
     let columns = (0..<x.shape[1]).map { column(x, $0) }
