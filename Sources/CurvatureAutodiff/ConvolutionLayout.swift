@@ -98,35 +98,15 @@ package struct ConvolutionLayout: Hashable, Sendable {
     if k == 1 {
       // One gemm per sample and group straight into [N, Cout, L]: no permutation pass.
       var output = NDArray<T>(uninitializedShape: shape) { _ in }
-      columns.withUnsafeBufferPointer { b in
-        weights.withUnsafeBufferPointer { a in
-          output.withUnsafeMutableBufferPointer { c in
-            for sample in 0..<n {
-              for group in 0..<groups {
-                T.gemm(
-                  transposeA: .none, transposeB: .none, m: og, n: l, k: kg, alpha: 1,
-                  a: UnsafeBufferPointer(rebasing: a[(group * og * kg)...]), lda: kg,
-                  b: UnsafeBufferPointer(rebasing: b[(group * kg * m + sample * l)...]), ldb: m, beta: 0,
-                  c: UnsafeMutableBufferPointer(rebasing: c[((sample * outChannels + group * og) * l)...]), ldc: l)
-              }
-            }
-          }
-        }
+      gemms(n, .none, .none, m: og, n: l, k: kg, weights, lda: kg, columns, ldb: m, into: &output, ldc: l) { sample, group in
+        (group * og * kg, group * kg * m + sample * l, (sample * outChannels + group * og) * l)
       }
       return output
     }
     // k stacked weights: one gemm [k·Cout, K] × [K, N·L], then [k·Cout, N, L] → [k, N, Cout, L].
     let rows = k * outChannels
     var product = NDArray<T>(uninitializedShape: [rows, m]) { _ in }
-    columns.withUnsafeBufferPointer { b in
-      weights.withUnsafeBufferPointer { a in
-        product.withUnsafeMutableBufferPointer { c in
-          T.gemm(
-            transposeA: .none, transposeB: .none, m: rows, n: m, k: kg, alpha: 1, a: a, lda: kg, b: b, ldb: m,
-            beta: 0, c: c, ldc: m)
-        }
-      }
-    }
+    gemms(1, .none, .none, m: rows, n: m, k: kg, weights, lda: kg, columns, ldb: m, into: &product, ldc: m) { _, _ in (0, 0, 0) }
     return product.reshaped([k, outChannels, n, l]).permuted([0, 2, 1, 3]).reshaped(shape)
   }
 
@@ -137,20 +117,8 @@ package struct ConvolutionLayout: Hashable, Sendable {
     let (n, l) = (geometry.batch, geometry.patchCount)
     let (m, kg, og) = (n * l, groupPatchSize, outChannels / groups)
     var columns = NDArray<T>(uninitializedShape: columnsShape) { _ in }
-    gradient.withUnsafeBufferPointer { b in
-      weight.withUnsafeBufferPointer { a in
-        columns.withUnsafeMutableBufferPointer { c in
-          for sample in 0..<n {
-            for group in 0..<groups {
-              T.gemm(
-                transposeA: .transpose, transposeB: .none, m: kg, n: l, k: og, alpha: 1,
-                a: UnsafeBufferPointer(rebasing: a[(group * og * kg)...]), lda: kg,
-                b: UnsafeBufferPointer(rebasing: b[((sample * outChannels + group * og) * l)...]), ldb: l, beta: 0,
-                c: UnsafeMutableBufferPointer(rebasing: c[(group * kg * m + sample * l)...]), ldc: m)
-            }
-          }
-        }
-      }
+    gemms(n, .transpose, .none, m: kg, n: l, k: og, weight, lda: kg, gradient, ldb: l, into: &columns, ldc: m) { sample, group in
+      (group * og * kg, (sample * outChannels + group * og) * l, group * kg * m + sample * l)
     }
     return columns
   }
@@ -168,20 +136,11 @@ package struct ConvolutionLayout: Hashable, Sendable {
     let (n, l) = (geometry.batch, geometry.patchCount)
     let (m, kg, og) = (n * l, groupPatchSize, outChannels / groups)
     var result = NDArray<T>(uninitializedShape: weightShape) { _ in }
-    gradient.withUnsafeBufferPointer { a in
-      columns.withUnsafeBufferPointer { b in
-        result.withUnsafeMutableBufferPointer { c in
-          for sample in 0..<n {
-            for group in 0..<groups {
-              T.gemm(
-                transposeA: .none, transposeB: .transpose, m: og, n: kg, k: l, alpha: 1,
-                a: UnsafeBufferPointer(rebasing: a[((sample * outChannels + group * og) * l)...]), lda: l,
-                b: UnsafeBufferPointer(rebasing: b[(group * kg * m + sample * l)...]), ldb: m, beta: sample == 0 ? 0 : 1,
-                c: UnsafeMutableBufferPointer(rebasing: c[(group * og * kg)...]), ldc: kg)
-            }
-          }
-        }
-      }
+    gemms(
+      n, .none, .transpose, m: og, n: kg, k: l, gradient, lda: l, columns, ldb: m, into: &result, ldc: kg,
+      beta: { $0 == 0 ? 0 : 1 }
+    ) { sample, group in
+      ((sample * outChannels + group * og) * l, group * kg * m + sample * l, group * og * kg)
     }
     return result
   }
@@ -195,24 +154,10 @@ package struct ConvolutionLayout: Hashable, Sendable {
     guard !isEmpty else { return NDArray(zeros: shape) }
     let (m, kg, og) = (geometry.batch * geometry.patchCount, groupPatchSize, outChannels / groups)
     var result = NDArray<T>(zeros: shape)
-    gradient.withUnsafeBufferPointer { a in
-      columns.withUnsafeBufferPointer { b in
-        result.withUnsafeMutableBufferPointer { c in
-          if k > 1 || groups == 1 {
-            T.gemm(
-              transposeA: .none, transposeB: .transpose, m: k * outChannels, n: kg, k: m, alpha: 1, a: a, lda: m,
-              b: b, ldb: m, beta: 0, c: c, ldc: kg)
-            return
-          }
-          for group in 0..<groups {
-            T.gemm(
-              transposeA: .none, transposeB: .transpose, m: og, n: kg, k: m, alpha: 1,
-              a: UnsafeBufferPointer(rebasing: a[(group * og * m)...]), lda: m,
-              b: UnsafeBufferPointer(rebasing: b[(group * kg * m)...]), ldb: m, beta: 0,
-              c: UnsafeMutableBufferPointer(rebasing: c[(group * og * kg)...]), ldc: kg)
-          }
-        }
-      }
+    // groups == 1 (any k): one gemm with the k cotangents' channels as rows.
+    let rows = groups == 1 ? k * outChannels : og
+    gemms(1, .none, .transpose, m: rows, n: kg, k: m, gradient, lda: m, columns, ldb: m, into: &result, ldc: kg) { _, group in
+      (group * og * m, group * kg * m, group * og * kg)
     }
     return result
   }
@@ -228,20 +173,8 @@ package struct ConvolutionLayout: Hashable, Sendable {
     guard !isEmpty else { return NDArray(zeros: shape) }
     let (m, kg, og) = (geometry.batch * geometry.patchCount, groupPatchSize, outChannels / groups)
     var result = NDArray<T>(zeros: shape)
-    gradient.withUnsafeBufferPointer { a in
-      columns.withUnsafeBufferPointer { b in
-        result.withUnsafeMutableBufferPointer { c in
-          for j in 0..<k {
-            for group in 0..<groups {
-              T.gemm(
-                transposeA: .none, transposeB: .transpose, m: og, n: kg, k: m, alpha: 1,
-                a: UnsafeBufferPointer(rebasing: a[(group * og * m)...]), lda: m,
-                b: UnsafeBufferPointer(rebasing: b[(group * kg * k * m + j * m)...]), ldb: k * m, beta: 0,
-                c: UnsafeMutableBufferPointer(rebasing: c[((j * outChannels + group * og) * kg)...]), ldc: kg)
-            }
-          }
-        }
-      }
+    gemms(k, .none, .transpose, m: og, n: kg, k: m, gradient, lda: m, columns, ldb: k * m, into: &result, ldc: kg) { j, group in
+      (group * og * m, group * kg * k * m + j * m, (j * outChannels + group * og) * kg)
     }
     return result
   }
@@ -254,16 +187,33 @@ package struct ConvolutionLayout: Hashable, Sendable {
   ) {
     guard !isEmpty else { return }
     let (m, kg, og) = (geometry.batch * geometry.patchCount, groupPatchSize, outChannels / groups)
-    gradient.withUnsafeBufferPointer { b in
-      weights.withUnsafeBufferPointer { a in
-        columns.withUnsafeMutableBufferPointer { c in
-          for j in 0..<k {
+    gemms(
+      k, .transpose, .none, m: kg, n: m, k: og, weights, lda: kg, gradient, ldb: m, into: &columns, ldc: k * m,
+      beta: { _ in 1 }
+    ) { j, group in
+      ((j * outChannels + group * og) * kg, group * og * m, group * kg * k * m + j * m)
+    }
+  }
+
+  /// `count × groups` gemms `C ← op(A) op(B) + β_i C` (`alpha` 1) on blocks of `a`, `b` and
+  /// `c` at the element offsets `offsets(i, group)` returns: the per-sample (or per-column)
+  /// and per-group loop every map above shares, in the order i-major, then group.
+  private func gemms<T: BLASScalar>(
+    _ count: Int, _ transposeA: Transpose, _ transposeB: Transpose, m: Int, n: Int, k: Int,
+    _ a: NDArray<T>, lda: Int, _ b: NDArray<T>, ldb: Int, into c: inout NDArray<T>, ldc: Int,
+    beta: (Int) -> T = { _ in 0 }, offsets: (_ i: Int, _ group: Int) -> (a: Int, b: Int, c: Int)
+  ) {
+    a.withUnsafeBufferPointer { pa in
+      b.withUnsafeBufferPointer { pb in
+        c.withUnsafeMutableBufferPointer { pc in
+          for i in 0..<count {
             for group in 0..<groups {
+              let (oa, ob, oc) = offsets(i, group)
               T.gemm(
-                transposeA: .transpose, transposeB: .none, m: kg, n: m, k: og, alpha: 1,
-                a: UnsafeBufferPointer(rebasing: a[((j * outChannels + group * og) * kg)...]), lda: kg,
-                b: UnsafeBufferPointer(rebasing: b[(group * og * m)...]), ldb: m, beta: 1,
-                c: UnsafeMutableBufferPointer(rebasing: c[(group * kg * k * m + j * m)...]), ldc: k * m)
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 1,
+                a: UnsafeBufferPointer(rebasing: pa[oa...]), lda: lda,
+                b: UnsafeBufferPointer(rebasing: pb[ob...]), ldb: ldb, beta: beta(i),
+                c: UnsafeMutableBufferPointer(rebasing: pc[oc...]), ldc: ldc)
             }
           }
         }

@@ -19,7 +19,8 @@ extension NDArray {
       sourceStrides[axis] = sourceStrides[axis + 1] * shape[axis + 1]
     }
     let strides = axes.map { sourceStrides[$0] }
-    var result = NDArray(zeros: newShape)
+    // The gather writes every element: no zero fill first.
+    var result = NDArray(uninitializedShape: newShape) { _ in }
     withUnsafeBufferPointer { src in
       result.withUnsafeMutableBufferPointer { dst in
         let from = UnsafeRawBufferPointer(src), to = UnsafeMutableRawBufferPointer(dst)

@@ -35,7 +35,9 @@ public func matmul<T: BLASScalar>(
     preconditionFailure("matmul: batch axes \(batchA) and \(batchB) do not broadcast")
   }
   let batch = batchShape.reduce(1, *)
-  var c = NDArray<T>(zeros: batchShape + [m, n])
+  // gemm with β = 0 writes every element of C (OpenBLAS stores zeros, it does not scale
+  // what is there), so C needs no zero fill of its own: one pass over fresh memory fewer.
+  var c = k == 0 ? NDArray<T>(zeros: batchShape + [m, n]) : NDArray<T>(uninitializedShape: batchShape + [m, n]) { _ in }
   // BLAS needs leading dimensions ≥ 1 even for matrices with no columns.
   let (lda, ldb, ldc) = (Swift.max(1, ac), Swift.max(1, bc), Swift.max(1, n))
   let ta: Transpose = transposeA ? .transpose : .none

@@ -136,25 +136,38 @@ func reduceKernel<T: BLASScalar>(
   _ f: ReductionFunction, _ x: UnsafeBufferPointer<T>, _ shape: [Int], _ reduced: [Bool],
   _ out: UnsafeMutableBufferPointer<T>
 ) {
-  let rank = shape.count
   let outCount = zip(shape, reduced).reduce(1) { $0 * ($1.1 ? 1 : $1.0) }
   precondition(out.count >= outCount, "reduce: output holds \(out.count) of \(outCount) elements")
   let initial: T = f == .sum ? 0 : -T.infinity
   for i in 0..<outCount { out[i] = initial }
   let count = shape.reduce(1, *)
   guard count > 0 else { return }
-  if rank == 0 {
+  if shape.isEmpty {
     out[0] = x[0]
     return
   }
+  // Neighbouring axes reduced alike act as one axis, and axes of extent 1 as none: the
+  // rows get longer (a weight gradient's `[N, Cout, K]` summed over N is one row of
+  // Cout·K per sample) while every output still receives its inputs in the same order.
+  var axes = [(extent: Int, reduced: Bool)]()
+  for (extent, isReduced) in zip(shape, reduced) where extent != 1 {
+    if let last = axes.last, last.reduced == isReduced {
+      axes[axes.count - 1].extent *= extent
+    } else {
+      axes.append((extent, isReduced))
+    }
+  }
+  if axes.isEmpty { axes = [(1, false)] }
+  let extents = axes.map(\.extent), reducedAxes = axes.map(\.reduced)
+  let rank = extents.count
   // Output stride of each input axis (0 on reduced axes).
   var outStrides = [Int](repeating: 0, count: rank)
   var s = 1
-  for axis in stride(from: rank - 1, through: 0, by: -1) where !reduced[axis] {
+  for axis in stride(from: rank - 1, through: 0, by: -1) where !reducedAxes[axis] {
     outStrides[axis] = s
-    s *= shape[axis]
+    s *= extents[axis]
   }
-  let inner = shape[rank - 1], innerStride = outStrides[rank - 1]
+  let inner = extents[rank - 1], innerStride = outStrides[rank - 1]
   var index = [Int](repeating: 0, count: rank)
   var offset = 0, read = 0
   let px = x.baseAddress!, po = out.baseAddress!
@@ -182,8 +195,8 @@ func reduceKernel<T: BLASScalar>(
     while axis >= 0 {
       index[axis] += 1
       offset += outStrides[axis]
-      if index[axis] < shape[axis] { break }
-      offset -= outStrides[axis] * shape[axis]
+      if index[axis] < extents[axis] { break }
+      offset -= outStrides[axis] * extents[axis]
       index[axis] = 0
       axis -= 1
     }

@@ -73,18 +73,7 @@ public struct WindowShape: Sendable, Hashable {
 public func im2col<T: BLASScalar>(
   _ source: UnsafePointer<T>, _ destination: UnsafeMutablePointer<T>, rowStride: Int, _ shape: WindowShape
 ) {
-  // Concrete calls, so the loops are specialized whatever the caller's genericity.
-  if T.self == Float.self {
-    im2colKernel(
-      UnsafeRawPointer(source).assumingMemoryBound(to: Float.self),
-      UnsafeMutableRawPointer(destination).assumingMemoryBound(to: Float.self), rowStride, shape)
-  } else if T.self == Double.self {
-    im2colKernel(
-      UnsafeRawPointer(source).assumingMemoryBound(to: Double.self),
-      UnsafeMutableRawPointer(destination).assumingMemoryBound(to: Double.self), rowStride, shape)
-  } else {
-    im2colKernel(source, destination, rowStride, shape)
-  }
+  windowKernel(source, destination, rowStride, shape, fold: false)
 }
 
 /// Adds the columns of one unfolded image back into the image `[C, H, W]` at `destination`
@@ -100,51 +89,83 @@ public func im2col<T: BLASScalar>(
 public func col2im<T: BLASScalar>(
   _ source: UnsafePointer<T>, _ destination: UnsafeMutablePointer<T>, rowStride: Int, _ shape: WindowShape
 ) {
+  windowKernel(source, destination, rowStride, shape, fold: true)
+}
+
+/// im2col (`fold` false) or col2im through concrete Float and Double calls, so the loops are
+/// specialized whatever the caller's genericity.
+@inline(__always)
+func windowKernel<T: BLASScalar>(
+  _ source: UnsafePointer<T>, _ destination: UnsafeMutablePointer<T>, _ ld: Int, _ g: WindowShape, fold: Bool
+) {
   if T.self == Float.self {
-    col2imKernel(
-      UnsafeRawPointer(source).assumingMemoryBound(to: Float.self),
-      UnsafeMutableRawPointer(destination).assumingMemoryBound(to: Float.self), rowStride, shape)
+    windowKernel(as: Float.self, source, destination, ld, g, fold: fold)
   } else if T.self == Double.self {
-    col2imKernel(
-      UnsafeRawPointer(source).assumingMemoryBound(to: Double.self),
-      UnsafeMutableRawPointer(destination).assumingMemoryBound(to: Double.self), rowStride, shape)
+    windowKernel(as: Double.self, source, destination, ld, g, fold: fold)
   } else {
-    col2imKernel(source, destination, rowStride, shape)
+    windowKernel(as: T.self, source, destination, ld, g, fold: fold)
+  }
+}
+
+@inline(__always)
+private func windowKernel<S: BLASScalar, T>(
+  as _: S.Type, _ source: UnsafePointer<T>, _ destination: UnsafeMutablePointer<T>, _ ld: Int, _ g: WindowShape, fold: Bool
+) {
+  let (s, d) = (UnsafeRawPointer(source).assumingMemoryBound(to: S.self), UnsafeMutableRawPointer(destination).assumingMemoryBound(to: S.self))
+  if fold { col2imKernel(s, d, ld, g) } else { im2colKernel(s, d, ld, g) }
+}
+
+/// One kernel tap of one channel: its row of the unfolded image, where the window row `y`
+/// reads the image (`rowOffset(y) + columnOffset` from the image's start, plus `x·sw` for
+/// window column `x`), and the window positions `ys × xs` whose tap lies inside the image.
+struct WindowTap {
+  /// The row of the unfolded image, `(c·kh + i)·kw + j`.
+  var row: Int
+  /// The image offset of window position `(y, 0)`'s tap is `y·rowStep + start`.
+  var rowStep: Int, start: Int
+  /// The window rows and columns whose tap lies inside the image.
+  var ys: Range<Int>, xs: Range<Int>
+}
+
+/// Calls `body` for every tap of every channel in row order, with its valid window
+/// interval found once — the loop nest im2col and col2im share.
+@inline(__always)
+func forEachWindowTap(_ g: WindowShape, _ body: (WindowTap) -> Void) {
+  let (h, w, oh, ow) = (g.height, g.width, g.outputHeight, g.outputWidth)
+  var row = 0
+  for c in 0..<g.channels {
+    for i in 0..<g.kernelHeight {
+      let rowOffset = i * g.dilationHeight - g.paddingHeight
+      let (yLo, yHi) = WindowShape.inside(offset: rowOffset, stride: g.strideHeight, extent: h, count: oh)
+      for j in 0..<g.kernelWidth {
+        let columnOffset = j * g.dilationWidth - g.paddingWidth
+        let (xLo, xHi) = WindowShape.inside(offset: columnOffset, stride: g.strideWidth, extent: w, count: ow)
+        body(WindowTap(
+          row: row, rowStep: g.strideHeight * w, start: c * h * w + rowOffset * w + columnOffset,
+          ys: yLo..<yHi, xs: xLo..<xHi))
+        row += 1
+      }
+    }
   }
 }
 
 @inline(__always)
 func im2colKernel<T: BLASScalar>(_ source: UnsafePointer<T>, _ destination: UnsafeMutablePointer<T>, _ ld: Int, _ g: WindowShape) {
-  let (h, w, oh, ow) = (g.height, g.width, g.outputHeight, g.outputWidth)
-  let (sh, sw) = (g.strideHeight, g.strideWidth)
-  var row = 0
-  for c in 0..<g.channels {
-    let plane = source + c * h * w
-    for i in 0..<g.kernelHeight {
-      let rowOffset = i * g.dilationHeight - g.paddingHeight
-      let (yLo, yHi) = WindowShape.inside(offset: rowOffset, stride: sh, extent: h, count: oh)
-      for j in 0..<g.kernelWidth {
-        let columnOffset = j * g.dilationWidth - g.paddingWidth
-        let (xLo, xHi) = WindowShape.inside(offset: columnOffset, stride: sw, extent: w, count: ow)
-        let out = destination + row * ld
-        row += 1
-        if yLo > 0 { out.update(repeating: 0, count: yLo * ow) }
-        if yHi < oh { (out + yHi * ow).update(repeating: 0, count: (oh - yHi) * ow) }
-        guard xLo < xHi else {
-          if yLo < yHi { (out + yLo * ow).update(repeating: 0, count: (yHi - yLo) * ow) }
-          continue
-        }
-        for y in yLo..<yHi {
-          let o = out + y * ow
-          let input = plane + (y * sh + rowOffset) * w + columnOffset
-          if xLo > 0 { o.update(repeating: 0, count: xLo) }
-          if xHi < ow { (o + xHi).update(repeating: 0, count: ow - xHi) }
-          if sw == 1 {
-            (o + xLo).update(from: input + xLo, count: xHi - xLo)
-          } else {
-            for x in xLo..<xHi { o[x] = input[x * sw] }
-          }
-        }
+  let (oh, ow, sw) = (g.outputHeight, g.outputWidth, g.strideWidth)
+  forEachWindowTap(g) { tap in
+    // Every element of the row is written: taps in the padding get zeros.
+    let out = destination + tap.row * ld
+    let (ys, xs) = (tap.xs.isEmpty ? 0..<0 : tap.ys, tap.xs)
+    out.update(repeating: 0, count: ys.lowerBound * ow)
+    (out + ys.upperBound * ow).update(repeating: 0, count: (oh - ys.upperBound) * ow)
+    for y in ys {
+      let (o, input) = (out + y * ow, source + y * tap.rowStep + tap.start)
+      o.update(repeating: 0, count: xs.lowerBound)
+      (o + xs.upperBound).update(repeating: 0, count: ow - xs.upperBound)
+      if sw == 1 {
+        (o + xs.lowerBound).update(from: input + xs.lowerBound, count: xs.count)
+      } else {
+        for x in xs { o[x] = input[x * sw] }
       }
     }
   }
@@ -152,29 +173,16 @@ func im2colKernel<T: BLASScalar>(_ source: UnsafePointer<T>, _ destination: Unsa
 
 @inline(__always)
 func col2imKernel<T: BLASScalar>(_ source: UnsafePointer<T>, _ destination: UnsafeMutablePointer<T>, _ ld: Int, _ g: WindowShape) {
-  let (h, w, oh, ow) = (g.height, g.width, g.outputHeight, g.outputWidth)
-  let (sh, sw) = (g.strideHeight, g.strideWidth)
-  var row = 0
-  for c in 0..<g.channels {
-    let plane = destination + c * h * w
-    for i in 0..<g.kernelHeight {
-      let rowOffset = i * g.dilationHeight - g.paddingHeight
-      let (yLo, yHi) = WindowShape.inside(offset: rowOffset, stride: sh, extent: h, count: oh)
-      for j in 0..<g.kernelWidth {
-        let columnOffset = j * g.dilationWidth - g.paddingWidth
-        let (xLo, xHi) = WindowShape.inside(offset: columnOffset, stride: sw, extent: w, count: ow)
-        let columns = source + row * ld
-        row += 1
-        guard xLo < xHi else { continue }
-        for y in yLo..<yHi {
-          let s = columns + y * ow
-          let output = plane + (y * sh + rowOffset) * w + columnOffset
-          if sw == 1 {
-            for x in xLo..<xHi { output[x] += s[x] }
-          } else {
-            for x in xLo..<xHi { output[x * sw] += s[x] }
-          }
-        }
+  let (ow, sw) = (g.outputWidth, g.strideWidth)
+  forEachWindowTap(g) { tap in
+    guard !tap.xs.isEmpty else { return }
+    let columns = source + tap.row * ld
+    for y in tap.ys {
+      let (s, output) = (columns + y * ow, destination + y * tap.rowStep + tap.start)
+      if sw == 1 {
+        for x in tap.xs { output[x] += s[x] }
+      } else {
+        for x in tap.xs { output[x * sw] += s[x] }
       }
     }
   }
