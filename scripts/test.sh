@@ -24,4 +24,11 @@ if [ $# -eq 0 ]; then
   # The cockpit dashboard of every preset loads in headless Chromium with all its panels.
   bash scripts/browser-check.sh
 fi
-swift test -c release --skip-build "$@"
+# One test at a time: the row-chunk regions set the process-wide OpenBLAS thread count,
+# so tests running beside them could see other bits (see Benchmarks/README.md, Threads).
+swift test -c release --skip-build --no-parallel "$@"
+# The OpenBLAS worker check needs a process of its own: in the parallel suite other tests
+# keep BLAS calls in flight, and a region rightly leaves the workers running then.
+if [ $# -eq 0 ]; then
+  CURVATURE_ALONE_BLAS_WORKERS=1 swift test -c release --skip-build --filter BLASWorkerThreadTests
+fi

@@ -26,21 +26,8 @@ extension CurvatureProblem {
       // thread. Each column's sum is the same either way.
       let parts = rowChunks(of: batch)
       let group = splitsBatches ? columnGroup(k, chunks: parts.count) : 1
-      for first in stride(from: 0, to: k, by: group) {
-        let width = Swift.min(group, k - first)
-        let contributions = try inParallel(width * parts.count, threads: chunkThreads) { item in
-          let (j, c) = (first + item / parts.count, item % parts.count)
-          let contribution = try body(parts[c], j)
-          try requireFiniteColumn(contribution, "\(stage), column \(j), data points \(parts[c].range)")
-          return contribution
-        }
-        for offset in 0..<width {
-          let j = first + offset
-          var sum = NDArray(contributions[offset * parts.count])
-          for c in 1..<parts.count { sum.add(NDArray(contributions[offset * parts.count + c])) }
-          if parts.count > 1 { try requireFiniteColumn(sum.scalars, "\(stage), column \(j), data points \(range)") }
-          columns[j].add(sum)
-        }
+      try addColumns(of: parts, batch: range, group: group, threads: chunkThreads, stage: stage, into: &columns) { c, j in
+        try body(parts[c], j)
       }
     }
     try allReduce(&columns)
@@ -48,6 +35,43 @@ extension CurvatureProblem {
       try requireFiniteColumn(columns[j].scalars, "\(stage), column \(j), sum over the batches (it overflows)")
     }
     return stackColumns(columns, rows: p)
+  }
+
+  /// Adds one batch's contributions to the columns `sums`: the (chunk, column) pairs of
+  /// each group of `group` columns run together on `threads` threads, every contribution
+  /// and every column's sum over the chunks is checked, and a column's chunks are added in
+  /// chunk order, so the sums have the same bits for any thread count.
+  /// - Parameters:
+  ///   - parts: The batch's row chunks.
+  ///   - batch: The batch's data points (for errors).
+  ///   - group: Columns whose pairs run together (`columnGroup`).
+  ///   - threads: The threads the pairs run on.
+  ///   - stage: The product's name in errors.
+  ///   - sums: The columns, `[dimension]` each, added to.
+  ///   - contribution: Chunk `c`'s contribution to column `j`, `[dimension]`.
+  /// - Throws: `CurvatureError.nonFinite` naming the stage, column, data points and entry;
+  ///   what `contribution` throws (the lowest pair's error).
+  func addColumns(
+    of parts: [Batch<Scalar>], batch: Range<Int>, group: Int, threads: Int, stage: String,
+    into sums: inout [NDArray<Scalar>], _ contribution: @Sendable (_ c: Int, _ j: Int) throws -> [Scalar]
+  ) throws {
+    let k = sums.count
+    for first in stride(from: 0, to: k, by: group) {
+      let width = Swift.min(group, k - first)
+      let contributions = try inParallel(width * parts.count, threads: threads) { item in
+        let (j, c) = (first + item / parts.count, item % parts.count)
+        let result = try contribution(c, j)
+        try requireFiniteColumn(result, "\(stage), column \(j), data points \(parts[c].range)")
+        return result
+      }
+      for offset in 0..<width {
+        let j = first + offset
+        var sum = NDArray(contributions[offset * parts.count])
+        for c in 1..<parts.count { sum.add(NDArray(contributions[offset * parts.count + c])) }
+        if parts.count > 1 { try requireFiniteColumn(sum.scalars, "\(stage), column \(j), data points \(batch)") }
+        sums[j].add(sum)
+      }
+    }
   }
 
   /// Columns of a product of `k` columns whose (chunk, column) pairs run together: enough to

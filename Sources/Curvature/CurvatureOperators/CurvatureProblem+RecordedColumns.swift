@@ -49,21 +49,8 @@ extension CurvatureProblem {
       // Columns in groups (`columnGroup`): every (chunk, column) pair of a group is one
       // item, so a batch of one chunk still keeps every thread busy.
       let group = columnGroup(k, chunks: parts.count)
-      for first in stride(from: 0, to: k, by: group) {
-        let width = Swift.min(group, k - first)
-        let contributions = try inParallel(width * parts.count, threads: threads) { item in
-          let (j, c) = (first + item / parts.count, item % parts.count)
-          let contribution = try recordedProduct(recorded[c], column: columns[j], cotangent: cotangent)
-          try requireFiniteColumn(contribution, "\(stage), column \(j), data points \(parts[c].range)")
-          return contribution
-        }
-        for offset in 0..<width {
-          let j = first + offset
-          var sum = NDArray(contributions[offset * parts.count])
-          for c in 1..<parts.count { sum.add(NDArray(contributions[offset * parts.count + c])) }
-          if parts.count > 1 { try requireFiniteColumn(sum.scalars, "\(stage), column \(j), data points \(range)") }
-          sums[j].add(sum)
-        }
+      try addColumns(of: parts, batch: range, group: group, threads: threads, stage: stage, into: &sums) { c, j in
+        try recordedProduct(recorded[c], column: columns[j], cotangent: cotangent)
       }
     }
     try allReduce(&sums)
