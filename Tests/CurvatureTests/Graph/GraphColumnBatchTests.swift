@@ -15,19 +15,7 @@ private typealias Support = GraphSupport
 @Suite struct GraphColumnBatchTests {
   /// The problem of an exported fixture, in `T`.
   static func fixtureProblem<T: BLASScalar>(_ name: String, as _: T.Type, batchSize: Int) throws -> CurvatureProblem<T> {
-    let folder = GraphExportedFixtureTests.directory.appendingPathComponent(name)
-    let file = try ModelFile<T>(
-      description: folder.appendingPathComponent("model.json"), weights: folder.appendingPathComponent("weights.safetensors"))
-    let reference = try NPZFile(contentsOf: folder.appendingPathComponent("reference.npz"))
-    var inputs = [NDArray<T>]()
-    while let reader = try? reference.reader(named: "input_\(inputs.count)") {
-      inputs.append(try reader.readAll().floats(as: T.self))
-    }
-    let targetArray = try reference.reader(named: "targets").readAll()
-    let targets: Targets<T> = file.loss.kind == .crossEntropy
-      ? .classes(try targetArray.integers()) : .values(try targetArray.floats(as: T.self))
-    let data = try ArrayDataset(inputs: inputs[0], targets: targets, extraInputs: Array(inputs.dropFirst()))
-    return try CurvatureProblem(model: file.network, loss: file.loss, data: data, batchSize: batchSize)
+    try PerSampleSupport.graphProblem(name, as: T.self, batchSize: batchSize, directory: GraphExportedFixtureTests.directory)
   }
 
   /// A dense reference of a fixture (`ggn.npy`, `ef.npy`, `hessian.npy`), nil for the EF of
