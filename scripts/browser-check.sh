@@ -45,13 +45,17 @@ for page in "${pages[@]}"; do
     continue
   fi
   absolute=$(cd "$(dirname "$page")" && pwd)/$name
-  dom=$(timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$work/profile" \
-    --virtual-time-budget=5000 --dump-dom "file://$absolute" 2>"$work/chromium.log") || {
+  # The DOM goes to a file, not a shell variable piped to `grep -q`: with pipefail, grep
+  # exiting at its first match kills the writer of a large page with SIGPIPE, and the
+  # check would fail at random (seen on the full preset's pages).
+  dom="$work/dom.html"
+  timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$work/profile" \
+    --virtual-time-budget=5000 --dump-dom "file://$absolute" >"$dom" 2>"$work/chromium.log" || {
     echo "browser check: $name: chromium failed ($(tail -n 1 "$work/chromium.log"))" >&2
     failed=1
     continue
   }
-  status=$(printf '%s' "$dom" | grep -o '<body[^>]*>' | head -n 1 | sed -n 's/.*data-status="\([^"]*\)".*/\1/p')
+  status=$(grep -o -m 1 '<body[^>]*>' "$dom" | sed -n 's/.*data-status="\([^"]*\)".*/\1/p')
   if [ "$status" != "ok" ]; then
     echo "browser check: $name: page status '${status:-none}' (expected ok)" >&2
     failed=1
@@ -62,7 +66,7 @@ for page in "${pages[@]}"; do
   if [ -f "$ids" ]; then
     while IFS= read -r id; do
       [ -z "$id" ] && continue
-      printf '%s' "$dom" | grep -q "id=\"$id\" data-panel=\"$id\"" || missing+=("$id")
+      grep -q "id=\"$id\" data-panel=\"$id\"" "$dom" || missing+=("$id")
     done <"$ids"
   fi
   if [ ${#missing[@]} -gt 0 ]; then
@@ -70,7 +74,7 @@ for page in "${pages[@]}"; do
     failed=1
     continue
   fi
-  count=$(printf '%s' "$dom" | grep -o 'data-panel="' | wc -l)
+  count=$(grep -o 'data-panel="' "$dom" | wc -l)
   echo "browser check: $name: ok ($count panels)"
 done
 exit $failed
