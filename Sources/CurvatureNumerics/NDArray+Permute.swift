@@ -42,6 +42,9 @@ func stridedGather<Word>(
 ) {
   let count = shape.reduce(1, *)
   guard count > 0 else { return }
+  // Axes the source steps through as one (a permutation's untouched neighbours, broadcast
+  // runs) are joined, so rows are as long as they can be.
+  let (shape, strides, _) = mergedAxes(shape, strides, strides)
   let rank = shape.count
   let inner = shape[rank - 1], innerStride = strides[rank - 1]
   var index = [Int](repeating: 0, count: rank)

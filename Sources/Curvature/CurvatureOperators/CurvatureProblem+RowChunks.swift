@@ -8,26 +8,33 @@ import CurvatureNN
 // row chunks, each chunk runs the pass on its own (its activations only), on its own
 // thread with one BLAS thread each, and the chunks' results are added in chunk order.
 //
-// Determinism: the chunks depend only on the batch's row count (`rowChunks`), never on the
-// thread count, and the reduction order is fixed (chunk 0, then 1, …), so every result has
-// the same bits with 1, 2 or more threads and from run to run. Against a batch processed
-// whole (batches of fewer than `2 · minimumChunkRows` data points, and models other than
-// `Sequential` and `GraphModel`), results differ only by the order of additions, as with
-// another batch size.
+// Determinism: the chunks depend only on the batch's row count and the model's loss terms
+// per data point (`rowChunks`), never on the thread count, and the reduction order is fixed
+// (chunk 0, then 1, …), so every result has the same bits with 1, 2 or more threads and
+// from run to run. Against a batch processed whole (batches of fewer than two chunks'
+// worth of loss terms, and models other than `Sequential` and `GraphModel`), results
+// differ only by the order of additions, as with another batch size.
 
 extension CurvatureProblem {
-  /// Data points per chunk at least (smaller batches are not split): below this, the
-  /// per-chunk gemms get too thin to pay for the split.
-  static var minimumChunkRows: Int { 64 }
+  /// Loss terms per chunk at least (smaller batches are not split): below this, the
+  /// per-chunk gemms get too thin to pay for the split. A data point with one loss term (a
+  /// classifier's image) counts one; a sequence of T tokens with a term per token counts T,
+  /// so a batch of 32 sequences of 32 tokens is split too.
+  static var minimumChunkTerms: Int { 64 }
 
   /// Chunks per batch at most.
   static var maximumChunks: Int { 4 }
 
   /// The fixed split of `rows` data points into consecutive chunks: `min(maximumChunks,
-  /// rows / minimumChunkRows)` chunks (at least one), sizes differing by at most one,
-  /// the larger first. Depends on `rows` only.
-  static func rowChunks(_ rows: Int) -> [Range<Int>] {
-    let count = Swift.max(1, Swift.min(maximumChunks, rows / minimumChunkRows))
+  /// rows / ⌈minimumChunkTerms / termsPerRow⌉)` chunks (at least one), sizes differing by
+  /// at most one, the larger first. Depends on `rows` and `termsPerRow` only.
+  /// - Parameters:
+  ///   - rows: The batch's data points.
+  ///   - termsPerRow: Loss terms per data point (tokens of a sequence model, else 1).
+  /// - Returns: The chunks' ranges of data points, in order, covering `0..<rows`.
+  package static func rowChunks(_ rows: Int, termsPerRow: Int = 1) -> [Range<Int>] {
+    let perChunk = Swift.max(1, (minimumChunkTerms + termsPerRow - 1) / Swift.max(termsPerRow, 1))
+    let count = Swift.max(1, Swift.min(maximumChunks, rows / perChunk))
     let (base, extra) = rows.quotientAndRemainder(dividingBy: count)
     var start = 0
     return (0..<count).map { c in
@@ -42,6 +49,9 @@ extension CurvatureProblem {
   /// no mutable state. (A `FunctionModel`'s closure could do either.)
   var splitsBatches: Bool { model is Sequential<Scalar> || model is GraphModel<Scalar> }
 
+  /// Loss terms of one data point (`Loss.termShape`): the positions of a per-token loss.
+  package var termsPerDataPoint: Int { loss.termShape([1] + sampleOutputShape)[0] }
+
   /// The threads row chunks run on: `threads`, or `NumericsBackend.threadCount`.
   var chunkThreads: Int { Swift.max(1, threads ?? NumericsBackend.threadCount) }
 
@@ -49,7 +59,7 @@ extension CurvatureProblem {
   func rowChunks(of batch: Batch<Scalar>) -> [Batch<Scalar>] {
     let rows = batch.range.count
     guard splitsBatches else { return [batch] }
-    let chunks = Self.rowChunks(rows)
+    let chunks = Self.rowChunks(rows, termsPerRow: termsPerDataPoint)
     guard chunks.count > 1 else { return [batch] }
     return chunks.map { batch.rows($0) }
   }

@@ -60,8 +60,10 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   public let shard: Range<Int>
   /// The threads a batch's row chunks run on (default nil: `NumericsBackend.threadCount`).
   ///
-  /// Batches of a `Sequential` or `GraphModel` with at least 128 data points are split into
-  /// 2 to 4 row chunks of at least 64 (the split depends only on the batch's size); the
+  /// Batches of a `Sequential` or `GraphModel` with at least 128 loss terms are split into
+  /// 2 to 4 row chunks of at least 64 terms each (128 data points of a classifier; 4
+  /// sequences of 32 tokens with a term per token); the split depends only on the batch's
+  /// size and the terms per data point. The
   /// chunks run the pass (gradient, loss, or a curvature product) concurrently, each with
   /// one BLAS thread, and their results are added in chunk order. So every result has the
   /// same bits whatever this count (1, 2, 4, …) and from run to run; against the same data
@@ -240,7 +242,7 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
 
   /// The data index of every loss term of a batch (terms of a data point are consecutive).
   func termDataIndices(_ range: Range<Int>) -> [Int] {
-    let perPoint = loss.termShape([1] + sampleOutputShape)[0]
+    let perPoint = termsPerDataPoint
     return range.flatMap { Array(repeating: $0, count: perPoint) }
   }
 

@@ -77,11 +77,14 @@ func binaryKernel<T: BLASScalar>(
   let count = shape.reduce(1, *)
   precondition(out.count >= count, "applyBinary: output holds \(out.count) of \(count) elements")
   guard count > 0 else { return }
-  let rank = shape.count
-  if rank == 0 {
+  if shape.isEmpty {
     out[0] = binaryValue(f, a[0], b[0])
     return
   }
+  // Rows as long as the strides allow: a same-shape product of contiguous arrays is one
+  // row, `[N, T, C] + [C]` is N·T rows of C (the same elements in the same order).
+  let (shape, aStrides, bStrides) = mergedAxes(shape, aStrides, bStrides)
+  let rank = shape.count
   let inner = shape[rank - 1]
   let sa = aStrides[rank - 1], sb = bStrides[rank - 1]
   var index = [Int](repeating: 0, count: rank)
@@ -109,6 +112,29 @@ func binaryKernel<T: BLASScalar>(
       axis -= 1
     }
   }
+}
+
+/// `shape` with neighbouring axes joined wherever both operands step through them as
+/// through one axis (`stride[i] == stride[i + 1] · shape[i + 1]`, true of contiguous and of
+/// broadcast axes alike), and axes of extent 1 dropped; at least one axis is kept.
+package func mergedAxes(_ shape: [Int], _ aStrides: [Int], _ bStrides: [Int]) -> ([Int], [Int], [Int]) {
+  var extents = [Int](), sa = [Int](), sb = [Int]()
+  extents.reserveCapacity(shape.count)
+  for axis in shape.indices where shape[axis] != 1 {
+    if let last = extents.last,
+       sa[sa.count - 1] == aStrides[axis] * shape[axis],
+       sb[sb.count - 1] == bStrides[axis] * shape[axis] {
+      extents[extents.count - 1] = last * shape[axis]
+      sa[sa.count - 1] = aStrides[axis]
+      sb[sb.count - 1] = bStrides[axis]
+    } else {
+      extents.append(shape[axis])
+      sa.append(aStrides[axis])
+      sb.append(bStrides[axis])
+    }
+  }
+  if extents.isEmpty { return ([1], [0], [0]) }
+  return (extents, sa, sb)
 }
 
 @inline(__always)

@@ -43,11 +43,48 @@ import Testing
         seed: modelSeed)
       let data = try ArrayDataset<T>(inputs: rng.normalArray(shape: [n, 6]), targets: .classes((0..<n).map { _ in rng.integer(below: 3) }))
       return try CurvatureProblem(model: model, loss: Loss(.crossEntropy), data: data, batchSize: batchSize ?? n)
+    case "sequence":
+      // A loss term per position: 8 per data point, so 40 points make 4 chunks of 10.
+      let file = try GraphSupport.file(Self.sequence, as: T.self, seed: modelSeed)
+      let data = try ArrayDataset<T>(
+        inputs: rng.normalArray(shape: [n / 5, 8, 4]), targets: .classes((0..<(n / 5 * 8)).map { _ in rng.integer(below: 3) }))
+      return try CurvatureProblem(model: file.graph!, loss: file.loss, data: data, batchSize: batchSize.map { $0 / 5 } ?? n / 5)
     default:
       let file = try GraphSupport.file(GraphSupport.residual, as: T.self, seed: modelSeed)
       let data = try ArrayDataset<T>(inputs: rng.normalArray(shape: [n, 4]), targets: .classes((0..<n).map { _ in rng.integer(below: 3) }))
       return try CurvatureProblem(model: file.graph!, loss: file.loss, data: data, batchSize: batchSize ?? n)
     }
+  }
+
+  /// `Linear(4, 5) – tanh – Linear(5, 3)` on sequences `[N, 8, 4]`, the logits permuted to
+  /// `[N, 3, 8]` for a cross-entropy term per position.
+  static let sequence = GraphSupport.document(
+    inputs: [GraphSupport.value("x", [-1, 8, 4])],
+    parameters: [GraphSupport.value("fc1.weight", [5, 4]), GraphSupport.value("fc1.bias", [5]),
+                 GraphSupport.value("fc2.weight", [3, 5]), GraphSupport.value("fc2.bias", [3])],
+    nodes: [
+      GraphSupport.node("h", "linear", ["x", "fc1.weight", "fc1.bias"], [-1, 8, 5]),
+      GraphSupport.node("t", "tanh", ["h"], [-1, 8, 5]),
+      GraphSupport.node("y", "linear", ["t", "fc2.weight", "fc2.bias"], [-1, 8, 3]),
+      GraphSupport.node("out", "permute", ["y"], [-1, 3, 8], #"{"dims": [0, 2, 1]}"#),
+    ], output: "out", loss: #"{"type": "cross_entropy", "reduction": "mean"}"#)
+
+  /// The split depends on the row count and the loss terms per data point only: 64 terms
+  /// per chunk at least, 4 chunks at most, sizes differing by at most one.
+  @Test func chunksCountLossTerms() throws {
+    #expect(CurvatureProblem<Double>.rowChunks(127) == [0..<127])
+    #expect(CurvatureProblem<Double>.rowChunks(200) == [0..<67, 67..<134, 134..<200])
+    #expect(CurvatureProblem<Double>.rowChunks(1000).count == 4)
+    // 32 sequences of 32 tokens (the compare.py GPT): 2 sequences make 64 terms.
+    #expect(CurvatureProblem<Double>.rowChunks(32, termsPerRow: 32) == [0..<8, 8..<16, 16..<24, 24..<32])
+    #expect(CurvatureProblem<Double>.rowChunks(3, termsPerRow: 32) == [0..<3])
+    #expect(CurvatureProblem<Double>.rowChunks(4, termsPerRow: 32) == [0..<2, 2..<4])
+    #expect(CurvatureProblem<Double>.rowChunks(1, termsPerRow: 100) == [0..<1])
+    #expect(CurvatureProblem<Double>.rowChunks(15, termsPerRow: 8) == [0..<15])
+    #expect(CurvatureProblem<Double>.rowChunks(16, termsPerRow: 8) == [0..<8, 8..<16])
+    #expect(CurvatureProblem<Double>.rowChunks(0, termsPerRow: 8) == [0..<0])
+    #expect(try Self.problem("sequence", Double.self).termsPerDataPoint == 8)
+    #expect(try Self.problem("mlp", Double.self).termsPerDataPoint == 1)
   }
 
   static func expectSameBits<T: BLASScalar>(
@@ -59,9 +96,10 @@ import Testing
     }
   }
 
-  /// Split batches (200 points: three chunks) against batches too small to split (50):
-  /// equal up to rounding, in Double and Float, for a Sequential and a graph model.
-  @Test(arguments: ["mlp", "residual"])
+  /// Split batches (200 points: three chunks; 40 sequences: four) against batches too
+  /// small to split (50 points, 10 sequences): equal up to rounding, in Double and Float,
+  /// for a Sequential and graph models with one and with 8 loss terms per data point.
+  @Test(arguments: ["mlp", "residual", "sequence"])
   func chunkedPassesEqualUnsplitOnes(_ kind: String) throws {
     let split = try Self.quantities(Self.problem(kind, Double.self))
     let whole = try Self.quantities(Self.problem(kind, Double.self, batchSize: 50))
@@ -91,9 +129,9 @@ import Testing
     }
   }
 
-  @Test(arguments: ["mlp", "residual"])
+  @Test(arguments: ["mlp", "residual", "sequence"])
   func sameBitsForEveryThreadCountDouble(_ kind: String) throws { try sameBitsForEveryThreadCount(kind, Double.self) }
-  @Test(arguments: ["mlp", "residual"])
+  @Test(arguments: ["mlp", "residual", "sequence"])
   func sameBitsForEveryThreadCountFloat(_ kind: String) throws { try sameBitsForEveryThreadCount(kind, Float.self) }
 
   /// The held forward passes give the same bits as none, on split and unsplit batches,
