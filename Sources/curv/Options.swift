@@ -62,7 +62,7 @@ struct DataOptions: ParsableArguments {
     valueName: "LIST"))
   var parameters: String?
 
-  @Option(help: ArgumentHelp("Data points per batch (default: the whole set, capped so one batch fits in memory).", valueName: "B"))
+  @Option(help: ArgumentHelp("Data points per batch (default: the whole set, capped so one batch's passes fit in --memory-budget).", valueName: "B"))
   var batchSize: Int?
 
   @Option(help: ArgumentHelp("The precision of the computation: \(DType.choices) (default: float32).", valueName: "dtype"), transform: DType.parse)
@@ -194,9 +194,13 @@ struct DataOptions: ParsableArguments {
   }
 
   /// The whole set, capped so that one batch's forward and backward passes (activations,
-  /// tangents and cotangents of every layer) fit in about an eighth of physical memory
-  /// (at most 1 GiB). A graph's intermediate shapes are not listed, so each of its nodes is
-  /// counted as large as its largest input or output.
+  /// tangents and cotangents of every layer, counted 32 times over for the passes' other
+  /// intermediates) fit in the memory budget (`--memory-budget`, default half of the memory
+  /// available), the bytes the problem itself allows a batch's passes. A graph's
+  /// intermediate shapes are not listed, so each of its nodes is counted as large as its
+  /// largest input or output. (Until issue 17 the cap was an eighth of physical memory, at
+  /// most 1 GiB: the compare.py CNN in float64 then ran in two batches of 69 and 59 points,
+  /// each too small to split into row chunks, on one core.)
   func defaultBatchSize<T: BLASScalar>(file: ModelFile<T>, dataset: some Dataset<T>) -> Int {
     var elements = 0
     if let sequential = file.sequential {
@@ -212,7 +216,7 @@ struct DataOptions: ParsableArguments {
       elements = widest * Swift.max(1, graph.nodeCount)
     }
     let bytesPerPoint = Swift.max(1, elements * MemoryLayout<T>.stride * 32)
-    let budget = Swift.min(Int(ProcessInfo.processInfo.physicalMemory / 8), 1 << 30)
+    let budget = memoryBudget ?? MemoryBudget.defaultBytes
     let cap = file.graph == nil ? dataset.count : 1024
     return Swift.max(1, Swift.min(dataset.count, cap, budget / bytesPerPoint))
   }
