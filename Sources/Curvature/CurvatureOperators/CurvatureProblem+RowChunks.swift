@@ -18,22 +18,28 @@ import CurvatureNN
 extension CurvatureProblem {
   /// Loss terms per chunk at least (smaller batches are not split): below this, the
   /// per-chunk gemms get too thin to pay for the split. A data point with one loss term (a
-  /// classifier's image) counts one; a sequence of T tokens with a term per token counts T,
-  /// so a batch of 32 sequences of 32 tokens is split too.
-  static var minimumChunkTerms: Int { 64 }
+  /// classifier's image) counts one: 64 data points per chunk. A sequence of T tokens with
+  /// a term per token counts T, with 512 terms per chunk: a graph's per-op overhead is paid
+  /// per chunk, and products with k columns already keep both cores busy with the columns
+  /// (the compare.py GPT, 32 sequences of 32 tokens: 2 chunks; with 4 chunks its
+  /// `[P, 32]` products took 17–36% more CPU time, while its matvecs ran no faster).
+  /// - Parameter termsPerRow: Loss terms per data point.
+  /// - Returns: 64 for one term per data point, else 512.
+  static func minimumChunkTerms(termsPerRow: Int) -> Int { termsPerRow > 1 ? 512 : 64 }
 
   /// Chunks per batch at most.
   static var maximumChunks: Int { 4 }
 
   /// The fixed split of `rows` data points into consecutive chunks: `min(maximumChunks,
-  /// rows / ⌈minimumChunkTerms / termsPerRow⌉)` chunks (at least one), sizes differing by
+  /// rows / ⌈minimumChunkTerms(termsPerRow:) / termsPerRow⌉)` chunks (at least one), sizes differing by
   /// at most one, the larger first. Depends on `rows` and `termsPerRow` only.
   /// - Parameters:
   ///   - rows: The batch's data points.
   ///   - termsPerRow: Loss terms per data point (tokens of a sequence model, else 1).
   /// - Returns: The chunks' ranges of data points, in order, covering `0..<rows`.
   package static func rowChunks(_ rows: Int, termsPerRow: Int = 1) -> [Range<Int>] {
-    let perChunk = Swift.max(1, (minimumChunkTerms + termsPerRow - 1) / Swift.max(termsPerRow, 1))
+    let terms = Swift.max(termsPerRow, 1)
+    let perChunk = Swift.max(1, (minimumChunkTerms(termsPerRow: terms) + terms - 1) / terms)
     let count = Swift.max(1, Swift.min(maximumChunks, rows / perChunk))
     let (base, extra) = rows.quotientAndRemainder(dividingBy: count)
     var start = 0

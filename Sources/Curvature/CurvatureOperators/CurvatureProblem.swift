@@ -60,10 +60,10 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   public let shard: Range<Int>
   /// The threads a batch's row chunks run on (default nil: `NumericsBackend.threadCount`).
   ///
-  /// Batches of a `Sequential` or `GraphModel` with at least 128 loss terms are split into
-  /// 2 to 4 row chunks of at least 64 terms each (128 data points of a classifier; 4
-  /// sequences of 32 tokens with a term per token); the split depends only on the batch's
-  /// size and the terms per data point. The
+  /// Batches of a `Sequential` or `GraphModel` are split into 2 to 4 row chunks of at
+  /// least 64 data points with one loss term each, or at least 512 loss terms for a loss
+  /// per position (16 sequences of 32 tokens); the split depends only on the batch's size
+  /// and the terms per data point. The
   /// chunks run the pass (gradient, loss, or a curvature product) concurrently, each with
   /// one BLAS thread, and their results are added in chunk order. So every result has the
   /// same bits whatever this count (1, 2, 4, …) and from run to run; against the same data

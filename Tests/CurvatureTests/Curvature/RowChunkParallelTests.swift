@@ -44,11 +44,12 @@ import Testing
       let data = try ArrayDataset<T>(inputs: rng.normalArray(shape: [n, 6]), targets: .classes((0..<n).map { _ in rng.integer(below: 3) }))
       return try CurvatureProblem(model: model, loss: Loss(.crossEntropy), data: data, batchSize: batchSize ?? n)
     case "sequence":
-      // A loss term per position: 8 per data point, so 40 points make 4 chunks of 10.
+      // A loss term per position: 8 per data point, 512 terms per chunk at least, so 200
+      // sequences make 3 chunks and batches of 50 are not split.
       let file = try GraphSupport.file(Self.sequence, as: T.self, seed: modelSeed)
       let data = try ArrayDataset<T>(
-        inputs: rng.normalArray(shape: [n / 5, 8, 4]), targets: .classes((0..<(n / 5 * 8)).map { _ in rng.integer(below: 3) }))
-      return try CurvatureProblem(model: file.graph!, loss: file.loss, data: data, batchSize: batchSize.map { $0 / 5 } ?? n / 5)
+        inputs: rng.normalArray(shape: [n, 8, 4]), targets: .classes((0..<(n * 8)).map { _ in rng.integer(below: 3) }))
+      return try CurvatureProblem(model: file.graph!, loss: file.loss, data: data, batchSize: batchSize ?? n)
     default:
       let file = try GraphSupport.file(GraphSupport.residual, as: T.self, seed: modelSeed)
       let data = try ArrayDataset<T>(inputs: rng.normalArray(shape: [n, 4]), targets: .classes((0..<n).map { _ in rng.integer(below: 3) }))
@@ -69,19 +70,21 @@ import Testing
       GraphSupport.node("out", "permute", ["y"], [-1, 3, 8], #"{"dims": [0, 2, 1]}"#),
     ], output: "out", loss: #"{"type": "cross_entropy", "reduction": "mean"}"#)
 
-  /// The split depends on the row count and the loss terms per data point only: 64 terms
-  /// per chunk at least, 4 chunks at most, sizes differing by at most one.
+  /// The split depends on the row count and the loss terms per data point only: 64 data
+  /// points of one term, or 512 terms of a per-position loss, per chunk at least; 4 chunks
+  /// at most; sizes differing by at most one.
   @Test func chunksCountLossTerms() throws {
     #expect(CurvatureProblem<Double>.rowChunks(127) == [0..<127])
     #expect(CurvatureProblem<Double>.rowChunks(200) == [0..<67, 67..<134, 134..<200])
     #expect(CurvatureProblem<Double>.rowChunks(1000).count == 4)
-    // 32 sequences of 32 tokens (the compare.py GPT): 2 sequences make 64 terms.
-    #expect(CurvatureProblem<Double>.rowChunks(32, termsPerRow: 32) == [0..<8, 8..<16, 16..<24, 24..<32])
-    #expect(CurvatureProblem<Double>.rowChunks(3, termsPerRow: 32) == [0..<3])
-    #expect(CurvatureProblem<Double>.rowChunks(4, termsPerRow: 32) == [0..<2, 2..<4])
-    #expect(CurvatureProblem<Double>.rowChunks(1, termsPerRow: 100) == [0..<1])
-    #expect(CurvatureProblem<Double>.rowChunks(15, termsPerRow: 8) == [0..<15])
-    #expect(CurvatureProblem<Double>.rowChunks(16, termsPerRow: 8) == [0..<8, 8..<16])
+    // 32 sequences of 32 tokens (the compare.py GPT): 16 sequences make 512 terms.
+    #expect(CurvatureProblem<Double>.rowChunks(32, termsPerRow: 32) == [0..<16, 16..<32])
+    #expect(CurvatureProblem<Double>.rowChunks(31, termsPerRow: 32) == [0..<31])
+    #expect(CurvatureProblem<Double>.rowChunks(48, termsPerRow: 32) == [0..<16, 16..<32, 32..<48])
+    #expect(CurvatureProblem<Double>.rowChunks(1, termsPerRow: 1000) == [0..<1])
+    #expect(CurvatureProblem<Double>.rowChunks(2, termsPerRow: 1000) == [0..<1, 1..<2])
+    #expect(CurvatureProblem<Double>.rowChunks(127, termsPerRow: 8) == [0..<127])
+    #expect(CurvatureProblem<Double>.rowChunks(128, termsPerRow: 8) == [0..<64, 64..<128])
     #expect(CurvatureProblem<Double>.rowChunks(0, termsPerRow: 8) == [0..<0])
     #expect(try Self.problem("sequence", Double.self).termsPerDataPoint == 8)
     #expect(try Self.problem("mlp", Double.self).termsPerDataPoint == 1)
@@ -96,8 +99,8 @@ import Testing
     }
   }
 
-  /// Split batches (200 points: three chunks; 40 sequences: four) against batches too
-  /// small to split (50 points, 10 sequences): equal up to rounding, in Double and Float,
+  /// Split batches (200 points or sequences: three chunks) against batches too small to
+  /// split (50): equal up to rounding, in Double and Float,
   /// for a Sequential and graph models with one and with 8 loss terms per data point.
   @Test(arguments: ["mlp", "residual", "sequence"])
   func chunkedPassesEqualUnsplitOnes(_ kind: String) throws {

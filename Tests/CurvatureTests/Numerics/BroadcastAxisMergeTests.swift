@@ -30,16 +30,7 @@ import Testing
 
 /// The row-major multi-index of every flat position of `shape`.
 private func multiIndices(_ shape: [Int]) -> [[Int]] {
-  let count = shape.reduce(1, *)
-  return (0..<count).map { flat in
-    var rest = flat
-    var index = [Int](repeating: 0, count: shape.count)
-    for axis in stride(from: shape.count - 1, through: 0, by: -1) {
-      index[axis] = rest % shape[axis]
-      rest /= shape[axis]
-    }
-    return index
-  }
+  (0..<shape.reduce(1, *)).map { NumericsReference.multiIndex($0, shape) }
 }
 
 /// The flat position in `shape` of the broadcast multi-index `index` (trailing alignment).
