@@ -202,7 +202,7 @@ public struct NDArray<Scalar: BLASScalar>: Sendable, Equatable, Hashable, Codabl
   }
 
   /// Advances a row-major multi-index by one.
-  static func increment(_ index: inout [Int], in shape: [Int]) {
+  package static func increment(_ index: inout [Int], in shape: [Int]) {
     var axis = shape.count - 1
     while axis >= 0 {
       index[axis] += 1

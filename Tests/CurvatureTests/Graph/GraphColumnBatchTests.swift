@@ -75,13 +75,19 @@ private typealias Support = GraphSupport
     }
   }
 
+  /// The residual graph (weights from seed 6) and `points` random inputs `[points, 4]` with
+  /// class targets, drawn in that order from `seed`.
+  static func residualData(points: Int, seed: UInt64) throws -> (ModelFile<Double>, ArrayDataset<Double>) {
+    let file = try Support.file(Support.residual, as: Double.self, seed: 6)
+    var rng = RandomGenerator(seed: seed)
+    let x: NDArray<Double> = rng.normalArray(shape: [points, 4])
+    return (file, try ArrayDataset(inputs: x, targets: .classes((0..<points).map { _ in rng.integer(below: 3) })))
+  }
+
   /// A batch of 130 data points runs as two row chunks: every (chunk, column) pair is an
   /// item, the chunks added in order.
   @Test func rowChunksAndColumnsTogether() throws {
-    let file = try Support.file(Support.residual, as: Double.self, seed: 6)
-    var rng = RandomGenerator(seed: 21)
-    let x: NDArray<Double> = rng.normalArray(shape: [130, 4])
-    let data = try ArrayDataset(inputs: x, targets: .classes((0..<130).map { _ in rng.integer(below: 3) }))
+    let (file, data) = try Self.residualData(points: 130, seed: 21)
     var problem = try CurvatureProblem(model: file.graph!, loss: file.loss, data: data, batchSize: 130)
     let reference = DenseCurvature(model: file.graph!, loss: file.loss, data: data)
     let v = CurvatureCases.randomMatrix(problem.dimension, 7, seed: 2)
@@ -98,10 +104,7 @@ private typealias Support = GraphSupport
 
   /// A column whose tangent overflows: the same error as that column alone.
   @Test func nonFiniteColumnNamesTheProduct() throws {
-    let file = try Support.file(Support.residual, as: Double.self, seed: 6)
-    var rng = RandomGenerator(seed: 5)
-    let inputs: NDArray<Double> = rng.normalArray(shape: [6, 4])
-    let data = try ArrayDataset(inputs: inputs, targets: .classes((0..<6).map { _ in rng.integer(below: 3) }))
+    let (file, data) = try Self.residualData(points: 6, seed: 5)
     let problem = try CurvatureProblem(model: file.graph!, loss: file.loss, data: data, batchSize: 3)
     var x = CurvatureCases.randomMatrix(problem.dimension, 3, seed: 1)
     for i in 0..<problem.dimension { x.scalars[i * 3 + 1] = .infinity }

@@ -1,4 +1,5 @@
 import Curvature
+import CurvatureNumerics
 import CurvatureTestSupport
 import Testing
 
@@ -28,13 +29,7 @@ private func naiveReduce<T: BLASScalar>(_ x: NDArray<T>, _ f: ReductionFunction,
     } else if value > out[o] || value.isNaN {
       out[o] = value
     }
-    var axis = shape.count - 1
-    while axis >= 0 {
-      index[axis] += 1
-      if index[axis] < shape[axis] { break }
-      index[axis] = 0
-      axis -= 1
-    }
+    NDArray<T>.increment(&index, in: shape)
   }
   return out
 }
