@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Synchronization
 import CurvatureNumerics
 import CurvatureAutodiff
@@ -8,10 +9,11 @@ import CurvatureNN
 // row chunks, each chunk runs the pass on its own (its activations only), on its own
 // thread with one BLAS thread each, and the chunks' results are added in chunk order.
 //
-// Determinism: the chunks depend only on the batch's row count and the model's loss terms
-// per data point (`rowChunks`), never on the thread count, and the reduction order is fixed
-// (chunk 0, then 1, …), so every result has the same bits with 1, 2 or more threads and
-// from run to run. Against a batch processed whole (batches of fewer than two chunks'
+// Determinism: the chunks depend only on the batch's row count, the model's loss terms per
+// data point and the machine's processor count (`rowChunks`), never on the thread count,
+// and the reduction order is fixed (chunk 0, then 1, …), so every result has the same bits
+// with 1, 2 or more threads and from run to run. (Another machine may split a batch
+// otherwise, as its BLAS kernels may round otherwise.) Against a batch processed whole (batches of fewer than two chunks'
 // worth of loss terms, and models other than `Sequential` and `GraphModel`), results
 // differ only by the order of additions, as with another batch size.
 
@@ -27,17 +29,28 @@ extension CurvatureProblem {
   /// - Returns: 64 for one term per data point, else 512.
   static func minimumChunkTerms(termsPerRow: Int) -> Int { termsPerRow > 1 ? 512 : 64 }
 
-  /// Chunks per batch at most.
-  static var maximumChunks: Int { 4 }
+  /// Chunks per batch at most: the machine's processors, 1 to 4.
+  ///
+  /// One chunk per core, not more: a core working through two chunks pays the per-chunk
+  /// costs twice and runs thinner gemms. On 2 cores, the compare.py MLP (N = 512) in 2
+  /// chunks instead of 4 (`curv bench --threads 2`, medians of three runs): gradient
+  /// 8.7 → 7.1 ms, GGN matvec 8.5 → 7.4 ms, Hessian matvec 17.9 → 15.2 ms.
+  /// The configured processors (`ProcessInfo.processorCount`), not those this process may
+  /// run on or `threads`, so the split, and with it every result's bits, is the same for
+  /// any thread count, affinity or MPI binding on one machine.
+  package static var maximumChunks: Int { machineChunkLimit }
 
   /// The fixed split of `rows` data points into consecutive chunks: `min(maximumChunks,
   /// rows / ⌈minimumChunkTerms(termsPerRow:) / termsPerRow⌉)` chunks (at least one), sizes differing by
-  /// at most one, the larger first. Depends on `rows` and `termsPerRow` only.
+  /// at most one, the larger first. Depends on its arguments only.
   /// - Parameters:
   ///   - rows: The batch's data points.
   ///   - termsPerRow: Loss terms per data point (tokens of a sequence model, else 1).
+  ///   - maximumChunks: Chunks at most (default: `maximumChunks`, this machine's).
   /// - Returns: The chunks' ranges of data points, in order, covering `0..<rows`.
-  package static func rowChunks(_ rows: Int, termsPerRow: Int = 1) -> [Range<Int>] {
+  package static func rowChunks(
+    _ rows: Int, termsPerRow: Int = 1, maximumChunks: Int = maximumChunks
+  ) -> [Range<Int>] {
     let terms = Swift.max(termsPerRow, 1)
     let perChunk = Swift.max(1, (minimumChunkTerms(termsPerRow: terms) + terms - 1) / terms)
     let count = Swift.max(1, Swift.min(maximumChunks, rows / perChunk))
@@ -139,3 +152,6 @@ private final class ResultSlots<R: Sendable>: Sendable {
   /// The results in item order, or the first item's error.
   func results() throws -> [R] { try slots.withLock { $0 }.map { try $0!.get() } }
 }
+
+/// The row-chunk cap of this machine: its configured processors, 1 to 4.
+private let machineChunkLimit = Swift.min(4, Swift.max(1, ProcessInfo.processInfo.processorCount))

@@ -60,10 +60,11 @@ public struct CurvatureProblem<Scalar: BLASScalar>: Sendable {
   public let shard: Range<Int>
   /// The threads a batch's row chunks run on (default nil: `NumericsBackend.threadCount`).
   ///
-  /// Batches of a `Sequential` or `GraphModel` are split into 2 to 4 row chunks of at
-  /// least 64 data points with one loss term each, or at least 512 loss terms for a loss
-  /// per position (16 sequences of 32 tokens); the split depends only on the batch's size
-  /// and the terms per data point. The
+  /// Batches of a `Sequential` or `GraphModel` are split into row chunks of at least 64
+  /// data points with one loss term each, or at least 512 loss terms for a loss per
+  /// position (16 sequences of 32 tokens), one per processor of the machine at most (and
+  /// at most 4); the split depends only on the batch's size, the terms per data point and
+  /// the machine's processor count. The
   /// chunks run the pass (gradient, loss, or a curvature product) concurrently, each with
   /// one BLAS thread, and their results are added in chunk order. So every result has the
   /// same bits whatever this count (1, 2, 4, …) and from run to run; against the same data

@@ -45,7 +45,7 @@ import Testing
       return try CurvatureProblem(model: model, loss: Loss(.crossEntropy), data: data, batchSize: batchSize ?? n)
     case "sequence":
       // A loss term per position: 8 per data point, 512 terms per chunk at least, so 200
-      // sequences make 3 chunks and batches of 50 are not split.
+      // sequences make 3 chunks (2 on a 2-core machine) and batches of 50 are not split.
       let file = try GraphSupport.file(Self.sequence, as: T.self, seed: modelSeed)
       let data = try ArrayDataset<T>(
         inputs: rng.normalArray(shape: [n, 8, 4]), targets: .classes((0..<(n * 8)).map { _ in rng.integer(below: 3) }))
@@ -70,22 +70,31 @@ import Testing
       GraphSupport.node("out", "permute", ["y"], [-1, 3, 8], #"{"dims": [0, 2, 1]}"#),
     ], output: "out", loss: #"{"type": "cross_entropy", "reduction": "mean"}"#)
 
-  /// The split depends on the row count and the loss terms per data point only: 64 data
-  /// points of one term, or 512 terms of a per-position loss, per chunk at least; 4 chunks
-  /// at most; sizes differing by at most one.
+  /// The split depends on the row count, the loss terms per data point and the chunk cap
+  /// only: 64 data points of one term, or 512 terms of a per-position loss, per chunk at
+  /// least; `maximumChunks` at most (the machine's processors, 1 to 4); sizes differing by
+  /// at most one.
   @Test func chunksCountLossTerms() throws {
-    #expect(CurvatureProblem<Double>.rowChunks(127) == [0..<127])
-    #expect(CurvatureProblem<Double>.rowChunks(200) == [0..<67, 67..<134, 134..<200])
-    #expect(CurvatureProblem<Double>.rowChunks(1000).count == 4)
+    typealias P = CurvatureProblem<Double>
+    #expect(P.rowChunks(127, maximumChunks: 4) == [0..<127])
+    #expect(P.rowChunks(200, maximumChunks: 4) == [0..<67, 67..<134, 134..<200])
+    #expect(P.rowChunks(1000, maximumChunks: 4).count == 4)
+    #expect(P.rowChunks(1000, maximumChunks: 2) == [0..<500, 500..<1000])
+    #expect(P.rowChunks(1000, maximumChunks: 1) == [0..<1000])
     // 32 sequences of 32 tokens (the compare.py GPT): 16 sequences make 512 terms.
-    #expect(CurvatureProblem<Double>.rowChunks(32, termsPerRow: 32) == [0..<16, 16..<32])
-    #expect(CurvatureProblem<Double>.rowChunks(31, termsPerRow: 32) == [0..<31])
-    #expect(CurvatureProblem<Double>.rowChunks(48, termsPerRow: 32) == [0..<16, 16..<32, 32..<48])
-    #expect(CurvatureProblem<Double>.rowChunks(1, termsPerRow: 1000) == [0..<1])
-    #expect(CurvatureProblem<Double>.rowChunks(2, termsPerRow: 1000) == [0..<1, 1..<2])
-    #expect(CurvatureProblem<Double>.rowChunks(127, termsPerRow: 8) == [0..<127])
-    #expect(CurvatureProblem<Double>.rowChunks(128, termsPerRow: 8) == [0..<64, 64..<128])
-    #expect(CurvatureProblem<Double>.rowChunks(0, termsPerRow: 8) == [0..<0])
+    #expect(P.rowChunks(32, termsPerRow: 32, maximumChunks: 4) == [0..<16, 16..<32])
+    #expect(P.rowChunks(31, termsPerRow: 32, maximumChunks: 4) == [0..<31])
+    #expect(P.rowChunks(48, termsPerRow: 32, maximumChunks: 4) == [0..<16, 16..<32, 32..<48])
+    #expect(P.rowChunks(48, termsPerRow: 32, maximumChunks: 2) == [0..<24, 24..<48])
+    #expect(P.rowChunks(1, termsPerRow: 1000, maximumChunks: 4) == [0..<1])
+    #expect(P.rowChunks(2, termsPerRow: 1000, maximumChunks: 4) == [0..<1, 1..<2])
+    #expect(P.rowChunks(127, termsPerRow: 8, maximumChunks: 4) == [0..<127])
+    #expect(P.rowChunks(128, termsPerRow: 8, maximumChunks: 4) == [0..<64, 64..<128])
+    #expect(P.rowChunks(0, termsPerRow: 8, maximumChunks: 4) == [0..<0])
+    // The default cap is this machine's configured processors, 1 to 4, whatever `threads`.
+    let processors = ProcessInfo.processInfo.processorCount
+    #expect(P.maximumChunks == min(4, max(1, processors)))
+    #expect(P.rowChunks(1000) == P.rowChunks(1000, maximumChunks: min(4, max(1, processors))))
     #expect(try Self.problem("sequence", Double.self).termsPerDataPoint == 8)
     #expect(try Self.problem("mlp", Double.self).termsPerDataPoint == 1)
   }
@@ -99,7 +108,7 @@ import Testing
     }
   }
 
-  /// Split batches (200 points or sequences: three chunks) against batches too small to
+  /// Split batches (200 points or sequences: three chunks, two on 2 cores) against batches too small to
   /// split (50): equal up to rounding, in Double and Float,
   /// for a Sequential and graph models with one and with 8 loss terms per data point.
   @Test(arguments: ["mlp", "residual", "sequence"])
