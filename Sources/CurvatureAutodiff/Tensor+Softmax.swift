@@ -1,7 +1,13 @@
-// Log-sum-exp, softmax and log-softmax, composed of differentiable operations (so their
-// derivatives of every order come from the rules of exp, sum, log and arithmetic). Each one
-// subtracts the maximum along the reduced axes first, as a constant: the shift cancels in
-// the value, so it carries no derivative and leaving it out of the graph is exact.
+// Log-sum-exp, softmax and log-softmax. Each one subtracts the maximum along the reduced
+// axes first, as a constant: the shift cancels in the value, so it carries no derivative
+// and leaving it out of the graph is exact. Log-sum-exp is composed of differentiable
+// operations. Softmax and log-softmax are primitives (issue 17: a transformer's attention
+// and loss spent much of their backward pass in the rules of the five operations that
+// spell them out): the value from array kernels, in the order of those operations (so with
+// their bits), and one product rule each, written in differentiable operations on the
+// softmax of the input when the input is live, so derivatives of every order stay right.
+
+import CurvatureNumerics
 
 extension Tensor {
   /// `log Σ exp(x)` over `axes`, computed stably (PyTorch's `torch.logsumexp`).
@@ -54,8 +60,19 @@ extension Tensor {
     // A rank-0 tensor accepts axis 0 or -1, viewed as rank 1 (as in PyTorch).
     if rank == 0 { return reshaped([1]).logSoftmax(alongAxis: axis).reshaped([]) }
     let a = normalizedDistinctAxes([axis], function: "logSoftmax")
-    let shifted = self - maxValue(alongAxes: a, keepingDimensions: true)
-    return shifted - shifted.exp().sum(alongAxes: a, keepingDimensions: true).log()
+    let shifted = NDArray.binary(.subtract, value, value.reduced(.max, axes: a, keepingDimensions: true))
+    let output = NDArray.binary(
+      .subtract, shifted, shifted.map(.exp).reduced(.sum, axes: a, keepingDimensions: true).map(.log))
+    // The Jacobian is I − 1 pᵀ per slice (p = softmax): cotangents map to g − p Σ g,
+    // tangents to v − Σ p ⊙ v.
+    return Tensor.primitive(
+      output, inputs: [self],
+      pullback: { g, _ in [g - softmaxFactor(logSoftmax: output, axes: a) * g.sum(alongAxes: a, keepingDimensions: true)] },
+      differential: { t in
+        t[0].map { v in
+          v - (droppingTangent().softmaxFactor(logSoftmax: output, axes: a) * v).sum(alongAxes: a, keepingDimensions: true)
+        }
+      })
   }
 
   /// `exp(x) / Σ exp(x)` along `axis`, computed stably as `exp(x − m) / Σ exp(x − m)` with
@@ -69,8 +86,28 @@ extension Tensor {
     // A rank-0 tensor accepts axis 0 or -1, viewed as rank 1 (as in PyTorch).
     if rank == 0 { return reshaped([1]).softmax(alongAxis: axis).reshaped([]) }
     let a = normalizedDistinctAxes([axis], function: "softmax")
-    let e = (self - maxValue(alongAxes: a, keepingDimensions: true)).exp()
-    return e / e.sum(alongAxes: a, keepingDimensions: true)
+    let e = NDArray.binary(.subtract, value, value.reduced(.max, axes: a, keepingDimensions: true)).map(.exp)
+    let output = NDArray.binary(.divide, e, e.reduced(.sum, axes: a, keepingDimensions: true))
+    // The Jacobian diag(p) − p pᵀ per slice is symmetric: cotangents and tangents alike map
+    // to p ⊙ (v − Σ p ⊙ v).
+    return Tensor.primitive(
+      output, inputs: [self],
+      pullback: { g, _ in [softmaxProduct(g, softmax: output, axes: a)] },
+      differential: { t in t[0].map { droppingTangent().softmaxProduct($0, softmax: output, axes: a) } })
+  }
+
+  /// `p ⊙ (v − Σ p ⊙ v)` along `axes`, with `p` the softmax of `self` (`softmax`, its
+  /// value): recomputed as a differentiable tensor when `self` is live, else the constant.
+  private func softmaxProduct(_ v: Tensor, softmax: NDArray<Scalar>, axes: [Int]) -> Tensor {
+    let p = isLive ? self.softmax(alongAxis: axes[0]) : Tensor(softmax)
+    return p * (v - (p * v).sum(alongAxes: axes, keepingDimensions: true))
+  }
+
+  /// The softmax of `self` along `axes` as the factor of a log-softmax rule: `exp` of the
+  /// log-softmax value, as a differentiable tensor when `self` is live (the same bits
+  /// either way, so a replayed forward pass and a fresh one agree exactly).
+  private func softmaxFactor(logSoftmax: NDArray<Scalar>, axes: [Int]) -> Tensor {
+    isLive ? self.logSoftmax(alongAxis: axes[0]).exp() : Tensor(logSoftmax.map(.exp))
   }
 
   /// `axes` made nonnegative, checked to be in range and distinct.

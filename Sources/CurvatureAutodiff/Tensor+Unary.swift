@@ -55,7 +55,31 @@ extension Tensor {
     case .reciprocal: return live ? -1 / squared() : Tensor(value.map(.square).map(.reciprocal).map(.negate))
     case .normalCDF: return live ? Tensor.normalPDF(self) : Tensor(Tensor.normalPDF(Tensor(value)).value)
     case .abs: return Tensor(NDArray.binary(.subtract, value.map(.step), value.map(.negate).map(.step)))
+    // The GELUs' derivatives are kernels too; for a live input, a primitive of that kernel,
+    // whose own derivative is the second derivative (the same bits either way, so a
+    // replayed forward pass and a fresh one agree exactly).
+    case .gelu: return live ? apply(.geluDerivative) : Tensor(value.map(.geluDerivative))
+    case .geluTanh: return live ? apply(.geluTanhDerivative) : Tensor(value.map(.geluTanhDerivative))
+    // The second derivatives, spelled out in differentiable operations, on the constant
+    // input when it is not live (the same operations, so the same bits).
+    case .geluDerivative:
+      // gelu″(x) = φ(x) (2 − x²)
+      let x = live ? self : Tensor(value)
+      return Tensor.normalPDF(x) * (2 - x.squared())
+    case .geluTanhDerivative: return Tensor.geluTanhSecondDerivative(live ? self : Tensor(value))
     }
+  }
+
+  /// The tanh GELU's second derivative from differentiable operations: with `a = √(2/π)`,
+  /// `b = 0.044715`, `u = a (x + b x³)`, `t = tanh u`, `s = 1 − t²`, `u′ = a (1 + 3b x²)` and
+  /// `u″ = 6ab x`, the derivative of `(1 + t)/2 + x s u′/2` is `s u′ + x s (u″ − 2 t u′²)/2`.
+  static func geluTanhSecondDerivative(_ x: Tensor) -> Tensor {
+    let a = Scalar.sqrt(2 / Scalar.pi), b = Scalar(0.044715)
+    let x2 = x.squared()
+    let t = ((x + x * x2 * b) * a).tanh()
+    let du = (x2 * (3 * b) + 1) * a
+    let s = 1 - t.squared()
+    return s * du + x * s * (x * (6 * a * b) - 2 * t * du.squared()) * Scalar(0.5)
   }
 
   /// The standard normal density `φ(x) = e^{-x²/2} / √(2π)`, composed of differentiable ops.
@@ -84,6 +108,10 @@ extension Tensor {
   /// The standard normal CDF `Φ(x)` elementwise.
   public func normalCDF() -> Tensor { apply(.normalCDF) }
 
-  /// The exact GELU `x Φ(x)` elementwise (PyTorch's default `GELU`, `approximate='none'`).
-  public func gelu() -> Tensor { self * normalCDF() }
+  /// The exact GELU `x Φ(x)` elementwise (PyTorch's default `GELU`, `approximate='none'`),
+  /// in one kernel, its derivative `Φ(x) + x φ(x)` in another.
+  public func gelu() -> Tensor { apply(.gelu) }
+  /// GELU's tanh form `x/2 · (1 + tanh(√(2/π) (x + 0.044715 x³)))` elementwise (PyTorch's
+  /// `GELU(approximate='tanh')`), in one kernel, its derivative in another.
+  public func geluTanh() -> Tensor { apply(.geluTanh) }
 }

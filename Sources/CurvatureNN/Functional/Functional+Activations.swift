@@ -48,8 +48,7 @@ extension Functional {
     case .none:
       return x.gelu()
     case .tanh:
-      let inner = (x + x * x.squared() * S(0.044715)) * S.sqrt(2 / S.pi)
-      return x * S(0.5) * (inner.tanh() + 1)
+      return x.geluTanh()
     }
   }
 

@@ -23,9 +23,7 @@ extension Functional {
     _ x: Tensor<S>, normalizedShape: [Int], weight: Tensor<S>?, bias: Tensor<S>?, eps: Double
   ) -> Tensor<S> {
     let axes = trailingAxes(of: x, normalizedShape: normalizedShape, function: "layerNorm")
-    let centered = x - x.mean(alongAxes: axes, keepingDimensions: true)
-    let variance = centered.squared().mean(alongAxes: axes, keepingDimensions: true)
-    var y = centered / (variance + S(eps)).sqrt()
+    var y = x.standardized(alongAxes: axes, epsilon: S(eps))
     if let weight {
       precondition(weight.shape == normalizedShape, "layerNorm: weight \(weight.shape) is not \(normalizedShape)")
       y = y * weight

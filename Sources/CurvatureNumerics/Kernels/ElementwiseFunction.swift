@@ -26,6 +26,16 @@ public enum UnaryFunction: Sendable, Hashable, CaseIterable {
   case normalCDF
   /// `|x|`
   case abs
+  /// The exact GELU `x Φ(x)` (PyTorch's `approximate='none'`).
+  case gelu
+  /// GELU's tanh form `x/2 · (1 + tanh(√(2/π) (x + 0.044715 x³)))` (PyTorch's
+  /// `approximate='tanh'`), evaluated in the order of the operations that spell it out.
+  case geluTanh
+  /// The exact GELU's derivative `Φ(x) + x φ(x)`.
+  case geluDerivative
+  /// The derivative of `geluTanh`: `(1 + t)/2 + x (1 − t²) a (1 + 3b x²)/2` with
+  /// `t = tanh(a (x + b x³))`, `a = √(2/π)`, `b = 0.044715`.
+  case geluTanhDerivative
 }
 
 /// Binary elementwise functions with broadcasting kernels (`BLASScalar.applyBinary`).

@@ -57,6 +57,23 @@ func fastSigmoid(_ x: Float) -> Float {
   return x >= 0 ? 1 / (1 + e) : e / (1 + e)
 }
 
+/// GELU's tanh form with `fastTanh`, in the order of `unaryValue(.geluTanh, _)` (and of the
+/// Tensor operations it replaced, whose Float tanh was `fastTanh` too: same bits).
+@inline(__always)
+func fastGELUTanh(_ x: Float) -> Float {
+  let inner = (x + x * (x * x) * Float(0.044715)) * (2 / Float.pi).squareRoot()
+  return x * 0.5 * (fastTanh(inner) + 1)
+}
+
+/// The derivative of GELU's tanh form with `fastTanh`, as `unaryValue(.geluTanhDerivative, _)`.
+@inline(__always)
+func fastGELUTanhDerivative(_ x: Float) -> Float {
+  let a = (2 / Float.pi).squareRoot(), b = Float(0.044715)
+  let x2 = x * x
+  let t = fastTanh((x + x * x2 * b) * a)
+  return (1 + t) / 2 + x * (1 - t * t) * (a / 2) * (1 + 3 * b * x2)
+}
+
 /// Float kernels for the functions with a fast path; false when `f` has none.
 @inline(__always)
 func fastUnaryKernel(_ f: UnaryFunction, _ x: UnsafeBufferPointer<Float>, _ y: UnsafeMutableBufferPointer<Float>) -> Bool {
@@ -64,6 +81,8 @@ func fastUnaryKernel(_ f: UnaryFunction, _ x: UnsafeBufferPointer<Float>, _ y: U
   case .exp: for i in x.indices { y[i] = fastExp(x[i]) }
   case .tanh: for i in x.indices { y[i] = fastTanh(x[i]) }
   case .sigmoid: for i in x.indices { y[i] = fastSigmoid(x[i]) }
+  case .geluTanh: for i in x.indices { y[i] = fastGELUTanh(x[i]) }
+  case .geluTanhDerivative: for i in x.indices { y[i] = fastGELUTanhDerivative(x[i]) }
   default: return false
   }
   return true

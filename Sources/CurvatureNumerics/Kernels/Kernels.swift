@@ -22,6 +22,19 @@ package func unaryValue<T: BLASScalar>(_ f: UnaryFunction, _ x: T) -> T {
   case .reciprocal: return 1 / x
   case .normalCDF: return (1 + T.erf(x / T(2).squareRoot())) / 2
   case .abs: return Swift.abs(x)
+  case .gelu: return x * unaryValue(.normalCDF, x)
+  case .geluTanh:
+    // In the order of the Tensor operations this kernel replaced (x + x·x²·b, times a, …),
+    // so values kept their bits.
+    let inner = (x + x * (x * x) * T(0.044715)) * T.sqrt(2 / T.pi)
+    return x * T(0.5) * (T.tanh(inner) + 1)
+  case .geluDerivative:
+    return unaryValue(.normalCDF, x) + x * (T.exp(-x * x / 2) / T.sqrt(2 * T.pi))
+  case .geluTanhDerivative:
+    let a = T.sqrt(2 / T.pi), b = T(0.044715)
+    let x2 = x * x
+    let t = T.tanh((x + x * x2 * b) * a)
+    return (1 + t) / 2 + x * (1 - t * t) * (a / 2) * (1 + 3 * b * x2)
   }
 }
 
@@ -51,6 +64,10 @@ func unaryKernel<T: BLASScalar>(
   case .reciprocal: for i in x.indices { y[i] = 1 / x[i] }
   case .normalCDF: for i in x.indices { y[i] = unaryValue(.normalCDF, x[i]) }
   case .abs: for i in x.indices { y[i] = Swift.abs(x[i]) }
+  case .gelu: for i in x.indices { y[i] = unaryValue(.gelu, x[i]) }
+  case .geluTanh: for i in x.indices { y[i] = unaryValue(.geluTanh, x[i]) }
+  case .geluDerivative: for i in x.indices { y[i] = unaryValue(.geluDerivative, x[i]) }
+  case .geluTanhDerivative: for i in x.indices { y[i] = unaryValue(.geluTanhDerivative, x[i]) }
   }
 }
 

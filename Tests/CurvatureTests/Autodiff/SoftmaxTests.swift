@@ -162,6 +162,47 @@ private enum SoftmaxReference {
     }
   }
 
+  /// Softmax and log-softmax are primitives (a kernel value, one product rule each):
+  /// their values have the bits of the operations that spell them out (the code they
+  /// replaced), and gradients and Hessian-vector products agree with those of the
+  /// spelled-out forms, along every axis, in Float and Double.
+  @Test func primitivesMatchTheirSpelledOutForms() {
+    func check<T: BLASScalar & TestTolerance>(_: T.Type) {
+      let x = Tensor<T>(DerivativeCheck.normal([3, 4, 5], seed: 10).converted())
+      let w = Tensor<T>(DerivativeCheck.normal([3, 4, 5], seed: 11).converted())
+      let v = Tensor<T>(DerivativeCheck.normal([3, 4, 5], seed: 12).converted())
+      let (rtol, atol) = (T.testRelativeTolerance, T.testAbsoluteTolerance)
+      for axis in [0, 1, 2] {
+        let forms: [(String, (Tensor<T>) -> Tensor<T>, (Tensor<T>) -> Tensor<T>)] = [
+          ("softmax", { $0.softmax(alongAxis: axis) }, { x in
+            let e = (x - x.maxValue(alongAxes: [axis], keepingDimensions: true)).exp()
+            return e / e.sum(alongAxes: [axis], keepingDimensions: true)
+          }),
+          ("logSoftmax", { $0.logSoftmax(alongAxis: axis) }, { x in
+            let shifted = x - x.maxValue(alongAxes: [axis], keepingDimensions: true)
+            return shifted - shifted.exp().sum(alongAxes: [axis], keepingDimensions: true).log()
+          }),
+        ]
+        for (name, primitive, spelled) in forms {
+          let label = "\(name) axis \(axis) \(T.self)"
+          #expect(primitive(x).value == spelled(x).value, "\(label): values differ from the spelled-out form")
+          // A nonlinear outer function, so the Hessian has both second-derivative terms.
+          func s(_ f: @escaping (Tensor<T>) -> Tensor<T>) -> (Tensor<T>) -> Tensor<T> { { (w * f($0).tanh()).sum() } }
+          assertClose(gradient(at: x, of: s(primitive)).value, gradient(at: x, of: s(spelled)).value,
+                      rtol: rtol, atol: atol, "\(label) gradient")
+          assertClose(hessianVectorProduct(at: [x], along: [v]) { s(primitive)($0[0]) }[0].value,
+                      hessianVectorProduct(at: [x], along: [v]) { s(spelled)($0[0]) }[0].value,
+                      rtol: rtol, atol: atol, "\(label) Hessian-vector product")
+          assertClose(jvp(at: [x], tangents: [v]) { primitive($0[0]) }.tangent.value,
+                      jvp(at: [x], tangents: [v]) { spelled($0[0]) }.tangent.value,
+                      rtol: rtol, atol: atol, "\(label) JVP")
+        }
+      }
+    }
+    check(Float.self)
+    check(Double.self)
+  }
+
   @Test func logSumExpDerivatives() {
     let x = DerivativeCheck.normal([3, 4, 5], seed: 3)
     for (axes, keep) in [([1], false), ([0, 2], true), ([0, 2], false), ([-1], true), ([0, 1, 2], false)] {

@@ -43,6 +43,33 @@ import Testing
                 NDArray([0.8413447460685429, -0.15865525393145707, 1.9544997361036416]), rtol: 1e-14)
   }
 
+  /// The GELUs run as one kernel each (value, and derivative when the input is not live):
+  /// values have the bits of the Tensor operations that spell them out (the code they
+  /// replaced), and the gradient and second derivative agree with those of the spelled-out
+  /// form, in Float and Double.
+  @Test func fusedGELUsMatchTheirSpelledOutForms() {
+    func check<T: BLASScalar & TestTolerance>(_: T.Type) {
+      let x = Tensor<T>(DerivativeCheck.uniform([5, 7], in: -6..<6, seed: 74).converted())
+      let a = T.sqrt(2 / T.pi), b = T(0.044715)
+      let forms: [(String, (Tensor<T>) -> Tensor<T>, (Tensor<T>) -> Tensor<T>)] = [
+        ("gelu", { $0.gelu() }, { $0 * $0.normalCDF() }),
+        ("geluTanh", { $0.geluTanh() }, { x in x * T(0.5) * (((x + x * x.squared() * b) * a).tanh() + 1) }),
+      ]
+      let ones = Tensor<T>(NDArray(repeating: 1, shape: x.shape))
+      let (rtol, atol) = (T.testRelativeTolerance, T.testAbsoluteTolerance)
+      for (name, fused, spelled) in forms {
+        #expect(fused(x).value == spelled(x).value, "\(name) \(T.self): values differ from the spelled-out form")
+        assertClose(gradient(at: x) { fused($0).sum() }.value, gradient(at: x) { spelled($0).sum() }.value,
+                    rtol: rtol, atol: atol, "\(name) \(T.self) derivative")
+        assertClose(hessianVectorProduct(at: [x], along: [ones]) { fused($0[0]).sum() }[0].value,
+                    hessianVectorProduct(at: [x], along: [ones]) { spelled($0[0]).sum() }[0].value,
+                    rtol: rtol, atol: atol, "\(name) \(T.self) second derivative")
+      }
+    }
+    check(Float.self)
+    check(Double.self)
+  }
+
   /// At their kinks relu and abs have the documented derivative 0 (PyTorch's choice), in
   /// reverse and forward mode, and no second derivative.
   @Test func kinksHaveZeroDerivative() {
@@ -112,7 +139,7 @@ import Testing
 extension UnaryDerivativeTests {
   /// The unary tensor operations, with closed forms of their value and first two derivatives.
   enum UnaryOp: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    case exp, log, tanh, sigmoid, relu, softplus, sqrt, squared, abs, normalCDF, gelu, negate
+    case exp, log, tanh, sigmoid, relu, softplus, sqrt, squared, abs, normalCDF, gelu, geluTanh, negate
 
     var testDescription: String { rawValue }
 
@@ -129,6 +156,7 @@ extension UnaryDerivativeTests {
       case .abs: x.abs()
       case .normalCDF: x.normalCDF()
       case .gelu: x.gelu()
+      case .geluTanh: x.geluTanh()
       case .negate: -x
       }
     }
@@ -146,6 +174,18 @@ extension UnaryDerivativeTests {
     private static func cdf(_ x: Double) -> Double { 0.5 * (1 + erf(x / 2.0.squareRoot())) }
     private static func pdf(_ x: Double) -> Double { Foundation.exp(-x * x / 2) / (2 * Double.pi).squareRoot() }
     private static func logistic(_ x: Double) -> Double { 1 / (1 + Foundation.exp(-x)) }
+    /// GELU's tanh form: `tanh u` with `u = a (x + b x³)`, and `u′`, `u″`.
+    private static func geluTanhParts(_ x: Double) -> (t: Double, du: Double, ddu: Double) {
+      let a = (2 / Double.pi).squareRoot(), b = 0.044715
+      return (Foundation.tanh(a * (x + b * x * x * x)), a * (1 + 3 * b * x * x), 6 * a * b * x)
+    }
+    /// f = x (1 + t)/2: f′ = (1 + t)/2 + x s u′/2 with s = 1 − t², and, as s′ = −2 t s u′,
+    /// f″ = s u′ + x s (u″ − 2 t u′²)/2.
+    private static func geluTanhDerivatives(_ x: Double) -> (first: Double, second: Double) {
+      let (t, du, ddu) = geluTanhParts(x)
+      let s = 1 - t * t
+      return (0.5 * (1 + t) + 0.5 * x * s * du, s * du + 0.5 * x * s * (ddu - 2 * t * du * du))
+    }
 
     func value(_ x: Double) -> Double {
       switch self {
@@ -160,6 +200,7 @@ extension UnaryDerivativeTests {
       case .abs: Swift.abs(x)
       case .normalCDF: Self.cdf(x)
       case .gelu: x * Self.cdf(x)
+      case .geluTanh: 0.5 * x * (1 + Self.geluTanhParts(x).t)
       case .negate: -x
       }
     }
@@ -177,6 +218,7 @@ extension UnaryDerivativeTests {
       case .abs: x > 0 ? 1 : -1
       case .normalCDF: Self.pdf(x)
       case .gelu: Self.cdf(x) + x * Self.pdf(x)
+      case .geluTanh: Self.geluTanhDerivatives(x).first
       case .negate: -1
       }
     }
@@ -193,6 +235,7 @@ extension UnaryDerivativeTests {
       case .squared: 2
       case .normalCDF: -x * Self.pdf(x)
       case .gelu: (2 - x * x) * Self.pdf(x)
+      case .geluTanh: Self.geluTanhDerivatives(x).second
       }
     }
   }
