@@ -168,8 +168,15 @@ func validateTrainingData<Model: DifferentiableModel>(
   }
 }
 
-/// The data points at `indices`, in that order, read one by one.
+/// The data points at `indices`, in that order: consecutive indices as one read, others
+/// one by one into arrays reserved for the whole batch.
 func gatherBatch<T: BLASScalar>(_ data: some Dataset<T>, indices: ArraySlice<Int>) throws -> Batch<T> {
+  let count = indices.count
+  if let first = indices.first, indices.elementsEqual(first..<(first + count)) {
+    // In order (`--no-shuffle`, or one batch of the whole set in order): one read, no copy.
+    let batch = try data.batch(first..<(first + count))
+    return Batch(inputs: batch.inputs, targets: batch.targets, range: 0..<count, extraInputs: batch.extraInputs)
+  }
   var inputs = [T]()
   var classes = [Int]()
   var values = [T]()
@@ -177,9 +184,21 @@ func gatherBatch<T: BLASScalar>(_ data: some Dataset<T>, indices: ArraySlice<Int
   var extras = [[T]](), extraShapes = [[Int]]()
   for index in indices {
     let point = try data.batch(index..<(index + 1))
+    if inputs.isEmpty {
+      // Sized from the first point, so appending never reallocates (and copies) the batch.
+      inputs.reserveCapacity(point.inputs.count * count)
+      switch point.targets {
+      case let .classes(c): classes.reserveCapacity(c.count * count)
+      case let .values(v): values.reserveCapacity(v.count * count)
+      }
+    }
     inputs += point.inputs.scalars
     if extras.isEmpty && !point.extraInputs.isEmpty {
-      extras = point.extraInputs.map { _ in [] }
+      extras = point.extraInputs.map { extra in
+        var scalars = [T]()
+        scalars.reserveCapacity(extra.count * count)
+        return scalars
+      }
       extraShapes = point.extraInputs.map { Array($0.shape.dropFirst()) }
     }
     for (slot, extra) in point.extraInputs.enumerated() where slot < extras.count { extras[slot] += extra.scalars }
@@ -190,7 +209,6 @@ func gatherBatch<T: BLASScalar>(_ data: some Dataset<T>, indices: ArraySlice<Int
       targetRowShape = Array(v.shape.dropFirst())
     }
   }
-  let count = indices.count
   let targets: Targets<T> = targetRowShape.map { .values(NDArray(shape: [count] + $0, scalars: values)) } ?? .classes(classes)
   // The points need not be consecutive in the data set: `range` numbers them in the batch.
   return Batch(
