@@ -171,7 +171,6 @@ private enum SoftmaxReference {
       let x = Tensor<T>(DerivativeCheck.normal([3, 4, 5], seed: 10).converted())
       let w = Tensor<T>(DerivativeCheck.normal([3, 4, 5], seed: 11).converted())
       let v = Tensor<T>(DerivativeCheck.normal([3, 4, 5], seed: 12).converted())
-      let (rtol, atol) = (T.testRelativeTolerance, T.testAbsoluteTolerance)
       for axis in [0, 1, 2] {
         let forms: [(String, (Tensor<T>) -> Tensor<T>, (Tensor<T>) -> Tensor<T>)] = [
           ("softmax", { $0.softmax(alongAxis: axis) }, { x in
@@ -184,18 +183,8 @@ private enum SoftmaxReference {
           }),
         ]
         for (name, primitive, spelled) in forms {
-          let label = "\(name) axis \(axis) \(T.self)"
-          #expect(primitive(x).value == spelled(x).value, "\(label): values differ from the spelled-out form")
-          // A nonlinear outer function, so the Hessian has both second-derivative terms.
-          func s(_ f: @escaping (Tensor<T>) -> Tensor<T>) -> (Tensor<T>) -> Tensor<T> { { (w * f($0).tanh()).sum() } }
-          assertClose(gradient(at: x, of: s(primitive)).value, gradient(at: x, of: s(spelled)).value,
-                      rtol: rtol, atol: atol, "\(label) gradient")
-          assertClose(hessianVectorProduct(at: [x], along: [v]) { s(primitive)($0[0]) }[0].value,
-                      hessianVectorProduct(at: [x], along: [v]) { s(spelled)($0[0]) }[0].value,
-                      rtol: rtol, atol: atol, "\(label) Hessian-vector product")
-          assertClose(jvp(at: [x], tangents: [v]) { primitive($0[0]) }.tangent.value,
-                      jvp(at: [x], tangents: [v]) { spelled($0[0]) }.tangent.value,
-                      rtol: rtol, atol: atol, "\(label) JVP")
+          SpelledOutForm.expectMatch("\(name) axis \(axis) \(T.self)", at: x, weights: w, along: v,
+                                     primitive: primitive, spelled: spelled)
         }
       }
     }

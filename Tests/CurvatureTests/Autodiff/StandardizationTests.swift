@@ -42,25 +42,14 @@ import Testing
     let x = Tensor<T>(DerivativeCheck.normal([3, 4, 5], seed: 24).converted())
     let w = Tensor<T>(DerivativeCheck.normal([3, 4, 5], seed: 25).converted())
     let v = Tensor<T>(DerivativeCheck.normal([3, 4, 5], seed: 26).converted())
-    let (rtol, atol) = (T.testRelativeTolerance, T.testAbsoluteTolerance)
     for axes in [[2], [1, 2], [0]] {
       let primitive: (Tensor<T>) -> Tensor<T> = { $0.standardized(alongAxes: axes, epsilon: T(1e-5)) }
       let spelled: (Tensor<T>) -> Tensor<T> = { x in
         let centered = x - x.mean(alongAxes: axes, keepingDimensions: true)
         return centered / (centered.squared().mean(alongAxes: axes, keepingDimensions: true) + T(1e-5)).sqrt()
       }
-      let label = "over \(axes) \(T.self)"
-      #expect(primitive(x).value == spelled(x).value, "\(label): values differ from the spelled-out form")
-      // A nonlinear outer function, so the Hessian has both second-derivative terms.
-      func s(_ f: @escaping (Tensor<T>) -> Tensor<T>) -> (Tensor<T>) -> Tensor<T> { { (w * f($0).tanh()).sum() } }
-      assertClose(gradient(at: x, of: s(primitive)).value, gradient(at: x, of: s(spelled)).value,
-                  rtol: rtol, atol: atol, "\(label) gradient")
-      assertClose(hessianVectorProduct(at: [x], along: [v]) { s(primitive)($0[0]) }[0].value,
-                  hessianVectorProduct(at: [x], along: [v]) { s(spelled)($0[0]) }[0].value,
-                  rtol: rtol, atol: atol, "\(label) Hessian-vector product")
-      assertClose(jvp(at: [x], tangents: [v]) { primitive($0[0]) }.tangent.value,
-                  jvp(at: [x], tangents: [v]) { spelled($0[0]) }.tangent.value,
-                  rtol: rtol, atol: atol, "\(label) JVP")
+      SpelledOutForm.expectMatch("over \(axes) \(T.self)", at: x, weights: w, along: v,
+                                 primitive: primitive, spelled: spelled)
     }
   }
 }
