@@ -123,10 +123,36 @@ package struct ConvolutionLayout: Hashable, Sendable {
     return columns
   }
 
-  /// The input gradient `[N, C, H, W]` for output cotangents `[N, Cout, Hout, Wout]`.
+  /// The input gradient `[N, C, H, W]` for output cotangents `[N, Cout, Hout, Wout]`:
+  /// `image(inputColumns(gradient, weight))` sample by sample, each sample's patches folded
+  /// while they are in cache (one `[C·kh·kw, L]` buffer instead of `[C·kh·kw, N·L]`; the
+  /// same gemms and additions, so the same bits).
   package func inputGradient<T: BLASScalar>(_ gradient: NDArray<T>, _ weight: NDArray<T>) -> NDArray<T> {
-    guard !isEmpty else { return NDArray(zeros: geometry.inputShape) }
-    return image(inputColumns(gradient, weight))
+    var result = NDArray<T>(zeros: geometry.inputShape)
+    guard !isEmpty, result.count > 0 else { return result }
+    let g = geometry
+    let (l, kg, og) = (g.patchCount, groupPatchSize, outChannels / groups)
+    let image = g.channels * g.height * g.width
+    var patches = [T](repeating: 0, count: g.patchSize * l)
+    weight.withUnsafeBufferPointer { pw in
+      gradient.withUnsafeBufferPointer { pg in
+        result.withUnsafeMutableBufferPointer { pr in
+          patches.withUnsafeMutableBufferPointer { pp in
+            for sample in 0..<g.batch {
+              for group in 0..<groups {
+                T.gemm(
+                  transposeA: .transpose, transposeB: .none, m: kg, n: l, k: og, alpha: 1,
+                  a: UnsafeBufferPointer(rebasing: pw[(group * og * kg)...]), lda: kg,
+                  b: UnsafeBufferPointer(rebasing: pg[((sample * outChannels + group * og) * l)...]), ldb: l, beta: 0,
+                  c: UnsafeMutableBufferPointer(rebasing: pp[(group * kg * l)...]), ldc: l)
+              }
+              col2im(pp.baseAddress!, pr.baseAddress! + sample * image, rowStride: l, g.window)
+            }
+          }
+        }
+      }
+    }
+    return result
   }
 
   /// The weight gradient `Σ_n ḡ_n cols_nᵀ` `[Cout, C/groups, kh, kw]` for output cotangents

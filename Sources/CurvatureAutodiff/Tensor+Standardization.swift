@@ -1,4 +1,4 @@
-// Standardization over trailing axes, the core of layer normalization, as one primitive
+// Standardization over chosen axes (LayerNorm passes the trailing ones), as one primitive
 // (issue 17: a transformer's LayerNorms spent their backward pass in the rules of the
 // eight operations that spell it out). The value comes from array kernels in the order of
 // those operations, so with their bits; the derivative is one rule, written in

@@ -13,9 +13,10 @@ import CurvatureNN
 // data point and the machine's processor count (`rowChunks`), never on the thread count,
 // and the reduction order is fixed (chunk 0, then 1, …), so every result has the same bits
 // with 1, 2 or more threads and from run to run. (Another machine may split a batch
-// otherwise, as its BLAS kernels may round otherwise.) Against a batch processed whole (batches of fewer than two chunks'
-// worth of loss terms, and models other than `Sequential` and `GraphModel`), results
-// differ only by the order of additions, as with another batch size.
+// otherwise, as its BLAS kernels may round otherwise.) Against a batch processed whole
+// (batches of fewer than two chunks' worth of loss terms, and models other than
+// `Sequential` and `GraphModel`), results differ only by the order of additions, as with
+// another batch size.
 
 extension CurvatureProblem {
   /// Loss terms per chunk at least (smaller batches are not split): below this, the

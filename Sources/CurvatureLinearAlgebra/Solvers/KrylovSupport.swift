@@ -71,13 +71,13 @@ extension NDArray {
   func selectingRows(_ rows: [Int]) -> NDArray {
     let n = shape[1]
     if rows.count == shape[0] && rows.enumerated().allSatisfy({ $0.offset == $0.element }) { return self }
-    var result = NDArray(zeros: [rows.count, n])
-    withUnsafeBufferPointer { x in
-      result.withUnsafeMutableBufferPointer { y in
+    guard rows.count * n > 0 else { return NDArray(zeros: [rows.count, n]) }
+    // Every row is written: no zero fill first.
+    return withUnsafeBufferPointer { x in
+      NDArray(uninitializedShape: [rows.count, n]) { y in
         for (slot, r) in rows.enumerated() { copyScalars(from: x.baseAddress! + r * n, to: y.baseAddress! + slot * n, count: n) }
       }
     }
-    return result
   }
 
   /// The first `count` rows, as `[count, n]`.

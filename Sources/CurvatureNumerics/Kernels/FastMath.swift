@@ -66,22 +66,14 @@ func fastSigmoid(_ x: Float) -> Float {
   return x >= 0 ? 1 / (1 + e) : e / (1 + e)
 }
 
-/// GELU's tanh form with `fastTanh`, in the order of `unaryValue(.geluTanh, _)` (and of the
-/// Tensor operations it replaced, whose Float tanh was `fastTanh` too: same bits).
+/// GELU's tanh form with `fastTanh` (`geluTanhValue`, the order of `unaryValue(.geluTanh, _)`
+/// and of the Tensor operations it replaced, whose Float tanh was `fastTanh` too: same bits).
 @inline(__always)
-func fastGELUTanh(_ x: Float) -> Float {
-  let inner = (x + x * (x * x) * Float(0.044715)) * (2 / Float.pi).squareRoot()
-  return x * 0.5 * (fastTanh(inner) + 1)
-}
+func fastGELUTanh(_ x: Float) -> Float { geluTanhValue(x, tanh: fastTanh) }
 
 /// The derivative of GELU's tanh form with `fastTanh`, as `unaryValue(.geluTanhDerivative, _)`.
 @inline(__always)
-func fastGELUTanhDerivative(_ x: Float) -> Float {
-  let a = (2 / Float.pi).squareRoot(), b = Float(0.044715)
-  let x2 = x * x
-  let t = fastTanh((x + x * x2 * b) * a)
-  return (1 + t) / 2 + x * (1 - t * t) * (a / 2) * (1 + 3 * b * x2)
-}
+func fastGELUTanhDerivative(_ x: Float) -> Float { geluTanhDerivativeValue(x, tanh: fastTanh) }
 
 /// Float kernels for the functions with a fast path; false when `f` has none.
 @inline(__always)

@@ -23,19 +23,30 @@ package func unaryValue<T: BLASScalar>(_ f: UnaryFunction, _ x: T) -> T {
   case .normalCDF: return (1 + T.erf(x / T(2).squareRoot())) / 2
   case .abs: return Swift.abs(x)
   case .gelu: return x * unaryValue(.normalCDF, x)
-  case .geluTanh:
-    // In the order of the Tensor operations this kernel replaced (x + x·x²·b, times a, …),
-    // so values kept their bits.
-    let inner = (x + x * (x * x) * T(0.044715)) * T.sqrt(2 / T.pi)
-    return x * T(0.5) * (T.tanh(inner) + 1)
+  case .geluTanh: return geluTanhValue(x, tanh: T.tanh)
   case .geluDerivative:
     return unaryValue(.normalCDF, x) + x * (T.exp(-x * x / 2) / T.sqrt(2 * T.pi))
-  case .geluTanhDerivative:
-    let a = T.sqrt(2 / T.pi), b = T(0.044715)
-    let x2 = x * x
-    let t = T.tanh((x + x * x2 * b) * a)
-    return (1 + t) / 2 + x * (1 - t * t) * (a / 2) * (1 + 3 * b * x2)
+  case .geluTanhDerivative: return geluTanhDerivativeValue(x, tanh: T.tanh)
   }
+}
+
+/// GELU's tanh form `x/2 · (1 + tanh(a (x + b x³)))`, `a = √(2/π)`, `b = 0.044715`, with the
+/// given tanh (`T.tanh`, or `fastTanh` in the Float kernels). In the order of the Tensor
+/// operations it replaced (x + x·x²·b, times a, …), so values kept their bits.
+@inlinable @inline(__always)
+package func geluTanhValue<T: BLASScalar>(_ x: T, tanh: (T) -> T) -> T {
+  let inner = (x + x * (x * x) * T(0.044715)) * T.sqrt(2 / T.pi)
+  return x * T(0.5) * (tanh(inner) + 1)
+}
+
+/// The derivative of `geluTanhValue` with the given tanh:
+/// `(1 + t)/2 + x (1 − t²) a (1 + 3b x²)/2`, `t = tanh(a (x + b x³))`.
+@inlinable @inline(__always)
+package func geluTanhDerivativeValue<T: BLASScalar>(_ x: T, tanh: (T) -> T) -> T {
+  let a = T.sqrt(2 / T.pi), b = T(0.044715)
+  let x2 = x * x
+  let t = tanh((x + x * x2 * b) * a)
+  return (1 + t) / 2 + x * (1 - t * t) * (a / 2) * (1 + 3 * b * x2)
 }
 
 func unaryKernel<T: BLASScalar>(
@@ -214,9 +225,18 @@ func reduceKernel<T: BLASScalar>(
   var index = [Int](repeating: 0, count: rank)
   var offset = 0, read = 0
   let px = x.baseAddress!, po = out.baseAddress!
+  // With the last axis reduced, the axis before it is kept with output stride 1: the next
+  // rows feed the next outputs, so four rows are summed side by side (four independent
+  // chains instead of one add after another; each output's order is unchanged).
+  let sideBySide = innerStride == 0 && f == .sum && rank >= 2 ? extents[rank - 2] : 0
   while read < count {
     let row = px + read
-    if innerStride == 0 {
+    if sideBySide > 0 && sideBySide - index[rank - 2] >= 4 {
+      sumRows(row, inner, into: po + offset)
+      read += 3 * inner
+      index[rank - 2] += 3
+      offset += 3
+    } else if innerStride == 0 {
       // The last axis is reduced: fold the row into one output entry.
       var acc = po[offset]
       if f == .sum {
@@ -244,6 +264,21 @@ func reduceKernel<T: BLASScalar>(
       axis -= 1
     }
   }
+}
+
+/// Adds the four consecutive rows of `inner` elements at `rows` to `out[0..<4]`, each row
+/// in order (the bits of four separate sums).
+@inline(__always)
+private func sumRows<T: BLASScalar>(_ rows: UnsafePointer<T>, _ inner: Int, into out: UnsafeMutablePointer<T>) {
+  let (r1, r2, r3) = (rows + inner, rows + 2 * inner, rows + 3 * inner)
+  var (a0, a1, a2, a3) = (out[0], out[1], out[2], out[3])
+  for j in 0..<inner {
+    a0 += rows[j]
+    a1 += r1[j]
+    a2 += r2[j]
+    a3 += r3[j]
+  }
+  (out[0], out[1], out[2], out[3]) = (a0, a1, a2, a3)
 }
 
 /// `destination[i] = source[indices[i]]`, or 0 where `indices[i] < 0` (padding).

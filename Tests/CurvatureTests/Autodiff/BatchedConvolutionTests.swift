@@ -104,6 +104,8 @@ struct RandomConvCase: Sendable, CustomTestStringConvertible {
       let u = us[0]
       let (_, cotangents) = vjp(at: [Tensor(x), Tensor(w)], cotangent: Tensor(u)) { p in c.conv(p[0], p[1], nil) }
       assertClose(layout.inputGradient(u, w), cotangents[0].value, rtol: rtol, atol: rtol, "input gradient \(name)")
+      // Folded sample by sample: the bits of the batch's patches folded at once.
+      #expect(layout.inputGradient(u, w) == layout.image(layout.inputColumns(u, w)), "fused input gradient \(name)")
       assertClose(layout.weightGradient(patches, u), cotangents[1].value, rtol: rtol, atol: rtol, "weight gradient \(name)")
       assertClose(layout.weightGradient(patches, channelMajor: layout.channelMajor(u)), cotangents[1].value, rtol: rtol, atol: rtol,
                   "channel-major weight gradient \(name)")

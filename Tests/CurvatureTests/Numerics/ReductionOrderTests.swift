@@ -6,7 +6,7 @@ import Testing
 /// `reduced` merges neighbouring axes reduced alike and drops axes of extent 1 (longer rows
 /// for the weight-gradient sums of convolutions); every output must still receive its
 /// inputs in row-major order, starting from 0 (sum) or −∞ (max): the same bits as a plain
-/// loop, signed zeros and NaNs included. And `matmul` and `permuted` write results without a
+/// loop, signed zeros and NaNs included (also where rows are summed four side by side). And `matmul` and `permuted` write results without a
 /// zero fill first: an empty inner dimension must still give zeros.
 @Suite struct ReductionOrderTests {
   @Test func sumsFollowRowMajorOrderFloat() { checkReductionOrder(Float.self) }
@@ -42,6 +42,8 @@ private func checkReductionOrder<T: BLASScalar>(_: T.Type) {
   let cases: [([Int], [Int])] = [
     ([4, 3, 5], [0]), ([1, 4, 3, 5], [0, 1]), ([2, 1, 3, 1, 4], [0, 2]), ([3, 4, 5, 2], [1, 2]),
     ([3, 4, 5, 2], [0, 1, 3]), ([2, 3, 4], [2]), ([1, 1, 1], [0, 1]), ([5, 1, 6], [0, 1, 2]), ([1, 7, 1], [1]),
+    // Rows summed four side by side (a kept axis before a reduced last one): groups and rest.
+    ([3, 9, 7], [0, 2]), ([2, 8, 33], [2]), ([4, 3, 1, 6], [3]),
   ]
   for (shape, axes) in cases {
     let count = shape.reduce(1, *)
