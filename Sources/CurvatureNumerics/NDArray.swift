@@ -62,6 +62,8 @@ public struct NDArray<Scalar: BLASScalar>: Sendable, Equatable, Hashable, Codabl
     let count = NDArray.elementCount(shape)
     self.shape = shape
     self.scalars = [Scalar](unsafeUninitializedCapacity: count) { buffer, initialized in
+      // Large arrays on huge pages, asked for before the first write (NumericsBackend+HugePages).
+      NumericsBackend.adviseHugePages(UnsafeMutableRawBufferPointer(buffer))
       initializer(UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
       initialized = count
     }
