@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 #if canImport(Glibc)
@@ -43,7 +44,7 @@ extension NumericsBackend {
   /// and `usesHugePages` is on; the advice is only a hint, so failures are ignored.
   /// - Parameter buffer: Memory not yet written (or about to be overwritten entirely).
   package static func adviseHugePages(_ buffer: UnsafeMutableRawBufferPointer) {
-    #if os(Linux)
+    #if canImport(Glibc)
     guard buffer.count >= hugePageThreshold, usesHugePages, let base = buffer.baseAddress else { return }
     let page = 2 << 20
     let start = (UInt(bitPattern: base) + UInt(page - 1)) & ~UInt(page - 1)
