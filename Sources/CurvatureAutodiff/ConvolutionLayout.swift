@@ -133,22 +133,14 @@ package struct ConvolutionLayout: Hashable, Sendable {
     let g = geometry
     let (l, kg, og) = (g.patchCount, groupPatchSize, outChannels / groups)
     let image = g.channels * g.height * g.width
-    var patches = [T](repeating: 0, count: g.patchSize * l)
-    weight.withUnsafeBufferPointer { pw in
-      gradient.withUnsafeBufferPointer { pg in
-        result.withUnsafeMutableBufferPointer { pr in
-          patches.withUnsafeMutableBufferPointer { pp in
-            for sample in 0..<g.batch {
-              for group in 0..<groups {
-                T.gemm(
-                  transposeA: .transpose, transposeB: .none, m: kg, n: l, k: og, alpha: 1,
-                  a: UnsafeBufferPointer(rebasing: pw[(group * og * kg)...]), lda: kg,
-                  b: UnsafeBufferPointer(rebasing: pg[((sample * outChannels + group * og) * l)...]), ldb: l, beta: 0,
-                  c: UnsafeMutableBufferPointer(rebasing: pp[(group * kg * l)...]), ldc: l)
-              }
-              col2im(pp.baseAddress!, pr.baseAddress! + sample * image, rowStride: l, g.window)
-            }
-          }
+    var patches = NDArray<T>(zeros: [g.patchSize, l])
+    for sample in 0..<g.batch {
+      gemms(1, .transpose, .none, m: kg, n: l, k: og, weight, lda: kg, gradient, ldb: l, into: &patches, ldc: l) { _, group in
+        (group * og * kg, (sample * outChannels + group * og) * l, group * kg * l)
+      }
+      patches.withUnsafeBufferPointer { source in
+        result.withUnsafeMutableBufferPointer { destination in
+          col2im(source.baseAddress!, destination.baseAddress! + sample * image, rowStride: l, g.window)
         }
       }
     }

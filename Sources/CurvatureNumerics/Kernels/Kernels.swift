@@ -233,6 +233,7 @@ func reduceKernel<T: BLASScalar>(
     let row = px + read
     if sideBySide > 0 && sideBySide - index[rank - 2] >= 4 {
       sumRows(row, inner, into: po + offset)
+      // Past the first three rows here; the step below moves past the fourth.
       read += 3 * inner
       index[rank - 2] += 3
       offset += 3

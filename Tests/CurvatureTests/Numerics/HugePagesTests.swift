@@ -6,8 +6,8 @@ import Testing
 
 /// Arrays of 32 MiB or more ask for transparent huge pages before their first write
 /// (`NumericsBackend.usesHugePages`): on Linux with THP in "madvise" mode the kernel marks
-/// their memory eligible (`THPeligible: 1` in /proc/self/smaps), an array below the
-/// threshold or with the setting off is left alone, and results are the same either way.
+/// their memory eligible (`THPeligible: 1` in /proc/self/smaps), an array made with the
+/// setting off is left alone, and results are the same either way.
 @Suite(.serialized) struct HugePagesTests {
   /// The `THPeligible` flag of the mapping holding the first 2 MiB boundary inside the
   /// array; nil when the system does not report it.
@@ -49,7 +49,7 @@ import Testing
   }
 
   @Test func resultsDoNotDependOnHugePages() {
-    // A Gram matrix and a mirror into 40 MiB results, with and without the advice.
+    // A Gram matrix of 42 MB (above the threshold), with and without the advice.
     var rng = RandomGenerator(seed: 11)
     let x: NDArray<Double> = rng.normalArray(shape: [8, 2300])
     func gram() -> NDArray<Double> { matmul(x, x, transposeA: true) }

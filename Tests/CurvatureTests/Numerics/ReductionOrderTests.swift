@@ -6,8 +6,9 @@ import Testing
 /// `reduced` merges neighbouring axes reduced alike and drops axes of extent 1 (longer rows
 /// for the weight-gradient sums of convolutions); every output must still receive its
 /// inputs in row-major order, starting from 0 (sum) or −∞ (max): the same bits as a plain
-/// loop, signed zeros and NaNs included (also where rows are summed four side by side). And `matmul` and `permuted` write results without a
-/// zero fill first: an empty inner dimension must still give zeros.
+/// loop, signed zeros and NaNs included (also where rows are summed four side by side).
+/// And `matmul` and `permuted` write results without a zero fill first: an empty inner
+/// dimension must still give zeros.
 @Suite struct ReductionOrderTests {
   @Test func sumsFollowRowMajorOrderFloat() { checkReductionOrder(Float.self) }
   @Test func sumsFollowRowMajorOrderDouble() { checkReductionOrder(Double.self) }
