@@ -104,6 +104,8 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Hashable {
   public mutating func bernoulli(_ p: Double) -> Bool { uniform() < p }
 
   /// An index drawn with the given (non-negative, not necessarily normalized) weights.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
   public mutating func categorical<T: BLASScalar>(weights: UnsafeBufferPointer<T>) -> Int {
     var total = 0.0
     for w in weights { total += Double(w) }
