@@ -25,47 +25,99 @@ public func matmul<T: BLASScalar>(
     precondition(a.rank == 2 && !transposeB, "matmul: a vector right factor needs a matrix left factor, got \(a.shape)")
     return matvec(a, b, transpose: transposeA)
   }
-  let (ar, ac) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
-  let (br, bc) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
-  let (m, k) = transposeA ? (ac, ar) : (ar, ac)
-  let (kb, n) = transposeB ? (bc, br) : (br, bc)
-  precondition(k == kb, "matmul: inner dimensions differ for \(a.shape)\(transposeA ? "ᵀ" : "") × \(b.shape)\(transposeB ? "ᵀ" : "")")
-  let batchA = Array(a.shape.dropLast(2)), batchB = Array(b.shape.dropLast(2))
-  guard let batchShape = NDArray<T>.broadcastShape(batchA, batchB) else {
-    preconditionFailure("matmul: batch axes \(batchA) and \(batchB) do not broadcast")
-  }
-  let batch = batchShape.reduce(1, *)
+  let product = MatrixProduct<T>(a.shape, b.shape, transposeA: transposeA, transposeB: transposeB)
   // gemm with β = 0 writes every element of C (OpenBLAS stores zeros, it does not scale
   // what is there), so C needs no zero fill of its own: one pass over fresh memory fewer.
-  var c = k == 0 ? NDArray<T>(zeros: batchShape + [m, n]) : NDArray<T>(uninitializedShape: batchShape + [m, n]) { _ in }
-  // BLAS needs leading dimensions ≥ 1 even for matrices with no columns.
-  let (lda, ldb, ldc) = (Swift.max(1, ac), Swift.max(1, bc), Swift.max(1, n))
-  let ta: Transpose = transposeA ? .transpose : .none
-  let tb: Transpose = transposeB ? .transpose : .none
-  a.withUnsafeBufferPointer { pa in
-    b.withUnsafeBufferPointer { pb in
-      c.withUnsafeMutableBufferPointer { pc in
-        if batchB.isEmpty && !transposeA {
-          // Fold a's batch axes into rows: [batch·m, k] × op(b).
-          T.gemm(
-            transposeA: .none, transposeB: tb, m: batch * m, n: n, k: k, alpha: 1, a: pa, lda: lda,
-            b: pb, ldb: ldb, beta: 0, c: pc, ldc: ldc)
-          return
-        }
-        // Matrix offsets of each operand per batch entry (0 along broadcast batch axes).
-        let offsetsA = batchOffsets(T.self, batchA, batchShape, matrixSize: ar * ac)
-        let offsetsB = batchOffsets(T.self, batchB, batchShape, matrixSize: br * bc)
-        for i in 0..<batch {
-          T.gemm(
-            transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 1,
-            a: UnsafeBufferPointer(rebasing: pa[offsetsA[i]...]), lda: lda,
-            b: UnsafeBufferPointer(rebasing: pb[offsetsB[i]...]), ldb: ldb, beta: 0,
-            c: UnsafeMutableBufferPointer(rebasing: pc[(i * m * n)...]), ldc: ldc)
+  var c = product.k == 0 ? NDArray<T>(zeros: product.shape) : NDArray<T>(uninitializedShape: product.shape) { _ in }
+  product.run(a, b, beta: 0, into: &c)
+  return c
+}
+
+/// The sum of two matrix products of the same shape, `op(a₁) op(b₁) + op(a₂) op(b₂)`, the
+/// second accumulated onto the first by gemm (β = 1): no second result array and no
+/// separate addition. (The tangent of a product, `ȧ b + a ḃ`.)
+///
+/// Where gemm keeps the inner dimension in one block (OpenBLAS's `GEMM_Q`, a few hundred),
+/// each element is `fl(x + y)` of the two products, the same bits as their sum by `+`;
+/// beyond it, gemm adds the blocks onto the first product one by one (another order).
+/// - Parameters:
+///   - a1, b1: The first product's factors, rank ≥ 2.
+///   - a2, b2: The second product's factors, giving the first product's shape.
+///   - transposeA: Use the transpose of each `a` matrix (both products).
+///   - transposeB: Use the transpose of each `b` matrix (both products).
+/// - Returns: The sum, with the batch axes of the batched operands.
+/// - Complexity: Two products' flops in BLAS, one result array.
+public func matmulSum<T: BLASScalar>(
+  _ a1: NDArray<T>, _ b1: NDArray<T>, _ a2: NDArray<T>, _ b2: NDArray<T>,
+  transposeA: Bool = false, transposeB: Bool = false
+) -> NDArray<T> {
+  precondition(b1.rank >= 2 && b2.rank >= 2, "matmulSum: shapes \(b1.shape) and \(b2.shape) need rank ≥ 2")
+  var c = matmul(a1, b1, transposeA: transposeA, transposeB: transposeB)
+  let second = MatrixProduct<T>(a2.shape, b2.shape, transposeA: transposeA, transposeB: transposeB)
+  precondition(
+    second.shape == c.shape, "matmulSum: products of shapes \(c.shape) and \(second.shape) differ")
+  second.run(a2, b2, beta: 1, into: &c)
+  return c
+}
+
+/// The shapes of a (batched) matrix product `op(a) op(b)` and its gemm calls.
+private struct MatrixProduct<T: BLASScalar> {
+  let transposeA: Bool, transposeB: Bool
+  /// Rows and columns of `op(a)`'s and `op(b)`'s matrices.
+  let m: Int, n: Int, k: Int
+  /// Rows and columns of `a`'s and `b`'s stored matrices.
+  let ar: Int, ac: Int, br: Int, bc: Int
+  let batchA: [Int], batchB: [Int], batchShape: [Int]
+  /// The result's shape, `batchShape + [m, n]`.
+  var shape: [Int] { batchShape + [m, n] }
+
+  init(_ shapeA: [Int], _ shapeB: [Int], transposeA: Bool, transposeB: Bool) {
+    precondition(shapeA.count >= 2 && shapeB.count >= 2, "matmul: shapes \(shapeA) and \(shapeB) need rank ≥ 2")
+    (self.transposeA, self.transposeB) = (transposeA, transposeB)
+    (ar, ac) = (shapeA[shapeA.count - 2], shapeA[shapeA.count - 1])
+    (br, bc) = (shapeB[shapeB.count - 2], shapeB[shapeB.count - 1])
+    (m, k) = transposeA ? (ac, ar) : (ar, ac)
+    let (kb, columns) = transposeB ? (bc, br) : (br, bc)
+    n = columns
+    precondition(k == kb, "matmul: inner dimensions differ for \(shapeA)\(transposeA ? "ᵀ" : "") × \(shapeB)\(transposeB ? "ᵀ" : "")")
+    (batchA, batchB) = (Array(shapeA.dropLast(2)), Array(shapeB.dropLast(2)))
+    guard let batchShape = NDArray<T>.broadcastShape(batchA, batchB) else {
+      preconditionFailure("matmul: batch axes \(batchA) and \(batchB) do not broadcast")
+    }
+    self.batchShape = batchShape
+  }
+
+  /// `c ← op(a) op(b) + β c` for `c` of `shape`.
+  func run(_ a: NDArray<T>, _ b: NDArray<T>, beta: T, into c: inout NDArray<T>) {
+    let batch = batchShape.reduce(1, *)
+    // BLAS needs leading dimensions ≥ 1 even for matrices with no columns.
+    let (lda, ldb, ldc) = (Swift.max(1, ac), Swift.max(1, bc), Swift.max(1, n))
+    let ta: Transpose = transposeA ? .transpose : .none
+    let tb: Transpose = transposeB ? .transpose : .none
+    a.withUnsafeBufferPointer { pa in
+      b.withUnsafeBufferPointer { pb in
+        c.withUnsafeMutableBufferPointer { pc in
+          if batchB.isEmpty && !transposeA {
+            // Fold a's batch axes into rows: [batch·m, k] × op(b).
+            T.gemm(
+              transposeA: .none, transposeB: tb, m: batch * m, n: n, k: k, alpha: 1, a: pa, lda: lda,
+              b: pb, ldb: ldb, beta: beta, c: pc, ldc: ldc)
+            return
+          }
+          // Matrix offsets of each operand per batch entry (0 along broadcast batch axes).
+          let offsetsA = batchOffsets(T.self, batchA, batchShape, matrixSize: ar * ac)
+          let offsetsB = batchOffsets(T.self, batchB, batchShape, matrixSize: br * bc)
+          for i in 0..<batch {
+            T.gemm(
+              transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 1,
+              a: UnsafeBufferPointer(rebasing: pa[offsetsA[i]...]), lda: lda,
+              b: UnsafeBufferPointer(rebasing: pb[offsetsB[i]...]), ldb: ldb, beta: beta,
+              c: UnsafeMutableBufferPointer(rebasing: pc[(i * m * n)...]), ldc: ldc)
+          }
         }
       }
     }
   }
-  return c
 }
 
 /// The element offset of each batch entry's matrix when `batch` is broadcast to `target`.
