@@ -17,9 +17,13 @@
 ///   - transposeB: Use the transpose of each `b` matrix.
 /// - Returns: The product, with the batch axes of the batched operand.
 /// - Complexity: O(batch · m · n · k) flops in BLAS.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
 public func matmul<T: BLASScalar>(
   _ a: NDArray<T>, _ b: NDArray<T>, transposeA: Bool = false, transposeB: Bool = false
 ) -> NDArray<T> {
+  // Specialized (above): called from the generic tensor layer, the per-batch-entry loop ran
+  // unspecialized, looking up slice metadata for every gemm of an attention's heads.
   precondition(a.rank >= 2 && b.rank >= 1, "matmul: shapes \(a.shape) and \(b.shape) need rank ≥ 2 and ≥ 1")
   if b.rank == 1 {
     precondition(a.rank == 2 && !transposeB, "matmul: a vector right factor needs a matrix left factor, got \(a.shape)")
@@ -47,6 +51,8 @@ public func matmul<T: BLASScalar>(
 ///   - transposeB: Use the transpose of each `b` matrix (both products).
 /// - Returns: The sum, with the batch axes of the batched operands.
 /// - Complexity: Two products' flops in BLAS, one result array.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
 public func matmulSum<T: BLASScalar>(
   _ a1: NDArray<T>, _ b1: NDArray<T>, _ a2: NDArray<T>, _ b2: NDArray<T>,
   transposeA: Bool = false, transposeB: Bool = false
@@ -143,6 +149,8 @@ func batchOffsets<T: BLASScalar>(_: T.Type, _ batch: [Int], _ target: [Int], mat
 ///   - transpose: Multiply by `aᵀ` instead.
 /// - Returns: A vector of length `m` (or `n`).
 /// - Complexity: O(m · n).
+@_specialize(where T == Float)
+@_specialize(where T == Double)
 public func matvec<T: BLASScalar>(_ a: NDArray<T>, _ x: NDArray<T>, transpose: Bool = false) -> NDArray<T> {
   precondition(a.rank == 2 && x.rank == 1, "matvec: shapes \(a.shape) and \(x.shape) are not matrix and vector")
   let (m, n) = (a.shape[0], a.shape[1])

@@ -170,7 +170,11 @@ public struct NDArray<Scalar: BLASScalar>: Sendable, Equatable, Hashable, Codabl
   }
 
   /// The array with every element converted to another precision.
+  @_specialize(where Scalar == Float, Other == Double)
+  @_specialize(where Scalar == Double, Other == Float)
   public func converted<Other: BLASScalar>(to _: Other.Type = Other.self) -> NDArray<Other> {
+    // Specialized: called from other modules (`curv apply` writing float64 output), the
+    // generic body converted every element through value witnesses.
     if let same = self as? NDArray<Other> { return same }
     return NDArray<Other>(shape: shape, scalars: scalars.map { Other($0) })
   }

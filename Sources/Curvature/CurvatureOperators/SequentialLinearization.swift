@@ -52,7 +52,7 @@ struct SequentialLinearization<Scalar: BLASScalar>: Sendable {
           let layout = Self.layout(conv, inputShape: x.shape)
           let patches = layout.columns(x)
           var y = layout.forward(patches, p[0].value)
-          if conv.hasBias { y.add(p[1].value.reshaped([conv.outChannels, 1, 1]).broadcast(to: y.shape)) }
+          if conv.hasBias { y = NDArray.binary(.add, y, p[1].value.reshaped([conv.outChannels, 1, 1])) }
           values.append(y)
           derivatives.append(nil)
           convolutions.append((layout, patches))
@@ -126,7 +126,7 @@ struct SequentialLinearization<Scalar: BLASScalar>: Sendable {
           let m = matmul(a.reshaped([rows, nIn]), w.reshaped([k * nOut, nIn]), transposeB: true)
           z = adding(z, swappingLeadingAxes(m.reshaped([rows, k, nOut])))
         }
-        if let b = biasTangent { z = adding(z, b.reshaped([k, 1, nOut]).broadcast(to: [k, rows, nOut])) }
+        if let b = biasTangent { z = adding(z, broadcasting: b.reshaped([k, 1, nOut]), to: [k, rows, nOut]) }
         t = z?.reshaped(outShape)
       } else if let conv = layer as? Conv2d<Scalar>, let (layout, patches) = convolutions[index] {
         let weight = sequential.parameters[range.lowerBound]
@@ -136,7 +136,7 @@ struct SequentialLinearization<Scalar: BLASScalar>: Sendable {
           return stacked.forward(stacked.columns(t.reshaped([k * a.shape[0]] + a.shape.dropFirst())), weight).reshaped(outShape)
         }
         if let w = weightTangent { z = adding(z, convolveWeights(layout, patches, w, columns: k)) }
-        if let b = biasTangent { z = adding(z, b.reshaped([k, 1, conv.outChannels, 1, 1]).broadcast(to: outShape)) }
+        if let b = biasTangent { z = adding(z, broadcasting: b.reshaped([k, 1, conv.outChannels, 1, 1]), to: outShape) }
         t = z
       } else if let d = derivatives[index] {
         t = t.map { NDArray.binary(.multiply, $0, d.reshaped([1] + d.shape)) }
@@ -256,4 +256,12 @@ private func adding<T: BLASScalar>(_ z: NDArray<T>?, _ m: NDArray<T>) -> NDArray
   guard var z else { return m }
   z.add(m.reshaped(z.shape))
   return z
+}
+
+/// `z + b` with `b` broadcast to `shape` (`z`'s count) inside the addition, not
+/// materialized first: a bias tangent `[k, 1, C, 1, 1]` against `[k, N, C, H, W]` columns
+/// costs one pass (the same sums, so the same bits).
+private func adding<T: BLASScalar>(_ z: NDArray<T>?, broadcasting b: NDArray<T>, to shape: [Int]) -> NDArray<T> {
+  guard let z else { return b.broadcast(to: shape) }
+  return NDArray.binary(.add, z.reshaped(shape), b)
 }

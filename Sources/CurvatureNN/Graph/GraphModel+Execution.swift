@@ -99,6 +99,8 @@ extension GraphNodePlan {
   /// `F.embedding`: rows of `weight` at `indices`; an index outside the rows gives a zero
   /// row (data are checked before a forward pass, so only computed indices can be out of
   /// range). The row `paddingIndex` gets no gradient, as in PyTorch.
+  @_specialize(where Scalar == Float)
+  @_specialize(where Scalar == Double)
   static func embedding<Scalar: BLASScalar>(_ indices: NDArray<Scalar>, weight: Tensor<Scalar>, paddingIndex: Int?) -> Tensor<Scalar> {
     let (rows, width) = (weight.shape[0], weight.shape[1])
     let padding = paddingIndex.map { $0 < 0 ? $0 + rows : $0 }
@@ -123,6 +125,8 @@ extension GraphNodePlan {
   }
 
   /// `x[..., start::step, ...]` along `axis` (`count` entries), as a gather.
+  @_specialize(where Scalar == Float)
+  @_specialize(where Scalar == Double)
   static func strided<Scalar: BLASScalar>(_ x: Tensor<Scalar>, axis: Int, start: Int, count: Int, step: Int) -> Tensor<Scalar> {
     let extent = x.shape[axis]
     let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *)
