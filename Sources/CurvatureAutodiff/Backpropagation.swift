@@ -8,6 +8,8 @@ enum Backpropagation {
   /// recorded, so the results can be differentiated again.
   ///
   /// - Returns: One cotangent per target; zeros for a target no output depends on.
+  @_specialize(where Scalar == Float)
+  @_specialize(where Scalar == Double)
   static func cotangents<Scalar>(
     of outputs: [Tensor<Scalar>], seeds: [Tensor<Scalar>], wrt targets: [Tensor<Scalar>],
     createGraph: Bool

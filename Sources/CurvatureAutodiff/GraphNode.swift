@@ -123,11 +123,16 @@ extension Tensor {
   ///     so it is differentiable); `needed[i]` is false for inputs that need none.
   ///   - differential: Maps input tangents (nil meaning zero) to the output tangent, in
   ///     tensor operations; called only when some input carries a tangent.
+  @_specialize(where Scalar == Float)
+  @_specialize(where Scalar == Double)
   static func primitive(
     _ value: NDArray<Scalar>, inputs: [Tensor],
     pullback: @escaping @Sendable (Tensor, [Bool]) -> [Tensor?],
     differential: @escaping @Sendable ([Tensor?]) -> Tensor?
   ) -> Tensor {
+    // Specialized (above), as are matmul, arithmetic and the backward pass: the tensor
+    // layer is called generically from other modules, and unspecialized, every operation
+    // looked up the metadata of its arrays of tensors and closures.
     var node: GraphNode<Scalar>? = nil
     if AutodiffMode.current.recordsOperations && inputs.contains(where: { $0.node != nil }) {
       // Closures, not key paths: a key path in this (unspecialized) generic code is

@@ -5,6 +5,8 @@ import CurvatureNumerics
 
 extension Tensor {
   /// `f(a, b)` for the four arithmetic functions, with their derivative rules.
+  @_specialize(where Scalar == Float)
+  @_specialize(where Scalar == Double)
   static func arithmetic(_ f: BinaryFunction, _ a: Tensor, _ b: Tensor) -> Tensor {
     let value = NDArray<Scalar>.binary(f, a.value, b.value)
     // Differentials use the primals without tangents: one level of forward mode.

@@ -13,6 +13,8 @@ import CurvatureNumerics
 ///   - transposeB: Use the transpose of each `b` matrix.
 /// - Returns: The product; its pullback and differential are matmuls too.
 /// - Complexity: O(batch · m · n · k) in BLAS.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
 public func matmul<T: BLASScalar>(
   _ a: Tensor<T>, _ b: Tensor<T>, transposeA: Bool = false, transposeB: Bool = false
 ) -> Tensor<T> {
