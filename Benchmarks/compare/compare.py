@@ -15,10 +15,15 @@ N = 512, and the CNN 3x32x32 -> conv16 -> conv32/2 -> linear 10 on N = 128) this
 4. prints one table: metric, curvlinops ms, Curvature ms, ratio (Curvature / curvlinops),
    and whether the target of issue 10 is met (every matvec and KFAC build <= 0.5x).
 
+With --rounds R, steps 2 and 3 alternate R times per model and each side's number is the
+median of its R round medians: on a shared machine a burst of load then falls on both
+libraries' rounds instead of on one library's whole half.
+
     python3 Benchmarks/compare/compare.py                       # both halves
     python3 Benchmarks/compare/compare.py --curvlinops-only     # no curv binary needed
     python3 Benchmarks/compare/compare.py --curvature-json mlp=mlp.json --curvature-json cnn=cnn.json
     python3 Benchmarks/compare/compare.py --json > comparison.json
+    python3 Benchmarks/compare/compare.py --rounds 3 --repeat 5  # interleaved, noisy machines
 
 Needs: torch, curvlinops-for-pytorch, numpy, safetensors.
 """
@@ -176,6 +181,38 @@ def measure(fn, warmup: int, repeat: int) -> dict:
         cpu.append((time.process_time() - cpu_start) * 1e3)
     return {"median": statistics.median(samples), "min": min(samples),
             "cpu_median": statistics.median(cpu), "samples": samples}
+
+
+def merge_curvlinops_rounds(rounds: list[dict]) -> dict:
+    """One curvlinops result from several rounds: each timing's median and CPU median are
+    the medians of the rounds' (its minimum the least, its samples all of them), the
+    other entries the first round's (peak memory the largest)."""
+    merged = dict(rounds[0])
+    timings = {}
+    for key in rounds[0]["timings"]:
+        per_round = [r["timings"][key] for r in rounds]
+        timings[key] = {"median": statistics.median(t["median"] for t in per_round),
+                        "min": min(t["min"] for t in per_round),
+                        "cpu_median": statistics.median(t["cpu_median"] for t in per_round),
+                        "samples": [x for t in per_round for x in t["samples"]],
+                        "round_medians": [t["median"] for t in per_round]}
+    merged["timings"] = timings
+    merged["peak_rss_mib"] = max(r["peak_rss_mib"] for r in rounds)
+    return merged
+
+
+def merge_curv_rounds(rounds: list[dict]) -> dict:
+    """One `curv bench --json` result from several rounds: every timing (`*_ms`) the median
+    of the rounds' values (null where a round has none), the peak memory the largest, the
+    other keys the first round's."""
+    merged = dict(rounds[0])
+    for key, value in rounds[0].items():
+        if key.endswith("_ms"):
+            values = [r[key] for r in rounds if r.get(key) is not None]
+            merged[key] = statistics.median(values) if values else None
+        elif key == "peak_rss_bytes" and value is not None:
+            merged[key] = max(r[key] for r in rounds if r.get(key) is not None)
+    return merged
 
 
 def kfac_supported(model) -> bool:
@@ -444,7 +481,8 @@ def gradient_ratios(timings: dict) -> dict:
 def print_table(report: dict) -> None:
     m = report["machine"]
     print(f"Curvature vs curvlinops — {m['cpu']}, {m['cores']} cores, {report['settings']['threads']} "
-          f"threads, {report['settings']['dtype']}, medians of {report['settings']['repeat']} runs")
+          f"threads, {report['settings']['dtype']}, medians of {report['settings']['repeat']} runs"
+          + (f", median of {report['settings']['rounds']} alternating rounds" if report['settings'].get('rounds', 1) > 1 else ""))
     print(f"torch {m['torch']}, curvlinops {m['curvlinops']}; ratio = Curvature / curvlinops "
           f"(target ≤ {TARGET_VS_CURVLINOPS} for matvecs and KFAC builds)\n")
     header = (f"{'model':5}  {'metric':26}  {'curvlinops ms':>13}  {'Curvature ms':>12}  {'ratio':>7}  "
@@ -509,6 +547,9 @@ def main() -> None:
                         help="comma-separated: mlp, cnn, gpt (an exported NanoGPT graph model)")
     parser.add_argument("--repeat", type=int, default=10, help="timed runs per metric (median)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs per metric")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternate curvlinops and curv bench this many times per model and "
+                             "take the median of the rounds' medians (default 1)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="torch threads and `curv --threads` (default: all cores)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
@@ -532,8 +573,8 @@ def main() -> None:
     for m in models:
         if m not in ("mlp", "cnn", "gpt"):
             fail(f"unknown model '{m}' (use mlp, cnn, gpt)")
-    if args.repeat < 1 or args.warmup < 0 or args.threads < 1:
-        fail("--repeat and --threads must be positive and --warmup non-negative")
+    if args.repeat < 1 or args.warmup < 0 or args.threads < 1 or args.rounds < 1:
+        fail("--repeat, --rounds and --threads must be positive and --warmup non-negative")
     columns = [int(c) for c in args.matmat_columns.split(",") if c]
 
     saved = load_curvature_json(args.curvature_json, models) if args.curvature_json else {}
@@ -548,18 +589,23 @@ def main() -> None:
 
     report = {"machine": machine(),
               "settings": {"threads": args.threads, "dtype": args.dtype, "repeat": args.repeat,
-                           "warmup": args.warmup, "curv": None if not run_binary else args.curv},
+                           "warmup": args.warmup, "rounds": args.rounds,
+                           "curv": None if not run_binary else args.curv},
               "models": {}}
     for name in models:
         note(f"{name}: writing files to {args.workdir / name}")
         model, X, y = build_problem(name, dtype)
         files = write_problem(args.workdir / name, model, X, y)
-        note(f"{name}: timing curvlinops ({args.threads} threads)")
-        lin = time_curvlinops(model, X, y, args.warmup, args.repeat, columns)
-        ours = saved.get(name)
-        if ours is None and run_binary:
-            note(f"{name}: running curv bench")
-            ours = run_curv_columns(args.curv, files, args.dtype, args.threads, args.repeat, columns)
+        lin_rounds, our_rounds = [], []
+        for round_index in range(args.rounds):
+            of = f" (round {round_index + 1} of {args.rounds})" if args.rounds > 1 else ""
+            note(f"{name}: timing curvlinops ({args.threads} threads){of}")
+            lin_rounds.append(time_curvlinops(model, X, y, args.warmup, args.repeat, columns))
+            if saved.get(name) is None and run_binary:
+                note(f"{name}: running curv bench{of}")
+                our_rounds.append(run_curv_columns(args.curv, files, args.dtype, args.threads, args.repeat, columns))
+        lin = merge_curvlinops_rounds(lin_rounds)
+        ours = saved.get(name) or (merge_curv_rounds(our_rounds) if our_rounds else None)
         entry = {"files": {k: str(v) for k, v in files.items()}, "curvlinops": lin,
                  "curvature": ours, "rows": comparison_rows(name, lin, ours),
                  "curvlinops_gradient_ratios": gradient_ratios(
