@@ -45,11 +45,14 @@ public func matmul<T: BLASScalar>(
 /// each element is `fl(x + y)` of the two products, the same bits as their sum by `+`;
 /// beyond it, gemm adds the blocks onto the first product one by one (another order).
 /// - Parameters:
-///   - a1, b1: The first product's factors, rank ≥ 2.
-///   - a2, b2: The second product's factors, giving the first product's shape.
+///   - a1: The first product's left factor, rank ≥ 2.
+///   - b1: The first product's right factor, rank ≥ 2.
+///   - a2: The second product's left factor, rank ≥ 2.
+///   - b2: The second product's right factor, rank ≥ 2.
 ///   - transposeA: Use the transpose of each `a` matrix (both products).
 ///   - transposeB: Use the transpose of each `b` matrix (both products).
 /// - Returns: The sum, with the batch axes of the batched operands.
+/// - Precondition: Both products have the same shape.
 /// - Complexity: Two products' flops in BLAS, one result array.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
