@@ -13,7 +13,11 @@ N = 512, and the CNN 3x32x32 -> conv16 -> conv32/2 -> linear 10 on N = 128) this
 3. runs ``curv bench --repeat R --json`` (issue 9) on the same files with the same thread
    count, or reads its output from a file (--curvature-json);
 4. prints one table: metric, curvlinops ms, Curvature ms, ratio (Curvature / curvlinops),
-   and whether the target of issue 10 is met (every matvec and KFAC build <= 0.5x).
+   and whether the target of issue 10 is met (every matvec and KFAC build <= 0.5x);
+5. times torch.mm on 2048^2 matrices before and after each model (the best rate is the
+   machine's gemm peak) and, for the products whose flops it knows, prints both rates,
+   their share of the peak and the ratio floor (curvlinops' rate / peak): a goal below
+   its floor cannot be met on this machine by the same flops.
 
 With --rounds R, steps 2 and 3 alternate R times per model and each side's number is the
 median of its R round medians: on a shared machine a burst of load then falls on both
@@ -252,6 +256,62 @@ def kfac_matvec_flops(model) -> float:
     return flops
 
 
+def ggn_matmat_flops(model, n: int, k: int) -> float | None:
+    """The fewest flops of one GGN product with [P, k] on a stack of Linear layers (the MLP),
+    the forward pass cached: per column and layer the tangent's Wdot a and the weight
+    cotangent's G^T a, and after the first layer also W adot and the input cotangent
+    G W, 2 N in out flops each (biases, activations and the loss Hessian left out, so the
+    true count is higher). None for other models."""
+    from torch import nn
+
+    layers = [m for m in model if any(True for _ in m.parameters(recurse=False))] \
+        if isinstance(model, nn.Sequential) else []
+    if not layers or not all(isinstance(m, nn.Linear) for m in layers):
+        return None
+    per_column = sum((2 if index == 0 else 4) * 2 * n * m.in_features * m.out_features
+                     for index, m in enumerate(layers))
+    return float(per_column * k)
+
+
+def gemm_peak_gflops(dtype, n: int = 2048, repeat: int = 5) -> float:
+    """The machine's gemm rate with the torch threads set: the median time of torch.mm on
+    n x n matrices of the run's dtype, as GFLOP/s (2 n^3 flops). No product of the table
+    can run faster than this."""
+    import torch
+
+    generator = torch.Generator().manual_seed(11)
+    a = torch.randn(n, n, generator=generator, dtype=dtype)
+    b = torch.randn(n, n, generator=generator, dtype=dtype)
+    timing = measure(lambda: torch.mm(a, b), warmup=2, repeat=repeat)
+    return 2 * n ** 3 / timing["median"] / 1e6
+
+
+def peak_floors(name: str, lin: dict, ours: dict | None, peak: float | None) -> list[dict]:
+    """For the products whose flops are known (KFAC matvec; GGN [P, k] on the MLP): both
+    libraries' rates in GFLOP/s, their shares of the gemm peak, and the floor of the ratio,
+    curvlinops' rate / peak: the lowest ratio any implementation of the same flops could
+    reach on this machine. A goal below its floor cannot be met here."""
+    rows = []
+    known = [("kfac_matvec_ms", lin.get("kfac_matvec_flops"), TARGET_VS_CURVLINOPS)]
+    known += [(f"ggn_matmat_k{k}_ms", flops, TARGET_MATMAT_VS_CURVLINOPS)
+              for k, flops in sorted((lin.get("ggn_matmat_flops") or {}).items(), key=lambda kv: int(kv[0]))]
+    for key, flops, goal in known:
+        theirs = lin["timings"].get(key, {}).get("median")
+        if not flops or not theirs:
+            continue
+        mine = (ours or {}).get(key)
+        rate = flops / theirs / 1e6
+        our_rate = flops / mine / 1e6 if mine else None
+        floor = rate / peak if peak else None
+        rows.append({"model": name, "metric": key, "flops": flops,
+                     "curvlinops_gflops": rate, "curvature_gflops": our_rate,
+                     "curvlinops_share_of_peak": floor,
+                     "curvature_share_of_peak": our_rate / peak if (peak and our_rate) else None,
+                     "ratio_floor": floor, "goal": goal,
+                     "goal_reachable": None if floor is None else floor <= goal})
+    return rows
+
+
 def peak_rss_mib() -> float:
     # ru_maxrss is in KiB on Linux.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -302,6 +362,9 @@ def _time_curvlinops(model, X, y, warmup: int, repeat: int, columns: list[int]) 
 
     results["timings"] = timings
     results["peak_rss_mib"] = peak_rss_mib()
+    matmat_flops = {str(k): ggn_matmat_flops(model, n, k) for k in columns}
+    if any(flops is not None for flops in matmat_flops.values()):
+        results["ggn_matmat_flops"] = matmat_flops
     if not kfac_supported(model):
         return results
     kfacs = {}
@@ -484,7 +547,12 @@ def print_table(report: dict) -> None:
           f"threads, {report['settings']['dtype']}, medians of {report['settings']['repeat']} runs"
           + (f", median of {report['settings']['rounds']} alternating rounds" if report['settings'].get('rounds', 1) > 1 else ""))
     print(f"torch {m['torch']}, curvlinops {m['curvlinops']}; ratio = Curvature / curvlinops "
-          f"(target ≤ {TARGET_VS_CURVLINOPS} for matvecs and KFAC builds)\n")
+          f"(target ≤ {TARGET_VS_CURVLINOPS} for matvecs and KFAC builds)")
+    if m.get("gemm_peak_gflops"):
+        print(f"gemm peak (torch.mm 2048², same threads and dtype, the best of {len(m['gemm_peak_samples_gflops'])}): "
+              f"{m['gemm_peak_gflops']:.1f} GFLOP/s; "
+              "ratio floor = curvlinops' rate / peak, the lowest ratio the same flops allow here")
+    print()
     header = (f"{'model':5}  {'metric':26}  {'curvlinops ms':>13}  {'Curvature ms':>12}  {'ratio':>7}  "
               f"{'lin cpu ms':>10}  {'our cpu ms':>10}  {'cpu ratio':>9}  target")
     print(header)
@@ -501,12 +569,16 @@ def print_table(report: dict) -> None:
         print(f"{name:5}  {'N':26}  {lin['N']:>13}  {fmt_count(ours.get('N')):>12}")
         print(f"{name:5}  {'peak RSS MiB (process)':26}  {fmt(lin['peak_rss_mib'], 1):>13}  "
               f"{fmt(curvature_peak_mib(ours), 1):>12}")
-        if "kfac_matvec_flops" in lin:
-            flops = lin["kfac_matvec_flops"]
-            theirs = lin["timings"]["kfac_matvec_ms"]["median"]
-            mine = ours.get("kfac_matvec_ms")
-            print(f"{name:5}  {'kfac matvec GFLOP/s':26}  {flops / theirs / 1e6:>13.2f}  "
-                  f"{fmt(flops / mine / 1e6 if mine else None, 2):>12}")
+        for floor in entry.get("peak_floors") or []:
+            label = floor["metric"].replace("_ms", "")
+            print(f"{name:5}  {label + ' GFLOP/s':26}  {floor['curvlinops_gflops']:>13.2f}  "
+                  f"{fmt(floor['curvature_gflops'], 2):>12}")
+            if floor["ratio_floor"] is not None:
+                print(f"{name:5}  {label + ' % of peak':26}  {100 * floor['curvlinops_share_of_peak']:>13.0f}  "
+                      f"{fmt(None if floor['curvature_share_of_peak'] is None else 100 * floor['curvature_share_of_peak'], 0):>12}")
+                verdict = "reachable" if floor["goal_reachable"] else "NOT reachable on this machine"
+                print(f"{name:5}  {label + ' ratio floor':26}  {floor['ratio_floor']:>13.2f}  "
+                      f"{'':>12}  goal ≤ {floor['goal']}: {verdict}")
         for side, ratios in (("curvlinops", entry["curvlinops_gradient_ratios"]),
                              ("Curvature", entry.get("curvature_gradient_ratios") or {})):
             for key, value in ratios.items():
@@ -587,6 +659,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     dtype = {"float32": torch.float32, "float64": torch.float64}[args.dtype]
 
+    # The peak is taken before and after each model, and the largest rate counts: a burst
+    # of load during one measurement would otherwise lower it and raise every floor.
+    note(f"gemm peak: torch.mm 2048² ({args.threads} threads, {args.dtype})")
+    peaks = [gemm_peak_gflops(dtype)]
     report = {"machine": machine(),
               "settings": {"threads": args.threads, "dtype": args.dtype, "repeat": args.repeat,
                            "warmup": args.warmup, "rounds": args.rounds,
@@ -612,6 +688,11 @@ def main() -> None:
                      {k: v["median"] for k, v in lin["timings"].items()}),
                  "curvature_gradient_ratios": gradient_ratios(ours) if ours else None}
         report["models"][name] = entry
+        peaks.append(gemm_peak_gflops(dtype))
+    report["machine"]["gemm_peak_gflops"] = max(peaks)
+    report["machine"]["gemm_peak_samples_gflops"] = peaks
+    for name, entry in report["models"].items():
+        entry["peak_floors"] = peak_floors(name, entry["curvlinops"], entry["curvature"], max(peaks))
 
     if args.json:
         print(json.dumps(report, indent=2))

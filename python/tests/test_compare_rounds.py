@@ -1,20 +1,6 @@
 """Benchmarks/compare/compare.py --rounds: the rounds of each library merge into one result,
 every timing the median of the rounds' medians (issue 17; the harness itself needs torch
-only when it times, so this runs without it)."""
-import importlib.util
-import pathlib
-
-import pytest
-
-COMPARE = pathlib.Path(__file__).resolve().parents[2] / "Benchmarks" / "compare" / "compare.py"
-
-
-@pytest.fixture(scope="module")
-def compare():
-    spec = importlib.util.spec_from_file_location("compare", COMPARE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+only when it times, so this runs without it). The `compare` fixture is in conftest.py."""
 
 
 def timing(median, minimum, cpu, samples):
