@@ -30,11 +30,15 @@ let package = Package(
     // pkg-config and no link: libmpich is loaded at run time under mpiexec (see its shim.h).
     .systemLibrary(name: "CMPI", path: "Sources/CMPI"),
 
+    // Kernels in C: AVX2/FMA functions chosen at run time after a CPU check (no compiler
+    // flags), wrapped by exactly one Swift file in `CurvatureNumerics`.
+    .target(name: "CCurvatureKernels", path: "Sources/CCurvatureKernels"),
+
     // Layer 1, numerics: BLASScalar, NDArray, the C wrappers, random numbers, kernels.
     .target(
       name: "CurvatureNumerics",
       dependencies: [
-        "COpenBLAS", "CLAPACKE", "CFFTW",
+        "COpenBLAS", "CLAPACKE", "CFFTW", "CCurvatureKernels",
         .product(name: "Numerics", package: "swift-numerics"),
       ]),
     // Layer 2, linear algebra: linear operators, Krylov solvers, stochastic estimators.

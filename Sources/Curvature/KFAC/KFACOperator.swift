@@ -31,6 +31,10 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
   public let options: KFACOptions
   let cache: Mutex<[KFACLayerFactors<Scalar>]?>
   let offsets: [Int: Int]
+  /// Whether every input factor is symmetric to the bit, so that products may read only
+  /// its upper triangle: always for computed factors (mirrored after their syrk), checked
+  /// for given ones.
+  let inputFactorsSymmetric: Bool
   /// The selected blocks outside every Kronecker node (with `options.otherParameters`) and
   /// their exact curvature.
   let otherPart: OtherParameterPart<Scalar>
@@ -66,6 +70,7 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
     let offsets = KFACOperator.blockOffsets(problem)
     self.cache = Mutex(nil)
     self.offsets = offsets
+    self.inputFactorsSymmetric = true
     self.otherPart = OtherParameterPart(problem, options: options, blocks: others, offsets: offsets)
     if eager {
       try computeFactors()
@@ -102,6 +107,7 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
     let otherPart = OtherParameterPart(problem, options: options, blocks: full.others, offsets: offsets, curvature: otherBlocks)
     self.cache = Mutex(factors)
     self.offsets = offsets
+    self.inputFactorsSymmetric = factors.allSatisfy { $0.inputCovariance?.isSymmetricToTheBit() ?? true }
     self.otherPart = otherPart
     if let otherBlocks, !otherPart.fits(otherBlocks) {
       throw CurvatureError.invalidArgument("the other parameter blocks do not match the model's blocks outside the Kronecker nodes (\(full.others)) and the option \(options.otherParameters?.rawValue ?? "nil")")
@@ -137,7 +143,9 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
   public func apply(matrix x: NDArray<Scalar>) throws -> NDArray<Scalar> {
     let factors = try computeFactors()
     var result = applyBlocks(x, factors: factors) { layer, weight, bias in
-      KFACOperator.kroneckerProduct(layer.gradientCovariance, layer.inputCovariance, weight: weight, bias: bias, joint: layer.joint)
+      KFACOperator.kroneckerProduct(
+        layer.gradientCovariance, layer.inputCovariance, weight: weight, bias: bias, joint: layer.joint,
+        rightIsSymmetric: inputFactorsSymmetric)
     }
     try applyOthers(x, into: &result)
     return result
@@ -171,27 +179,36 @@ public final class KFACOperator<Scalar: BLASScalar>: LinearOperator {
   }
 
   /// `(L ⊗ R) vec(V)` = `L V R` for weight rows `[out, in, k]` (R symmetric), `L v` for bias
-  /// rows, or the joint form on `[W | b]`.
+  /// rows, or the joint form on `[W | b]`. With `rightIsSymmetric`, `R` must be symmetric to
+  /// the bit: the product with it may read only its upper triangle (`matmulSymmetric`).
   static func kroneckerProduct(
-    _ left: NDArray<Scalar>, _ right: NDArray<Scalar>?, weight: NDArray<Scalar>?, bias: NDArray<Scalar>?, joint: Bool
+    _ left: NDArray<Scalar>, _ right: NDArray<Scalar>?, weight: NDArray<Scalar>?, bias: NDArray<Scalar>?, joint: Bool,
+    rightIsSymmetric: Bool = false
   ) -> (NDArray<Scalar>?, NDArray<Scalar>?) {
     if joint, let weight, let bias, let right {
       let (out, inputs, k) = (weight.shape[0], weight.shape[1], weight.shape[2])
       let stacked = concatenateRows(weight, bias.reshaped([out, 1, k]))       // [out, in+1, k]
-      let product = sandwich(left, stacked, right)
+      let product = sandwich(left, stacked, right, rightIsSymmetric: rightIsSymmetric)
       let (w, b) = splitRows(product, at: inputs)
       return (w, b.reshaped([out, k]))
     }
-    return (weight.flatMap { w in right.map { sandwich(left, w, $0) } }, bias.map { matmul(left, $0) })
+    return (
+      weight.flatMap { w in right.map { sandwich(left, w, $0, rightIsSymmetric: rightIsSymmetric) } },
+      bias.map { matmul(left, $0) })
   }
 
-  /// `L V R` for every column of `V` `[out, in, k]`, with `R` `[in, in]` symmetric.
-  static func sandwich(_ left: NDArray<Scalar>, _ v: NDArray<Scalar>, _ right: NDArray<Scalar>) -> NDArray<Scalar> {
+  /// `L V R` for every column of `V` `[out, in, k]`, with `R` `[in, in]`; with
+  /// `rightIsSymmetric` (R symmetric to the bit) the product with `R` is `matmulSymmetric`,
+  /// which for few rows and a large `R` reads only its upper triangle.
+  static func sandwich(
+    _ left: NDArray<Scalar>, _ v: NDArray<Scalar>, _ right: NDArray<Scalar>, rightIsSymmetric: Bool = false
+  ) -> NDArray<Scalar> {
     let (out, inputs, k) = (v.shape[0], v.shape[1], v.shape[2])
     let lv = matmul(left, v.reshaped([out, inputs * k]))                     // one gemm for all columns
-    if k == 1 { return matmul(lv.reshaped([out, inputs]), right).reshaped([out, inputs, 1]) }
+    let times = { (rows: NDArray<Scalar>) in rightIsSymmetric ? matmulSymmetric(rows, right) : matmul(rows, right) }
+    if k == 1 { return times(lv.reshaped([out, inputs])).reshaped([out, inputs, 1]) }
     let columnsLast = lv.reshaped([out, inputs, k]).permuted([0, 2, 1]).reshaped([out * k, inputs])
-    return matmul(columnsLast, right).reshaped([out, k, inputs]).permuted([0, 2, 1])
+    return times(columnsLast).reshaped([out, k, inputs]).permuted([0, 2, 1])
   }
 
   /// `[a; b]` along axis 1 for `[out, m, k]` and `[out, 1, k]`.
