@@ -25,7 +25,7 @@ int curvature_cpu_has_avx2_fma(void) {
 
 // Rows of S per block (one lane's unit of work) and columns per block right of the
 // diagonal: a 64 × 256 block of float is 64 KiB (L2), its rows of X 8 × 256 (L1).
-#define BLOCK_ROWS 64
+#define BLOCK_ROWS CURVATURE_SYMMETRIC_BLOCK_ROWS
 #define BLOCK_COLUMNS 256
 // How many rows of S ahead the column use prefetches.
 #define PREFETCH_ROWS 4

@@ -85,9 +85,9 @@ package func symmetricProductKernel<T: BLASScalar>(_ a: NDArray<T>, _ s: NDArray
   let (m, n) = (a.shape[0], a.shape[1])
   var result = NDArray<T>(zeros: [m, n])
   guard m > 0, n > 0 else { return result }
-  // Two lanes always (the order of every sum depends on it); the second has blocks of 64
-  // rows of `s` only when there are two or more, and its partial sums go to `second`.
-  let lanes = 2, busy = n > 64 ? 2 : 1
+  // Two lanes always (the order of every sum depends on it); the second has blocks of rows
+  // of `s` only when there are two or more, and its partial sums go to `second`.
+  let lanes = 2, busy = n > Int(CURVATURE_SYMMETRIC_BLOCK_ROWS) ? 2 : 1
   var second = NDArray<T>(zeros: busy == 2 ? [m, n] : [0])
   a.withUnsafeBufferPointer { x in
     s.withUnsafeBufferPointer { sm in

@@ -11,10 +11,14 @@
 /// 0 otherwise (and on processors other than x86-64). The kernels below need it.
 int curvature_cpu_has_avx2_fma(void);
 
+/// Rows of `S` per block of the symmetric right product: block `b` (rows `64·b ..< 64·b + 64`)
+/// belongs to lane `b mod lanes`.
+#define CURVATURE_SYMMETRIC_BLOCK_ROWS 64
+
 /// One lane of `C += X·S` for rows `X` `[m, n]` and a symmetric `S` `[n, n]`, reading only
 /// the upper triangle of `S` (with the diagonal): each element `S[i][j]`, `i < j`, is read
 /// once and used twice, `C[:, j] += X[:, i]·S[i][j]` and `C[:, i] += X[:, j]·S[i][j]`.
-/// Blocks of 64 rows of `S` go to the lanes in turn (block `b` to lane `b mod lanes`);
+/// Blocks of `CURVATURE_SYMMETRIC_BLOCK_ROWS` rows of `S` go to the lanes in turn;
 /// every element of `C` receives its terms in an order fixed by `lanes` alone, so lanes
 /// run on any threads with the same bits. Each lane needs its own `C` (summed by the
 /// caller in lane order). All matrices are row-major with the given leading dimensions.
