@@ -20,11 +20,11 @@ swift build --target Curvature
 bin=$(swift build --show-bin-path)
 triple=$(swiftc -print-target-info | sed -n 's/^ *"triple": "\(.*\)",$/\1/p' | head -n 1)
 
-# Where the C modules' module maps and headers are: the system-library targets, the
-# swift-numerics shims, and the system headers pkg-config names (MPICH's are not on the
-# default path).
+# Where the C modules' module maps and headers are: the system-library targets, the C
+# kernels' public headers, the swift-numerics shims, and the system headers pkg-config
+# names (MPICH's are not on the default path).
 includes=()
-for dir in Sources/C*/ .build/checkouts/swift-numerics/Sources/_NumericsShims/include; do
+for dir in Sources/C*/ Sources/CCurvatureKernels/include .build/checkouts/swift-numerics/Sources/_NumericsShims/include; do
   includes+=(-I "$dir")
 done
 for flag in $(pkg-config --cflags-only-I openblas lapacke fftw3 zlib mpich); do
