@@ -49,9 +49,9 @@ package let symmetricKernelMinOrder = 1024
 ///
 /// For few rows and a large `s` on a processor with AVX2 and FMA (and
 /// `NumericsBackend.usesSymmetricKernel` on), a kernel of its own reads only the upper
-/// triangle of `s` (with the diagonal), each element once for both of its positions:
-/// half the memory traffic of gemm, which is what bounds such a product. Otherwise one gemm,
-/// the same as `matmul(a, s)`.
+/// triangle of `s` (with the diagonal), each element once for both of its positions, and
+/// does not pack it: with few rows, gemm spends its time packing all of `s`. Otherwise one
+/// gemm, the same as `matmul(a, s)`.
 ///
 /// The kernel splits the work into two lanes (alternate blocks of 64 rows of `s`), run on
 /// two threads when `threads` allows, and adds the lanes' results in lane order: the same
